@@ -1,0 +1,190 @@
+"""The `kb` command. Each subcommand parses, calls one public function, and formats the result.
+
+Errors from the library (KbError) become one-line messages and exit code 1; nothing prints a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Config
+from .errors import KbError
+
+EXAMPLES = {
+    "build": "kb build --corpus corpus --index index",
+    "search": 'kb search "why does PPO clip" -k 3',
+}
+
+
+def common_options(func):
+    """--corpus/--index/--model on every subcommand, each with its KB_* variable."""
+    func = click.option("--model", envvar="KB_MODEL", default=None, help="Embedding model name or path [env KB_MODEL].")(func)
+    func = click.option("--index", "index_dir", envvar="KB_INDEX", default=None, type=click.Path(file_okay=False, path_type=Path), help="Index folder [env KB_INDEX; default ./index].")(func)
+    func = click.option("--corpus", envvar="KB_CORPUS", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder of markdown notes [env KB_CORPUS; default ./corpus].")(func)
+    return func
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def open_kb(corpus, index_dir, model, progress=None, force=False, background_model=False):
+    from .knowledge import KnowledgeBase
+
+    config = Config.from_env(corpus=corpus, index=index_dir, model=model)
+    return KnowledgeBase.load(config=config, log=_stderr, progress=progress, force=force, background_model=background_model)
+
+
+class KbGroup(click.Group):
+    """Turns library errors into a one-line message and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KbError as exc:
+            _stderr(f"kb: error: {exc}")
+            sys.exit(1)
+        except KeyboardInterrupt:
+            _stderr("kb: interrupted")
+            sys.exit(130)
+
+
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kb")
+def main():
+    """kb: search, browse and drill your markdown interview notes, offline."""
+
+
+@main.command()
+@common_options
+@click.option("--rebuild", is_flag=True, help="Re-embed every card even if the index is fresh.")
+def build(corpus, index_dir, model, rebuild):
+    """Build or update the index from the notes (only changed cards are re-embedded).
+
+    Example: kb build --corpus corpus --index index
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=None)
+
+    def progress(n):
+        if bar.total == 0:
+            bar.total = None
+        bar.update(n)
+
+    kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild)
+    bar.close()
+    r = kb.report
+    families = len(kb.families())
+    placeholders = sum("placeholder answer" in p.message for p in kb.problems)
+    click.echo(
+        f"{r.action} index at {kb.config.index}: {r.cards} cards in {families} families; "
+        f"re-embedded {r.embedded}, reused {r.reused}; {len(kb.problems)} warning(s)"
+        + (f", {placeholders} placeholder answer(s) not indexed" if placeholders else "")
+        + f"; {r.seconds:.1f}s"
+    )
+    if r.action == "loaded" and kb.problems:
+        for problem in kb.problems:
+            _stderr(f"warning: {problem}")
+
+
+def _read_queries(path: Path) -> list[str]:
+    """One query per line: plain text, or JSONL with a "query" field."""
+    queries = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+                queries.append(str(obj.get("query", "")))
+                continue
+            except json.JSONDecodeError:
+                pass
+        queries.append(line)
+    return queries
+
+
+@main.command()
+@common_options
+@click.argument("query", required=False)
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Number of hits.")
+@click.option("--family", default=None, help="Only cards of this family.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Run every query in FILE (text or JSONL); one JSON line each.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_json):
+    """Search the cards (dense + BM25, fused).
+
+    Example: kb search "why does PPO clip" -k 3
+    """
+    from .errors import QueryError
+
+    if not query and not queries_file:
+        raise QueryError("give a QUERY or --queries FILE")
+    kb = open_kb(corpus, index_dir, model)
+    if queries_file:
+        for q in _read_queries(queries_file):
+            try:
+                hits = [h.to_dict() for h in kb.search(q, k=k, family=family, mode=mode)]
+                out = {"query": q, "hits": hits}
+            except QueryError as exc:
+                out = {"query": q, "hits": [], "error": str(exc)}
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    hits = kb.search(query, k=k, family=family, mode=mode)
+    if as_json:
+        click.echo(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return
+    for rank, hit in enumerate(hits, 1):
+        click.echo(f"{rank:>2}. {hit.score:.3f}  {click.style(hit.card.question, bold=True)}")
+        click.echo(f"      {hit.card.family} · {hit.card.id} · found by {' + '.join(hit.signals) or 'fusion'}")
+
+
+@main.command()
+@common_options
+@click.option("--family", default=None, help="Only cards of this family.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def cards(corpus, index_dir, model, family, as_json):
+    """List the cards (id, question, family).
+
+    Example: kb cards --family "RL Policy Losses" --json
+    """
+    kb = open_kb(corpus, index_dir, model)
+    chosen = kb.cards
+    if family:
+        kb._family_mask(family)  # validates the name with a helpful message
+        chosen = [c for c in kb.cards if c.family.lower() == family.lower()]
+    rows = [{"id": c.id, "question": c.question, "family": c.family, "note": c.note, "line": c.line_start} for c in chosen]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:<60} {row['family']:<28} {row['question']}")
+
+
+@main.command()
+@common_options
+@click.argument("card_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def show(corpus, index_dir, model, card_id, as_json):
+    """Show one card: question, family, source and answer.
+
+    Example: kb show how-does-ppo-work-why-the-clip
+    """
+    from .terminal import render_card
+
+    kb = open_kb(corpus, index_dir, model)
+    card = kb.card(card_id)
+    if as_json:
+        click.echo(json.dumps(card.to_dict(), ensure_ascii=False, indent=1))
+        return
+    click.echo(render_card(card))
+
+
+if __name__ == "__main__":
+    main()

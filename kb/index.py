@@ -1,0 +1,229 @@
+"""The on-disk index: a cache of the corpus that can always be rebuilt.
+
+index/
+  manifest.json   format version, model id, per-note sha256, sha256 of every file below
+  cards.json      the parsed cards and the problems found while parsing
+  vectors.npy     float32 [cards, 2, dim]: row 0 embeds the question, row 1 question + answer
+  index.faiss     inner-product index over those rows (vectors are L2-normalised)
+
+Every file is written to a temporary name and renamed into place; the manifest goes
+last and pins each file's checksum, so a half-written index never loads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cards import Card
+from .errors import IndexCorruptError, IndexWriteError
+from .parse import CorpusParse, Problem, load_corpus, note_paths, read_note, parse_note, assign_unique_ids
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATA_FILES = ("cards.json", "vectors.npy", "index.faiss")
+EXACT_SEARCH_MAX_ROWS = 60_000  # above this, an HNSW graph answers dense queries
+
+
+@dataclass
+class IndexData:
+    cards: list[Card]
+    vectors: np.ndarray  # [n, 2, dim]
+    faiss_index: object
+    problems: list[Problem]
+    note_hashes: dict[str, str]
+    model_id: str
+
+
+@dataclass
+class BuildReport:
+    cards: int = 0
+    embedded: int = 0  # cards whose vectors were computed in this run
+    reused: int = 0
+    notes_changed: list[str] = field(default_factory=list)
+    rebuilt_reason: str | None = None  # why a full rebuild happened, if one did
+    seconds: float = 0.0
+    action: str = "loaded"  # loaded | updated | built
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def corpus_hashes(corpus: Path, max_bytes: int) -> dict[str, str]:
+    """sha256 of every note's bytes (for oversized notes, of size and mtime: cheap and still a change signal)."""
+    hashes = {}
+    for path in note_paths(corpus):
+        rel = path.relative_to(corpus).as_posix()
+        try:
+            stat = path.stat()
+            if stat.st_size > max_bytes:
+                hashes[rel] = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+            else:
+                hashes[rel] = file_sha256(path)
+        except OSError:
+            hashes[rel] = ""
+    return hashes
+
+
+def make_faiss_index(flat_vectors: np.ndarray):
+    """Exact inner product for small corpora; an HNSW graph above EXACT_SEARCH_MAX_ROWS rows."""
+    import faiss
+
+    dim = flat_vectors.shape[1] if flat_vectors.ndim == 2 and flat_vectors.shape[0] else 384
+    if flat_vectors.shape[0] > EXACT_SEARCH_MAX_ROWS:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if flat_vectors.shape[0]:
+        index.add(np.ascontiguousarray(flat_vectors, dtype=np.float32))
+    return index
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = index_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{path} is unreadable ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(f"{path} has format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}, expected {FORMAT_VERSION}")
+    return manifest
+
+
+def load_index(index_dir: Path) -> IndexData:
+    """Load and verify an index folder. Raises FileNotFoundError or IndexCorruptError."""
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    for name in DATA_FILES:
+        path = index_dir / name
+        if not path.exists():
+            raise IndexCorruptError(f"{path} is missing")
+        if file_sha256(path) != manifest.get("files", {}).get(name):
+            raise IndexCorruptError(f"{path} does not match its checksum in the manifest (half-written or damaged)")
+    try:
+        stored = json.loads((index_dir / "cards.json").read_text(encoding="utf-8"))
+        cards = [Card.from_dict(c) for c in stored["cards"]]
+        problems = [Problem(**p) for p in stored.get("problems", [])]
+        vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
+        faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
+    except Exception as exc:
+        raise IndexCorruptError(f"{index_dir} could not be read ({type(exc).__name__}: {exc})") from exc
+    if vectors.shape[0] != len(cards) or faiss_index.ntotal != 2 * len(cards):
+        raise IndexCorruptError(f"{index_dir}: {len(cards)} cards but {vectors.shape[0]} vector pairs and {faiss_index.ntotal} index rows")
+    return IndexData(cards, vectors, faiss_index, problems, manifest["notes"], manifest["model"])
+
+
+def save_index(index_dir: Path, data: IndexData) -> None:
+    import faiss
+
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "cards": [c.to_dict() for c in data.cards],
+            "problems": [p.__dict__ for p in data.problems],
+        }
+        _atomic_write(index_dir / "cards.json", lambda p: p.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8"))
+        _atomic_write(index_dir / "vectors.npy", lambda p: _save_npy(p, data.vectors))
+        _atomic_write(index_dir / "index.faiss", lambda p: faiss.write_index(data.faiss_index, str(p)))
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": data.model_id,
+            "dim": int(data.vectors.shape[-1]) if data.vectors.size else None,
+            "cards": len(data.cards),
+            "notes": data.note_hashes,
+            "files": {name: file_sha256(index_dir / name) for name in DATA_FILES},
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        _atomic_write(index_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
+    except OSError as exc:
+        raise IndexWriteError(f"cannot write the index to {index_dir}: {exc.strerror or exc}. Make it writable or pass --index DIR.") from exc
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def parse_incrementally(corpus: Path, max_bytes: int, old: IndexData | None, hashes: dict[str, str]) -> CorpusParse:
+    """Re-parse only the notes whose bytes changed; reuse the stored cards of the others."""
+    if old is None:
+        return load_corpus(corpus, max_bytes)
+    by_note: dict[str, list[Card]] = {}
+    for card in old.cards:
+        by_note.setdefault(card.note, []).append(card)
+    old_problems: dict[str, list[Problem]] = {}
+    for problem in old.problems:
+        old_problems.setdefault(problem.file, []).append(problem)
+    cards: list[Card] = []
+    problems: list[Problem] = []
+    for note, digest in hashes.items():
+        if old.note_hashes.get(note) == digest:
+            cards.extend(by_note.get(note, []))
+            problems.extend(old_problems.get(note, []))
+            continue
+        text, read_problems, _ = read_note(corpus / note, note, max_bytes)
+        problems.extend(read_problems)
+        if text is None:
+            continue
+        try:
+            parsed = parse_note(text, note)
+        except Exception as exc:
+            problems.append(Problem(note, None, f"could not be parsed ({type(exc).__name__}: {exc}); skipped"))
+            continue
+        cards.extend(parsed.cards)
+        problems.extend(parsed.problems)
+    from .cards import slugify
+
+    for card in cards:
+        card.id = slugify(card.question)
+    assign_unique_ids(cards)
+    return CorpusParse(cards, problems, hashes)
+
+
+def embed_cards(cards: list[Card], encoder, reuse: dict[str, np.ndarray], progress=None) -> tuple[np.ndarray, int]:
+    """[n, 2, dim] vectors; cards whose text hash is in `reuse` are not embedded again."""
+    dim = encoder.dim
+    vectors = np.zeros((len(cards), 2, dim), dtype=np.float32)
+    todo = []
+    for i, card in enumerate(cards):
+        cached = reuse.get(card.text_hash)
+        if cached is not None and cached.shape == (2, dim):
+            vectors[i] = cached
+        else:
+            todo.append(i)
+    if todo:
+        texts = [cards[i].question for i in todo] + [cards[i].search_text for i in todo]
+        encoded = encoder.encode(texts, batch_size=32, progress=progress)
+        vectors[todo, 0] = encoded[: len(todo)]
+        vectors[todo, 1] = encoded[len(todo) :]
+    return vectors, len(todo)

@@ -1,0 +1,73 @@
+"""The one markdown parser configuration, and markdown -> plain text.
+
+markdown-it-py with the dollarmath plugin, so `_` and `*` inside `$...$` / `$$...$$`
+are never read as emphasis, and front matter is recognised rather than read as a heading.
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+WIKI_LINK_RE = re.compile(r"\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\]\]")
+HTML_TAG_RE = re.compile(r"<[^>]{0,500}>")
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True})
+    md.use(front_matter_plugin)
+    md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+    md.enable("table")
+    md.enable("strikethrough")
+    return md
+
+
+def wiki_link_text(match: re.Match) -> str:
+    """What a reader sees for [[note#heading|alias]]: the alias, else the heading, else the note."""
+    note, heading, alias = match.group(1), match.group(2), match.group(3)
+    text = alias or heading or note or ""
+    return re.sub(r"^Q:\s*", "", text.strip())
+
+
+def _inline_text(children) -> str:
+    parts = []
+    for child in children or []:
+        if child.type in ("text", "code_inline", "math_inline", "math_inline_double"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(_inline_text(child.children))
+        elif child.type == "html_inline":
+            continue
+    return "".join(parts)
+
+
+def to_text(markdown: str) -> str:
+    """Plain text for search and grading: markup dropped, words, code and formula sources kept."""
+    markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)
+    out: list[str] = []
+    for token in parser().parse(markdown):
+        if token.type == "inline":
+            out.append(_inline_text(token.children))
+        elif token.type in ("fence", "code_block", "math_block", "math_block_label"):
+            out.append(token.content.strip())
+        elif token.type == "html_block":
+            stripped = HTML_TAG_RE.sub(" ", token.content).replace("&nbsp;", " ").strip()
+            if stripped:
+                out.append(stripped)
+    text = "\n".join(part for part in out if part.strip())
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def inline_to_text(markdown: str) -> str:
+    """Plain text of a single line of inline markdown (a heading or a bold question)."""
+    markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)
+    tokens = parser().parseInline(markdown)
+    text = _inline_text(tokens[0].children) if tokens else markdown
+    text = HTML_TAG_RE.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,99 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by a weighted sum of normalised scores.
+
+One search shape for all three modes (dense, lexical, hybrid); results are `Hit`s carrying their card.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cards import Card
+
+# Tuned on the dev half of benchmarks/queries.jsonl (see benchmarks/eval_search.py).
+DENSE_WEIGHT = 0.6
+QUESTION_VECTOR_WEIGHT = 0.5  # dense score = mix of the question vector and the question+answer vector
+BM25_SATURATION = 6.0  # bm25 -> bm25 / (bm25 + k): an absolute scale, comparable across queries
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass
+class Hit:
+    card: Card
+    score: float
+    dense: float  # cosine similarity of the best-matching vector
+    lexical: float  # raw BM25 score
+    signals: list[str] = field(default_factory=list)  # which retrievers ranked it near the top
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.card.id,
+            "question": self.card.question,
+            "family": self.card.family,
+            "score": round(float(self.score), 4),
+            "dense": round(float(self.dense), 4),
+            "lexical": round(float(self.lexical), 4),
+            "signals": self.signals,
+        }
+
+
+def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index=None, candidates: int | None = None) -> np.ndarray:
+    """Per-card dense score. Exact (matrix product) for small corpora; via FAISS for large ones."""
+    n = vectors.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    if faiss_index is None or candidates is None or 2 * n <= candidates:
+        sims = vectors @ query_vector  # [n, 2]
+        return QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+    # Large corpus: FAISS proposes candidate rows; those cards get exact scores, the rest stay at 0.
+    _, rows = faiss_index.search(query_vector[None, :].astype(np.float32), candidates)
+    found = np.unique(rows[0][rows[0] >= 0] // 2)
+    out = np.zeros(n, dtype=np.float32)
+    sims = vectors[found] @ query_vector
+    out[found] = QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+    return out
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str = "hybrid") -> np.ndarray:
+    lexical_norm = lexical / (lexical + BM25_SATURATION)
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical_norm
+    return DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical_norm
+
+
+def rank(
+    cards: list[Card],
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    k: int,
+    mode: str = "hybrid",
+    allowed: np.ndarray | None = None,
+) -> list[Hit]:
+    """Top-k hits by fused score; `allowed` is a boolean mask (family filter)."""
+    if not cards:
+        return []
+    fused = fuse(dense, lexical, mode).astype(np.float64)
+    if allowed is not None:
+        fused = np.where(allowed, fused, -np.inf)
+    k = max(0, min(k, int(np.isfinite(fused).sum())))
+    if k == 0:
+        return []
+    order = np.argsort(-fused, kind="stable")[:k]
+    signal_depth = max(k, 10)
+    dense_top = set(np.argsort(-dense, kind="stable")[:signal_depth].tolist()) if mode != "lexical" else set()
+    lexical_top = set(np.argsort(-lexical, kind="stable")[:signal_depth].tolist()) if mode != "dense" else set()
+    hits = []
+    for i in order:
+        signals = []
+        if i in dense_top:
+            signals.append("dense")
+        if i in lexical_top and lexical[i] > 0:
+            signals.append("lexical")
+        hits.append(Hit(cards[i], float(fused[i]), float(dense[i]), float(lexical[i]), signals))
+    return hits
