@@ -220,6 +220,12 @@ class KnowledgeBase:
             raise CardNotFound(f"no card matches {text[:200]!r}")
         return hits[0].card
 
+    def related(self, card_id: str, k: int = 6):
+        """See-also links for a card, each with its reason (kb.links)."""
+        from .links import related_links
+
+        return related_links(self, card_id, k)
+
     # ---- search -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
         """Ranked hits for a query. `family` restricts to one family (or a list of them)."""
