@@ -186,5 +186,22 @@ def show(corpus, index_dir, model, card_id, as_json):
     click.echo(render_card(card))
 
 
+def _register_extensions() -> None:
+    """Subcommands that live beside the features they drive (serve, related, grade, interview)."""
+    import importlib
+
+    for name in ("kb.cli_serve", "kb.cli_links", "kb.cli_interview"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(main)
+
+
+_register_extensions()
+
+
 if __name__ == "__main__":
     main()
