@@ -11,6 +11,7 @@ inside an answer (headings in a <details> block, deeper headings, code fences) s
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import unicodedata
@@ -22,9 +23,10 @@ from .markdown import WIKI_LINK_RE, inline_to_text, parser, to_text
 
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*[:.]\s*", re.IGNORECASE)
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")
-QUICKFIRE_RE = re.compile(r"^\s*(\*\*|__)\s*(?:Q|Question)\s*[:.]\s*(.+?)\s*\1(.*)$", re.IGNORECASE)
+QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*[:.]\s*(.+?)\s*\1(.*)$", re.IGNORECASE)
 BOLD_ONLY_RE = re.compile(r"^\s*(\*\*|__)(?=\S)(.+?)\1\s*(\S{0,3})\s*$")
 SUMMARY_RE = re.compile(r"<summary[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOTALL)
+SUMMARY_WINDOW = 2000  # characters after <details> in which its <summary> must close
 TOC_HEADING_RE = re.compile(r"^(table of contents|contents|toc|index)$", re.IGNORECASE)
 TRAILING_JUNK_RE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|<br\s*/?>|&nbsp;|</?p>)\s*$", re.IGNORECASE)
 PLACEHOLDERS = {"", "!", "?", "-", "...", "…", "answer here", "answer", "todo", "tbd", "tba", "coming soon", "wip"}
@@ -59,11 +61,10 @@ class CorpusParse:
 
 @dataclass
 class _Heading:
-    line: int  # 0-based
+    line: int  # 0-based line of the heading
+    end: int  # first line after it (a setext heading takes two lines)
     level: int
     text: str
-    in_details: bool
-    has_body: bool = False
 
 
 @dataclass
@@ -96,122 +97,213 @@ def _is_placeholder(answer_text: str) -> bool:
     return answer_text.strip().strip(".").strip().lower() in PLACEHOLDERS
 
 
-def _details_events(tokens, lines: list[str]):
-    """(line, +1/-1, summary text, summary line) for every <details> open/close in html."""
+def _line_starts(text: str) -> list[int]:
+    """Offset of the first character of every line."""
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+def _details_events(tokens, text: str, line_starts: list[int]):
+    """(line, +1/-1, summary text, first answer line) for every <details> open/close in html blocks.
+
+    The summary is looked up in the raw text after the opening tag, so a summary spread over
+    several lines (even around blank lines, which end an html block) is still found.
+    """
     events = []
     for token in tokens:
-        if token.type not in ("html_block", "html_inline") or token.map is None:
+        if token.type != "html_block" or token.map is None:
             continue
-        start = token.map[0]
-        block = "\n".join(lines[token.map[0] : token.map[1]])
-        for match in re.finditer(r"<details\b[^>]*>|</details\s*>", block, re.IGNORECASE):
-            line = start + block.count("\n", 0, match.start())
+        first = line_starts[token.map[0]]
+        last = line_starts[token.map[1]] if token.map[1] < len(line_starts) else len(text)
+        for match in re.finditer(r"<details\b[^>]*>|</details\s*>", text[first:last], re.IGNORECASE):
+            line = bisect.bisect_right(line_starts, first + match.start()) - 1
             if match.group(0).startswith("</"):
                 events.append((line, -1, None, None))
-            else:
-                summary = SUMMARY_RE.search(block, match.end())
-                text, sline = None, None
-                if summary and not re.search(r"<details\b", block[match.end() : summary.start()], re.IGNORECASE):
-                    text = summary.group(1)
-                    sline = start + block.count("\n", 0, summary.end())
-                events.append((line, +1, text, sline))
+                continue
+            after = first + match.end()
+            window = text[after : after + SUMMARY_WINDOW]
+            summary = SUMMARY_RE.search(window)
+            summary_text, body_line = None, None
+            if summary and not re.search(r"</?details\b", window[: summary.start()], re.IGNORECASE):
+                summary_text = summary.group(1)
+                end_line = bisect.bisect_right(line_starts, after + summary.end() - 1) - 1
+                body_line = end_line + 1
+            events.append((line, +1, summary_text, body_line))
     return events
+
+
+def _heading_kind(raw: str) -> str | None:
+    """'strong' for `Q:` headings, 'numbered' for `12) ...`, 'qmark' for a heading ending in '?', else None."""
+    raw = raw.strip()
+    if Q_PREFIX_RE.match(raw):
+        return "strong"
+    if NUMBERED_RE.match(raw):
+        return "numbered"
+    if clean_question(raw).endswith("?"):
+        return "qmark"
+    return None
+
+
+def _section_ends(headings: list[_Heading], total_lines: int) -> list[int]:
+    """For each heading, the line where its section ends: the next heading at its level or above."""
+    ends = [total_lines] * len(headings)
+    open_sections: list[int] = []
+    for idx, heading in enumerate(headings):
+        while open_sections and headings[open_sections[-1]].level >= heading.level:
+            ends[open_sections.pop()] = heading.line
+        open_sections.append(idx)
+    return ends
+
+
+def _covered(line: int, starts: list[int], max_ends: list[int]) -> bool:
+    """Is `line` strictly inside one of the spans? (starts sorted, max_ends = running max of ends)."""
+    i = bisect.bisect_left(starts, line) - 1
+    return i >= 0 and max_ends[i] > line
+
+
+def _span_index(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    spans = sorted(spans)
+    max_ends, best = [], -1
+    for _, end in spans:
+        best = max(best, end)
+        max_ends.append(best)
+    return [s for s, _ in spans], max_ends
+
+
+def _is_bold_style(candidates: list[tuple[int, int, str]]) -> bool:
+    """A note written as bold question lines: several of them, mostly ending in '?'."""
+    asking = sum(clean_question(raw).endswith("?") for _, _, raw in candidates)
+    return len(candidates) >= 3 and asking * 2 >= len(candidates)
 
 
 def parse_note(text: str, note: str = "note.md") -> NoteParse:
     """Split one note into cards. Pure: text in, cards and problems out."""
     result = NoteParse()
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     lines = text.split("\n")
+    line_starts = _line_starts(text)
     tokens = parser().parse(text)
 
-    # --- details regions: (open line, close line, summary, summary line)
+    # --- details regions: (open line, close line, summary, first answer line)
     details: list[tuple[int, int, str | None, int | None]] = []
     stack: list[tuple[int, str | None, int | None]] = []
-    for line, delta, summary, sline in sorted(_details_events(tokens, lines), key=lambda e: e[0]):
+    for line, delta, summary, body_line in sorted(_details_events(tokens, text, line_starts), key=lambda e: e[0]):
         if delta > 0:
-            stack.append((line, summary, sline))
+            stack.append((line, summary, body_line))
         elif stack:
-            open_line, summary, sline = stack.pop()
+            open_line, summary, body_line = stack.pop()
             if not stack:  # only top-level blocks are questions; nested ones are answer text
-                details.append((open_line, line, summary, sline))
-    for open_line, summary, sline in stack:
+                details.append((open_line, line, summary, body_line))
+    if stack:
+        open_line, summary, body_line = stack[0]
         result.problems.append(Problem(note, open_line + 1, "<details> block is never closed; it runs to the end of the note"))
-        if not any(d[0] < open_line for d in details if d[1] >= len(lines)):
-            details.append((open_line, len(lines), summary, sline))
+        details.append((open_line, len(lines), summary, body_line))
+    details.sort()
+    details_starts = [d[0] for d in details]
 
     def in_details(line: int) -> bool:
-        return any(start <= line <= end for start, end, _, _ in details)
+        i = bisect.bisect_right(details_starts, line) - 1
+        return i >= 0 and line <= details[i][1]
 
-    # --- headings and candidate paragraphs (top level only)
-    headings: list[_Heading] = []
+    # --- headings and candidate paragraphs. Only top-level blocks give structure: a heading in a
+    # list, a blockquote or a <details> answer is answer text, and so is a `#` line in a code fence.
+    outside: list[_Heading] = []
     bold_candidates: list[tuple[int, int, str]] = []
     quickfire: list[_Question] = []
     for i, token in enumerate(tokens):
         if token.map is None:
             continue
         start, end = token.map
-        if token.type == "heading_open":
-            headings.append(_Heading(start, int(token.tag[1]), tokens[i + 1].content, in_details(start)))
-        elif token.type == "paragraph_open" and token.level == 0 and not in_details(start):
-            for offset, raw in enumerate(lines[start:end]):
+        if token.type == "heading_open" and token.level == 0 and not in_details(start):
+            outside.append(_Heading(start, end, int(token.tag[1]), tokens[i + 1].content))
+        elif token.type == "paragraph_open" and not in_details(start):
+            first_in_item = token.level > 0 and tokens[i - 1].type == "list_item_open"
+            if token.level > 0 and not first_in_item:
+                continue  # deeper in a list item or in a blockquote: answer text
+            for offset, raw in enumerate(lines[start:end] if token.level == 0 else lines[start : start + 1]):
                 qf = QUICKFIRE_RE.match(raw)
                 if qf:
                     quickfire.append(_Question(start + offset, start + offset + 1, "quickfire", qf.group(2), first_answer_line=qf.group(3).strip()))
-            bold = BOLD_ONLY_RE.match(tokens[i + 1].content) if end - start == 1 else None
-            if bold and not QUICKFIRE_RE.match(lines[start]):
-                bold_candidates.append((start, end, bold.group(2)))
+            bold = BOLD_ONLY_RE.match(tokens[i + 1].content) if end - start == 1 and token.level == 0 else None
+            if bold and not QUICKFIRE_RE.match(lines[start]) and not clean_question(bold.group(2)).endswith(":"):
+                bold_candidates.append((start, end, bold.group(2)))  # a bold line ending in ':' is a label
 
-    outside = [h for h in headings if not h.in_details]
-    for idx, heading in enumerate(outside):
-        next_line = outside[idx + 1].line if idx + 1 < len(outside) else len(lines)
-        heading.has_body = any(l.strip() for l in lines[heading.line + 1 : next_line])
+    section_ends = _section_ends(outside, len(lines))
+    kinds = [_heading_kind(h.text) for h in outside]
 
-    def heading_is_question(h: _Heading) -> bool:
-        raw = h.text.strip()
-        if Q_PREFIX_RE.match(raw) or NUMBERED_RE.match(raw):
+    def subtree(idx: int):
+        j = idx + 1
+        while j < len(outside) and outside[j].line < section_ends[idx]:
+            yield j
+            j += 1
+
+    # A '?' or numbered heading deeper inside a `Q:` heading's answer is part of that answer.
+    for idx in range(len(outside)):
+        if kinds[idx] == "strong":
+            for j in subtree(idx):
+                if kinds[j] in ("numbered", "qmark"):
+                    kinds[j] = None
+
+    # Questions that are not headings, which a heading's section may hold.
+    strong_starts, strong_ends = _span_index([(outside[i].line, section_ends[i]) for i in range(len(outside)) if kinds[i] == "strong"])
+    inner = [q.line for q in quickfire] + [d[0] for d in details if d[2] is not None]
+    plain_bold = [c for c in bold_candidates if not _covered(c[0], strong_starts, strong_ends)]
+    if _is_bold_style(plain_bold):
+        inner += [c[0] for c in plain_bold]
+    inner.sort()
+
+    def holds_other_questions(idx: int) -> bool:
+        if any(kinds[j] is not None for j in subtree(idx)):
             return True
-        plain = clean_question(raw)
-        return plain.endswith("?") and h.has_body
+        i = bisect.bisect_right(inner, outside[idx].line)
+        return i < len(inner) and inner[i] < section_ends[idx]
+
+    # A '?' or numbered heading that holds other questions is a section (a family), not a question;
+    # a '?' heading with no text under it is a title.
+    is_question = [False] * len(outside)
+    for idx, heading in enumerate(outside):
+        if kinds[idx] == "strong":
+            is_question[idx] = True
+        elif kinds[idx] is not None and not holds_other_questions(idx):
+            body = lines[heading.end : section_ends[idx]]
+            is_question[idx] = kinds[idx] == "numbered" or any(l.strip() and not TRAILING_JUNK_RE.match(l) for l in body)
 
     questions: list[_Question] = [
-        _Question(h.line, h.line + 1, "heading", h.text, level=h.level) for h in outside if heading_is_question(h)
+        _Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=section_ends[idx]) for idx, h in enumerate(outside) if is_question[idx]
     ]
-
-    def heading_answer_end(q: _Question) -> int:
-        for h in outside:
-            if h.line > q.line and h.level <= q.level:
-                return h.line
-        return len(lines)
-
     # Bold lines inside a heading question's answer are emphasis, not questions.
-    heading_spans = [(q.line, heading_answer_end(q)) for q in questions]
-    bold_candidates = [c for c in bold_candidates if not any(s < c[0] < e for s, e in heading_spans)]
-    bold_style = len(bold_candidates) >= 3 and sum(clean_question(c[2]).endswith("?") for c in bold_candidates) * 2 >= len(bold_candidates)
+    q_starts, q_ends = _span_index([(q.line, q.end_limit) for q in questions])
+    bold_candidates = [c for c in bold_candidates if not _covered(c[0], q_starts, q_ends)]
+    bold_style = _is_bold_style(bold_candidates)
     for start, end, raw in bold_candidates:
         if bold_style or clean_question(raw).endswith("?"):
             questions.append(_Question(start, end, "bold", raw))
 
     questions.extend(quickfire)
-    for open_line, close_line, summary, sline in details:
+    for open_line, close_line, summary, body_line in details:
         if summary is not None and inline_to_text(summary).strip():
-            questions.append(_Question(open_line, (sline or open_line) + 1, "details", summary, end_limit=close_line))
+            questions.append(_Question(open_line, body_line, "details", summary, end_limit=close_line))
 
     questions.sort(key=lambda q: q.line)
-    title = next((h.text for h in outside if h.level == 1), Path(note).stem)
+    structure = [h for idx, h in enumerate(outside) if not is_question[idx]]  # family and title headings
+    structure_lines = [h.line for h in structure]
+    title = next((h.text for h in structure if h.level == 1), Path(note).stem)
+
+    def enclosing(line: int, below_level: int = 99) -> _Heading | None:
+        """The nearest structural heading above `line` with a level under `below_level`."""
+        i = bisect.bisect_left(structure_lines, line) - 1
+        while i >= 0 and structure[i].level >= below_level:
+            i -= 1
+        return structure[i] if i >= 0 else None
 
     def family_of(q: _Question) -> str | None:
-        limit = q.level if q.kind == "heading" else 99
-        for h in reversed(outside):
-            if h.line < q.line and h.level < limit and not heading_is_question(h):
-                return inline_to_text(h.text)
-        return inline_to_text(title)
+        h = enclosing(q.line, q.level if q.kind == "heading" else 99)
+        return inline_to_text(h.text if h else title)
 
     def family_level(q: _Question) -> int:
-        for h in reversed(outside):
-            if h.line < q.line and not heading_is_question(h):
-                return h.level
-        return 0
+        h = enclosing(q.line)
+        return h.level if h else 0
+
+    heading_lines = [h.line for h in outside]
 
     starts = [q.line for q in questions]
     seen_ids: dict[str, int] = {}
@@ -219,14 +311,14 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         end = starts[n + 1] if n + 1 < len(starts) else len(lines)
         if q.end_limit is not None:
             end = min(end, q.end_limit)
-        if q.kind == "heading":
-            end = min(end, heading_answer_end(q))
-        elif q.end_limit is None:
+        else:
+            # A bold or quick-fire answer runs to the next heading at its family's level or above.
             level = family_level(q)
-            for h in outside:
-                if h.line > q.line and (level == 0 or h.level <= level):
-                    end = min(end, h.line)
-                    break
+            j = bisect.bisect_right(heading_lines, q.line)
+            while j < len(outside) and not (level == 0 or outside[j].level <= level):
+                j += 1
+            if j < len(outside):
+                end = min(end, outside[j].line)
         family = family_of(q)
         if TOC_HEADING_RE.match((family or "").strip()):
             continue
@@ -256,11 +348,13 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
                 Problem(note, line_start, f"duplicated question {question!r} (first at line {seen_ids[card_id]}); kept as a separate card")
             )
         seen_ids.setdefault(card_id, line_start)
+        # A quick-fire answer starts on the question's own line, one line above body_start.
+        answer_first_line = q.body_start + lead + 1 - (1 if q.first_answer_line is not None else 0)
         links = []
         for offset, raw in enumerate(answer_md.split("\n")):
             for m in WIKI_LINK_RE.finditer(raw):
-                links.append(WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), q.body_start + lead + offset + 1))
-        result.problems.extend(_math_problems(answer_md, note, q.body_start + lead + 1))
+                links.append(WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), answer_first_line + offset))
+        result.problems.extend(_math_problems(answer_md, note, answer_first_line))
         result.cards.append(
             Card(
                 id=card_id,
