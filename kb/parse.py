@@ -1,13 +1,17 @@
 """Notes -> cards. One card per question; the rules are about markdown shapes, not about one note.
 
 A question is any of:
-  * a heading starting with "Q:" / "Question:", or numbered ("12) ...", "12. ..."),
-    or ending in "?" and followed by its own text;
-  * a paragraph starting with a bold "Q:" (quick-fire: `**Q: ...?** answer`);
+  * a heading starting with "Q:" / "Question:";
+  * a numbered heading ("12) ...", "12. ...") that asks (ends in "?" or starts with a question
+    or task word), or any numbered heading in a list of numbered headings that mostly ask;
+  * a heading ending in "?" with its own text under it;
+  * a paragraph or list item starting with a bold "Q:" (quick-fire: `**Q: ...?** answer`);
   * a `<details><summary>question</summary> answer </details>` block;
   * a bold-only line (`**What is X? ⭐️**`) in a note written in that style.
-Its family is the nearest heading above it that is not itself a question. Everything
-inside an answer (headings in a <details> block, deeper headings, code fences) stays in it.
+Its family is the nearest heading above it that is not itself a question. A numbered or "?"
+heading that holds other questions is a section (a family). Everything inside an answer stays
+in it: headings in a <details> block, in a list or blockquote, "?" sub-headings under a "Q:"
+heading, and `#` lines in code fences.
 """
 from __future__ import annotations
 
@@ -29,6 +33,11 @@ SUMMARY_RE = re.compile(r"<summary[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOT
 SUMMARY_WINDOW = 2000  # characters after <details> in which its <summary> must close
 TOC_HEADING_RE = re.compile(r"^(table of contents|contents|toc|index)$", re.IGNORECASE)
 TRAILING_JUNK_RE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|<br\s*/?>|&nbsp;|</?p>)\s*$", re.IGNORECASE)
+QUESTION_WORDS = set(
+    "what why how when where which who whom whose is are was were do does did can could should would will "
+    "shall may might must explain describe define compare contrast name list give derive discuss state prove "
+    "walk".split()
+)
 PLACEHOLDERS = {"", "!", "?", "-", "...", "…", "answer here", "answer", "todo", "tbd", "tba", "coming soon", "wip"}
 
 
@@ -143,6 +152,26 @@ def _heading_kind(raw: str) -> str | None:
     return None
 
 
+def _asks(raw: str) -> bool:
+    """Does a heading read as a question: ends in '?' or starts with a question or task word?"""
+    text = clean_question(raw)
+    first = re.match(r"[A-Za-z]+", text)
+    return text.endswith("?") or bool(first and first.group(0).lower() in QUESTION_WORDS)
+
+
+def _numbered_question_levels(headings: list[_Heading], kinds: list[str | None]) -> set[int]:
+    """Heading levels written as a numbered question list: 3+ numbered headings, at least half asking.
+
+    This tells `#### 12) Gradient descent` in a numbered Q&A list from `## 1. Introduction` in
+    a numbered document, where only a numbered heading that itself asks is a question.
+    """
+    numbered: dict[int, list[bool]] = {}
+    for heading, kind in zip(headings, kinds):
+        if kind == "numbered":
+            numbered.setdefault(heading.level, []).append(_asks(heading.text))
+    return {level for level, asks in numbered.items() if len(asks) >= 3 and sum(asks) * 2 >= len(asks)}
+
+
 def _section_ends(headings: list[_Heading], total_lines: int) -> list[int]:
     """For each heading, the line where its section ends: the next heading at its level or above."""
     ends = [total_lines] * len(headings)
@@ -229,6 +258,10 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
 
     section_ends = _section_ends(outside, len(lines))
     kinds = [_heading_kind(h.text) for h in outside]
+    question_list_levels = _numbered_question_levels(outside, kinds)
+    for idx, heading in enumerate(outside):
+        if kinds[idx] == "numbered" and heading.level not in question_list_levels and not _asks(heading.text):
+            kinds[idx] = None  # a numbered section title, not a question
 
     def subtree(idx: int):
         j = idx + 1
