@@ -1,0 +1,108 @@
+"""The Gradio 6 web app: `build_app(kb, **services) -> gr.Blocks` composes the tabs.
+
+Contract for tab modules (other helpers add a file, nothing else):
+
+* A tab lives in `kb/ui/<name>_tab.py` and exposes `build(kb, nav, **services)`. build_app calls it
+  inside a `gr.Tab(label, id=<name>)` context, so it only creates its own components and events.
+  Optional tabs are imported if present (`OPTIONAL_TABS` below); a module may set `TAB_LABEL`.
+  `**services` is whatever the caller passed to build_app (e.g. `progress_store=...`); accept and
+  ignore what you do not use.
+* `nav` (kb/ui/nav.py) opens cards: return `nav.request(card_id)` into `nav.open_card_box`, or
+  return `nav.show_card(card_id)` into `nav.open_card_outputs`; from custom HTML call
+  `window.kbOpenCard(id)` or render `<a href="?card=ID">` (intercepted, opens in place).
+  `nav.select_tab(tab_id)` switches tabs (`outputs=nav.tabs`); `nav.demo` is the Blocks (for
+  `demo.load`); `nav.kb` is the KnowledgeBase.
+* Gradio 6 takes css/head/js in launch(), not in Blocks(): launch with `launch(demo, ...)` below
+  (or pass `**launch_options()` yourself). Extra CSS for a tab can go in `kb/ui/<name>.css`; every
+  `kb/ui/*.css` file is included.
+* Handlers are plain functions of plain values (unit-testable without a browser); the UI never
+  reaches into kb internals, only the public API (kb.search, kb.card, kb.related, ...).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
+
+UI_DIR = Path(__file__).resolve().parent
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+
+# (module name under kb.ui, tab id, default label), in the order the tabs appear after Chat.
+OPTIONAL_TABS = [
+    ("interview_tab", "interview", "Interview"),
+    ("progress_tab", "progress", "Progress"),
+    ("topic_map_tab", "topic_map", "Topic map"),
+    ("concepts_tab", "concepts", "Concepts"),
+]
+
+
+def _optional_tab(module_name: str):
+    name = f"kb.ui.{module_name}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def build_app(kb, **services):
+    """The whole app as a gr.Blocks (not launched)."""
+    import gradio as gr
+
+    from . import browse_tab, chat_tab, search_tab
+
+    with gr.Blocks(title="kb — ML interview notes", analytics_enabled=False) as demo:
+        nav = Nav(kb=kb, demo=demo)
+        gr.Markdown("## kb · your ML interview notes, offline", elem_id="kb-title")
+        nav.open_card_box = gr.Textbox(visible="hidden", elem_id=OPEN_CARD_ELEM_ID, label="open card", show_label=False)
+        with gr.Tabs(selected=TAB_SEARCH) as tabs:
+            nav.tabs = tabs
+            with gr.Tab("Search", id=TAB_SEARCH):
+                search_tab.build(kb, nav, **services)
+            with gr.Tab("Browse", id=TAB_BROWSE):
+                browse_tab.build(kb, nav, **services)
+            with gr.Tab("Chat", id=TAB_CHAT):
+                chat_tab.build(kb, nav, **services)
+            for module_name, tab_id, label in OPTIONAL_TABS:
+                module = _optional_tab(module_name)
+                if module is None:
+                    continue
+                with gr.Tab(getattr(module, "TAB_LABEL", label), id=tab_id):
+                    module.build(kb, nav, **services)
+        nav.wire()
+        browse_tab.wire_deep_link(kb, nav)
+    demo.kb_nav = nav  # for tests and for tabs that need it after build
+    return demo
+
+
+def launch_options() -> dict:
+    """css and head for demo.launch() (Gradio 6 moved them out of Blocks())."""
+    css = "\n".join(p.read_text(encoding="utf-8") for p in sorted(UI_DIR.glob("*.css")))
+    return {"css": css, "head": NAV_JS}
+
+
+def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
+    """Serve the app (blocks unless prevent_thread_lock=True is passed)."""
+    return demo.launch(server_name=host, server_port=port, footer_links=[], quiet=kwargs.pop("quiet", True), **launch_options(), **kwargs)
+
+
+def prefetch_gradio():
+    """Import gradio in a thread (~3 s) while the caller loads the index: both are mostly I/O and C code."""
+    import threading
+
+    thread = threading.Thread(target=lambda: importlib.import_module("gradio"), name="kb-import-gradio", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(kb, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
+    """Build the app over an opened KnowledgeBase and serve it (blocks unless prevent_thread_lock=True)."""
+    from ..errors import KbError
+
+    demo = build_app(kb)
+    try:
+        return launch(demo, host=host, port=port, **kwargs)
+    except OSError as exc:  # port taken, bad host
+        raise KbError(f"cannot serve on {host}:{port}: {exc}") from None

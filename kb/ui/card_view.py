@@ -1,0 +1,87 @@
+"""One card as UI parts: header, typeset answer, source, see-also links, previous/next in its family."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import KbError
+from .render import card_link_html, escape_text, note_markdown
+
+SEE_ALSO_K = 6
+
+
+@dataclass
+class CardParts:
+    found: bool
+    card_id: str = ""
+    family: str | None = None
+    header_md: str = ""
+    answer_md: str = ""
+    see_also_html: str = ""
+    prev_id: str | None = None
+    next_id: str | None = None
+    position: str = ""  # "3 / 7 in Regression"
+    links: list = field(default_factory=list)
+
+
+def not_found_parts(card_id: str) -> CardParts:
+    shown = (card_id or "").strip()[:120]
+    message = (
+        f"### No card with id `{escape_text(shown).replace('`', '')}`\n\nThe link may be out of date or the note was edited. "
+        "Pick a family on the left, or use the Search tab."
+        if shown
+        else "### Pick a family on the left, then a question."
+    )
+    return CardParts(found=False, card_id="", header_md=message)
+
+
+def family_neighbours(kb, card) -> tuple[str | None, str | None, int, int]:
+    siblings = kb.family_cards(card.family)
+    ids = [c.id for c in siblings]
+    i = ids.index(card.id)
+    prev_id = ids[i - 1] if i > 0 else None
+    next_id = ids[i + 1] if i + 1 < len(ids) else None
+    return prev_id, next_id, i + 1, len(ids)
+
+
+def see_also_html(links) -> str:
+    if not links:
+        return '<div class="kb-see-also"><p class="kb-muted">No related cards.</p></div>'
+    items = []
+    for link in links:
+        reason = escape_text(getattr(link, "reason", "") or "")
+        items.append(
+            f'<li>{card_link_html(link.id, link.question, "kb-see-also-link")}'
+            f' <span class="kb-family-badge">{escape_text(link.family)}</span>'
+            + (f' <span class="kb-reason">{reason}</span>' if reason else "")
+            + "</li>"
+        )
+    return '<div class="kb-see-also"><h4>See also</h4><ul>' + "".join(items) + "</ul></div>"
+
+
+def card_parts(kb, card_id: str) -> CardParts:
+    """Everything the card view shows for `card_id`; an unknown id gives a clear message, never an error."""
+    if not kb.has_card(card_id):
+        return not_found_parts(card_id)
+    card = kb.card(card_id)
+    prev_id, next_id, position, total = family_neighbours(kb, card)
+    try:
+        links = kb.related(card.id, k=SEE_ALSO_K)
+    except KbError:
+        links = []
+    header = (
+        f"## {note_markdown(card.question)}\n\n"
+        f'<span class="kb-family-badge">{escape_text(card.family)}</span> '
+        f'<span class="kb-source">{escape_text(card.note)}, line {card.line_start}</span>'
+    )
+    return CardParts(
+        found=True,
+        card_id=card.id,
+        family=card.family,
+        header_md=header,
+        answer_md=note_markdown(card.answer_md),
+        see_also_html=see_also_html(links),
+        prev_id=prev_id,
+        next_id=next_id,
+        position=f"{position} / {total} in {card.family}",
+        links=links,
+    )
