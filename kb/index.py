@@ -7,7 +7,8 @@ index/
   index.faiss     inner-product index over those rows (vectors are L2-normalised)
 
 Every file is written to a temporary name and renamed into place; the manifest goes
-last and pins each file's checksum, so a half-written index never loads.
+last and pins each file's checksum, so a half-written index never loads. Temporary files left
+by a killed write are ignored when loading and removed by the next write.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DATA_FILES = ("cards.json", "vectors.npy", "index.faiss")
 EXACT_SEARCH_MAX_ROWS = 60_000  # above this, an HNSW graph answers dense queries
+TEMP_FILE_GRACE_S = 60.0  # a temporary file older than this is from a killed write, not a running one
 
 
 @dataclass
@@ -106,11 +108,30 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def leftover_temp_files(index_dir: Path) -> list[Path]:
+    """Temporary files of a write that never finished (the process was killed before the rename)."""
+    return sorted(index_dir.glob(".*.tmp")) if index_dir.is_dir() else []
+
+
+def remove_leftovers(index_dir: Path, older_than_s: float = TEMP_FILE_GRACE_S) -> None:
+    """Delete abandoned temporary files; young ones may belong to a build still running elsewhere."""
+    now = time.time()
+    for path in leftover_temp_files(index_dir):
+        try:
+            if now - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+        except OSError:
+            pass
+
+
 def read_manifest(index_dir: Path) -> dict:
     path = index_dir / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        present = [name for name in DATA_FILES if (index_dir / name).exists()]
+        if present:  # data written but the manifest never was: the first build was interrupted
+            raise IndexCorruptError(f"{path} is missing beside {', '.join(present)} (an interrupted write)") from None
         raise
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"{path} is unreadable ({exc})") from exc
@@ -148,6 +169,7 @@ def save_index(index_dir: Path, data: IndexData) -> None:
 
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(index_dir)
         payload = {
             "cards": [c.to_dict() for c in data.cards],
             "problems": [p.__dict__ for p in data.problems],
