@@ -441,12 +441,21 @@ def read_note(path: Path, note: str, max_bytes: int) -> tuple[str | None, list[P
     if not data.strip():
         problems.append(Problem(note, None, "empty file; nothing to index"))
         return None, problems, digest
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (Windows editors)
+        try:
+            return data.decode("utf-16"), [Problem(note, None, "UTF-16 file; read as UTF-16 (save it as UTF-8)")], digest
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data[:8192]:
         problems.append(Problem(note, None, "binary file (NUL bytes), not a markdown note; skipped"))
         return None, problems, digest
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        head = data[:8192].decode("utf-8", errors="replace")
+        if head.count("\ufffd") > 0.1 * len(head):
+            problems.append(Problem(note, None, "binary file (mostly bytes that are not text), not a markdown note; skipped"))
+            return None, problems, digest
         line = data.count(b"\n", 0, exc.start) + 1
         problems.append(Problem(note, line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); undecodable bytes shown as \ufffd"))
         text = data.decode("utf-8", errors="replace")
