@@ -78,6 +78,10 @@ def build(corpus, index_dir, model, rebuild):
     kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild)
     bar.close()
     r = kb.report
+    if r.write_error:  # building is this command's whole job: do not report success
+        from .errors import IndexWriteError
+
+        raise IndexWriteError(r.write_error)
     families = len(kb.families())
     placeholders = sum("placeholder answer" in p.message for p in kb.problems)
     click.echo(

@@ -52,6 +52,7 @@ class BuildReport:
     rebuilt_reason: str | None = None  # why a full rebuild happened, if one did
     seconds: float = 0.0
     action: str = "loaded"  # loaded | updated | built
+    write_error: str | None = None  # set when the index could not be saved (kept in memory only)
 
 
 def file_sha256(path: Path) -> str:
@@ -133,6 +134,8 @@ def read_manifest(index_dir: Path) -> dict:
         if present:  # data written but the manifest never was: the first build was interrupted
             raise IndexCorruptError(f"{path} is missing beside {', '.join(present)} (an interrupted write)") from None
         raise
+    except NotADirectoryError:  # the index path runs through a regular file: nothing stored there
+        raise FileNotFoundError(f"{index_dir} is not a folder") from None
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"{path} is unreadable ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:

@@ -92,6 +92,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     try:
         save_index(index_dir, data)
     except IndexWriteError as exc:
+        report.write_error = str(exc)
         log(f"warning: {exc} The index is kept in memory only for this run.")
     report.cards, report.embedded, report.reused = len(parsed.cards), embedded, len(parsed.cards) - embedded
     report.action = "built" if old is None else "updated"
