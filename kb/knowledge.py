@@ -23,7 +23,7 @@ from .index import (
     save_index,
 )
 from .lexical import LexicalIndex
-from .search import MODES, Hit, dense_scores, rank
+from .search import MODES, Hit, dense_query_text, dense_scores, rank
 
 MAX_QUERY_CHARS = 2000  # the encoder reads 256 tokens; longer text only costs time
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
@@ -239,7 +239,7 @@ class KnowledgeBase:
         data = self.data
         lexical = self.lexical.scores(text) if mode != "dense" else np.zeros(len(data.cards), dtype=np.float32)
         if mode != "lexical":
-            vector = self.encoder.encode_query(text)
+            vector = self.encoder.encode_query(dense_query_text(text, self.lexical))
             dense = dense_scores(data.vectors, vector, data.faiss_index, candidates=max(200, 20 * k))
         else:
             dense = np.zeros(len(data.cards), dtype=np.float32)
