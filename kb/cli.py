@@ -128,8 +128,12 @@ def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_js
     """
     from .errors import QueryError
 
-    if not query and not queries_file:
+    if query is None and not queries_file:
         raise QueryError("give a QUERY or --queries FILE")
+    if query is not None and not queries_file:
+        from .knowledge import clean_query
+
+        clean_query(query)  # an empty query fails at once, before the index and model load
     kb = open_kb(corpus, index_dir, model)
     if queries_file:
         for q in _read_queries(queries_file):
