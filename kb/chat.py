@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import KbError, QueryError
 
-SEARCH_K = 8
+SEARCH_K = 12
 MAX_CITATIONS = 2
 SECOND_CITATION_MARGIN = 0.04  # cite a second card when its score is this close to the best one
 MAX_FOLLOW_UPS = 3
@@ -28,6 +28,7 @@ FOLLOW_UP_FLOOR = 0.22
 _CARD_LINK_RE = re.compile(r"\?card=([A-Za-z0-9%_\-]+)")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
 _ANAPHORA = frozenset("that this it its it's they them their those these there one ones former latter same".split())
+_POSSESSIVES = frozenset({"its", "their"})
 _FOLLOW_UP_OPENERS = ("and ", "but ", "so ", "then ", "also ", "what about", "how about", "why ", "why?", "how come", "compared", "versus", "vs ", "what if", "what else", "more on", "tell me more", "explain more", "go on", "in what way")
 _STOP = frozenset(
     """a about an and are as at be been but by can could do does did for from get got has have how i if in into is it
@@ -234,14 +235,16 @@ def answer(kb, message: str, history=None) -> ChatReply:
         standalone_ok = confident(hits)
         new_words = [w for w in content_words(message) if w not in set(content_words(topic.question))]
         plausible = not new_words or (hits and hits[0].dense >= FOLLOW_UP_FLOOR)
-        if plausible:
+        # "what about label smoothing?" names its own topic: a confident standalone search wins,
+        # unless a pronoun ("that", "it") points back at the previous topic.
+        names_own_topic = standalone_ok and new_words and not _anaphoric(message)
+        if plausible and not names_own_topic:
             combined = f"{topic.question} {message}"
             context_hits = _search(kb, combined)
-            if new_words and context_hits and context_hits[0].card.id == topic_id:
-                # New words ("...different from TRPO") ask for something beyond the previous card:
-                # prefer the next card that also matches them, when one is close.
-                context_hits = _prefer_new_topic(context_hits, hits, topic_id)
-            if context_hits and (not standalone_ok or _anaphoric(message) or context_hits[0].score >= hits[0].score):
+            if new_words and context_hits:
+                # "how is that different from TRPO?": the card should match both the topic and the new words.
+                context_hits = _rerank_with_standalone(context_hits, hits)
+            if context_hits:
                 hits, query, used_context = context_hits, combined, True
     if not hits or not confident(hits):
         return _abstain(kb, message, hits, query)
@@ -264,13 +267,13 @@ def answer(kb, message: str, history=None) -> ChatReply:
 
 
 def _anaphoric(message: str) -> bool:
-    return any(w in _ANAPHORA for w in words(message))
+    """A pronoun standing for the previous topic. Possessives ("REINFORCE and its variance") usually
+    point at a noun in the same message, so they do not count."""
+    return any(w in _ANAPHORA and w not in _POSSESSIVES for w in words(message))
 
 
-def _prefer_new_topic(context_hits, standalone_hits, topic_id: str):
-    """Move the previous card below the best other card that the standalone search also ranks."""
-    standalone_ids = {h.card.id for h in standalone_hits[:5]}
-    for i, hit in enumerate(context_hits[1:], 1):
-        if hit.card.id in standalone_ids and context_hits[0].score - hit.score <= 0.15:
-            return [hit, *[h for j, h in enumerate(context_hits) if j != i]]
-    return context_hits
+def _rerank_with_standalone(context_hits, standalone_hits):
+    """Order the contextual hits by their score plus the standalone search's score for the same card."""
+    standalone = {h.card.id: h.score for h in standalone_hits}
+    floor = min(standalone.values()) if standalone else 0.0  # a card beyond the standalone list scores at most this
+    return sorted(context_hits, key=lambda h: -(h.score + standalone.get(h.card.id, floor)))
