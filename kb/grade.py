@@ -1,0 +1,494 @@
+"""Grade a free-text answer against a card: key points covered or missed, contradictions, a 0-100 score.
+
+No LLM. Three parts:
+
+1. Key points come from the card's answer: one point per sentence-level claim (a bold lead term
+   such as "**MAE**:" is attached to each claim under it) and one per display formula.
+2. Coverage: each key point's embedding against the answer's sentences (max cosine), blended with
+   how many of the point's content words (ML synonyms folded) the answer uses.
+3. Contradictions: embeddings do not see "mean" vs "median" or "forward" vs "reverse", so a small
+   general lexicon of contrasting attributes (kb/data/antonyms.txt), plus the card's own compared
+   terms (its bold lead terms), finds clauses that attach the opposite attribute to something the
+   card describes. Each contradicting clause divides the score.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .lexical import STOPWORDS, synonym_groups
+
+ANTONYMS_FILE = Path(__file__).parent / "data" / "antonyms.txt"
+
+# Coverage: cosine below LOW counts as nothing, above HIGH as fully said (all-MiniLM-L6-v2 scale).
+COS_LOW, COS_HIGH = 0.30, 0.70
+LEXICAL_WEIGHT = 0.35  # share of a point's coverage that comes from its content words
+WHOLE_WEIGHT = 0.3  # share of the score from the whole answer's similarity to the card's answer
+COVERED_AT = 0.5  # a point counts as covered from this coverage on
+FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer never says everything)
+CONTRADICTION_FACTOR = 0.45  # the score is multiplied by this for each contradicting clause
+FORMULA_WEIGHT = 0.5
+NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
+HINT_COST = 15  # each hint lowers the best score still possible by this much
+MAX_ANSWER_CHARS = 4000
+
+NEGATIONS = frozenset("not no never without nor neither cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
+GENERIC = frozenset(
+    """loss losses model models use uses used using get gets make makes one two also just like way thing things
+    it its they them is are be been being has have had do does done can could should would may might must
+    very much many more most less least some all each every any other same different per via""".split()
+)
+CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|:\s|\u2014|\u2013| -- |\bbut\b|\bwhile\b|\bwhereas\b|\bunlike\b|\balthough\b|\bhowever\b|\bversus\b|, and\b|\bwhich\b)\s*", re.I)
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$*(\[\"'])")
+ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "cf.", "approx.")
+TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+LEAD_RE = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+)?\*\*(?P<lead>[^*]{1,80}?)\*\*\s*(?P<paren>\([^)]{0,80}\)|\$[^$]{0,80}\$)?\s*(?::|\u2014|-)\s*(?P<rest>.*)$")
+DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
+
+
+@dataclass
+class KeyPoint:
+    text: str  # markdown, for display (formulas keep their LaTeX)
+    plain: str  # what is embedded and matched
+    kind: str = "claim"  # claim | formula
+    lead: str = ""
+
+    @property
+    def weight(self) -> float:
+        return FORMULA_WEIGHT if self.kind == "formula" else 1.0
+
+
+@dataclass
+class Grade:
+    score: int
+    covered: list[str]
+    missed: list[str]
+    contradictions: list[str] = field(default_factory=list)  # answer clauses that say the opposite of the card
+    coverage: list[float] = field(default_factory=list)  # per key point, in key-point order
+    key_points: list[KeyPoint] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"score": self.score, "covered": self.covered, "missed": self.missed, "contradictions": self.contradictions}
+
+
+# ---- text helpers ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def latex_to_words(latex: str) -> str:
+    """A formula as words an answer might say: \\text{} contents, command names, symbols."""
+    text = re.sub(r"\\(?:text|mathrm|operatorname|mathbf|mathcal|mathbb|hat|bar|tilde)\s*\{([^{}]*)\}", r" \1 ", latex)
+    text = re.sub(r"\\(left|right|big|Big|bigg|Bigg|quad|;|,|!)", " ", text)
+    text = re.sub(r"\\([A-Za-z]+)", r" \1 ", text)
+    text = re.sub(r"[{}_^\\]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _plain(markdown: str) -> str:
+    """Inline markdown -> text: emphasis and links dropped, inline formulas spelt as words."""
+    from .markdown import WIKI_LINK_RE, wiki_link_text
+
+    text = WIKI_LINK_RE.sub(wiki_link_text, markdown)
+    text = re.sub(r"\$([^$]+)\$", lambda m: latex_to_words(m.group(1)), text)
+    text = re.sub(r"\*\*|__|`", "", text)
+    text = re.sub(r"(?<![A-Za-z0-9])[*_](?=\S)|(?<=\S)[*_](?![A-Za-z0-9])", "", text)
+    text = re.sub(r"<[^>]{0,200}>", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    protected = text
+    for i, abbr in enumerate(ABBREVIATIONS):
+        protected = protected.replace(abbr, f"\u0000{i}\u0000")
+    parts = SENTENCE_RE.split(protected)
+    out = []
+    for part in parts:
+        for i, abbr in enumerate(ABBREVIATIONS):
+            part = part.replace(f"\u0000{i}\u0000", abbr)
+        if part.strip():
+            out.append(part.strip())
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _synonym_patterns() -> list[tuple[re.Pattern, str]]:
+    """Glossary phrases -> their group's acronym ("mean absolute error" -> "mae"), longest phrases first."""
+    pairs = []
+    for group in synonym_groups():
+        canonical = re.sub(r"[^a-z0-9]+", "", group[0])
+        if " " in group[0] or len(canonical) > 6:  # fold names onto acronyms only, never "high variance" -> "overfitting"
+            continue
+        for phrase in group:
+            words = TOKEN_RE.findall(phrase.lower())
+            if words:
+                pairs.append((words, canonical))
+    pairs.sort(key=lambda p: -len(" ".join(p[0])))
+    return [(re.compile(r"\b" + r"[\s-]+".join(map(re.escape, words)) + r"\b"), canonical) for words, canonical in pairs]
+
+
+def canonical_text(text: str) -> str:
+    """Lower-case text with ML synonyms folded to one form (\"mean absolute error\" -> \"mae\")."""
+    text = text.lower()
+    for pattern, canonical in _synonym_patterns():
+        text = pattern.sub(canonical, text)
+    return text
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case tokens after synonym folding; hyphenated compounds kept whole (on-policy)."""
+    return TOKEN_RE.findall(canonical_text(text).replace("'", ""))
+
+
+def content_stems(text: str) -> set[str]:
+    out = set()
+    for tok in tokens(text):
+        for part in [tok, *tok.split("-")] if "-" in tok else [tok]:
+            if part not in STOPWORDS and part not in GENERIC and len(part) > 1:
+                out.add(_stem(part))
+    return out
+
+
+# ---- key points ------------------------------------------------------------------------------------
+def _is_compared_term(lead: str, question: str) -> bool:
+    """A lead term that names one of the things being compared (not a label like "One-liner")."""
+    lead_words = [w for w in tokens(lead) if w not in STOPWORDS]
+    if not lead_words:
+        return False
+    question_words = set(tokens(question))
+    if all(w in question_words for w in lead_words):
+        return True
+    raw = lead.strip()
+    return len(raw.split()) == 1 and bool(re.search(r"[A-Z0-9]", raw[1:]))
+
+
+def key_points(card) -> list[KeyPoint]:
+    """Sentence-level claims (with their bold lead term) and display formulas from a card's answer."""
+    points: list[KeyPoint] = []
+    body = card.answer_md
+    for match in DISPLAY_MATH_RE.finditer(body):
+        latex = match.group(1).strip()
+        points.append(KeyPoint(text=f"$${latex}$$", plain=latex_to_words(latex), kind="formula"))
+    body = DISPLAY_MATH_RE.sub("\n", body)
+    for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*+]\s|\d+[.)]\s|\*\*))", body):
+        block = " ".join(line.strip() for line in block.splitlines() if line.strip())
+        if not block or block.startswith(("|", "<")):
+            continue
+        lead, rest = "", block
+        m = LEAD_RE.match(block)
+        if m and m.group("rest").strip():
+            lead = m.group("lead").strip().rstrip(":").strip()
+            rest = (m.group("paren") or "") + " " + m.group("rest")
+        elif re.match(r"^\s*[-*+]\s+", block):
+            rest = re.sub(r"^\s*[-*+]\s+", "", block)
+        sentences = split_sentences(rest.strip())
+        merged: list[str] = []
+        for sentence in sentences:  # very short fragments ("Fast.") belong with the claim before them
+            if merged and len(_plain(sentence).split()) < 4:
+                merged[-1] = f"{merged[-1]} {sentence}"
+            else:
+                merged.append(sentence)
+        for sentence in merged:
+            plain = _plain(sentence)
+            if len(plain.split()) < 2 and not lead:
+                continue
+            text = f"**{lead}**: {sentence}" if lead else sentence
+            points.append(KeyPoint(text=text, plain=f"{_plain(lead)}: {plain}" if lead else plain, lead=lead))
+    if not points:
+        text = card.answer_text.strip() or card.question
+        points.append(KeyPoint(text=text, plain=text))
+    return points
+
+
+# ---- contradictions --------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def antonym_lexicon() -> dict[str, tuple[tuple[int, int], ...]]:
+    """word -> its (axis, pole)s ("lower" is both less and the opposite of upper).
+
+    Exact word forms: stems would merge "bias" (a noun) with "biased"."""
+    lexicon: dict[str, tuple[tuple[int, int], ...]] = {}
+    for axis, line in enumerate(ANTONYMS_FILE.read_text(encoding="utf-8").splitlines()):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        for pole, words in enumerate(line.split("|")):
+            for word in words.split():
+                word = word.lower()
+                if (axis, pole) not in lexicon.get(word, ()):
+                    lexicon[word] = lexicon.get(word, ()) + ((axis, pole),)
+    return lexicon
+
+
+def _clauses(text: str) -> list[str]:
+    sentences: list[str] = []
+    for sentence in split_sentences(text):  # "Smooth." still speaks about the sentence before it
+        if sentences and len(sentence.split()) < 4:
+            sentences[-1] = f"{sentences[-1]} {sentence}"
+        else:
+            sentences.append(sentence)
+    out = []
+    for sentence in sentences:
+        out.extend(c for c in CLAUSE_SPLIT_RE.split(sentence) if c and c.strip())
+    return out
+
+
+def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = "", strict: bool = True) -> set[tuple[str, object, int]]:
+    """(anchor, axis, pole) triples: a contrasting attribute and the words it is said about.
+
+    Compared terms (the card's MSE / MAE / Huber) form one more axis whose anchors are the attribute
+    words near them. An answer (strict) gives an attribute to the nearest compared term before it;
+    the card (not strict) gives it to every compared term in the clause and to the claim's lead term,
+    so only a clear mismatch counts as a contradiction.
+    """
+    lexicon = antonym_lexicon()
+    toks = tokens(clause)
+    items: list[tuple[int, str, tuple]] = []  # (position, stem, polarities); () for a plain word
+    for pos, tok in enumerate(toks):
+        if tok in lexicon:
+            if not _is_modifier(toks, pos, lexicon):
+                items.append((pos, _stem(tok), lexicon[tok]))
+            continue
+        for part in tok.split("-") if "-" in tok else [tok]:
+            stem = _stem(part)
+            if stem in compared:
+                items.append((pos, stem, (("compared", compared[stem]),)))
+            elif part in lexicon:
+                if not _is_modifier(toks, pos, lexicon):
+                    items.append((pos, stem, lexicon[part]))
+            elif part not in STOPWORDS and part not in GENERIC and len(part) > 1:
+                items.append((pos, stem, ()))
+    lead_poles = {compared[_stem(w)] for w in tokens(lead) if _stem(w) in compared}
+    if lead and not strict:  # the card's lead term is what every clause under it speaks about
+        items.extend((-1, _stem(w), ()) for w in tokens(lead) if w not in STOPWORDS and _stem(w) not in compared)
+    entities = [(p, pol[0][1]) for p, _, pol in items if pol and pol[0][0] == "compared"]
+    facts = set()
+    for pos, stem, polarities in items:
+        if not polarities or polarities[0][0] == "compared":
+            continue
+        negated = any(t in NEGATIONS for t in toks[max(0, pos - 3) : pos])
+        noun = next((s for p, s, pol in items if p > pos and not pol), None) if pos >= 0 else None
+        for axis, pole in polarities:
+            if negated:
+                if axis_sizes.get(axis, 2) != 2:
+                    continue
+                pole = 1 - pole
+            for other_pos, other_stem, other_pol in items:
+                if other_pos == pos or any(a == axis for a, _ in other_pol):
+                    continue
+                facts.add((other_stem, axis, pole))
+            if compared and not negated:
+                if strict:
+                    before = [e for e in entities if e[0] < pos]
+                    chosen = {before[-1][1]} if before else ({entities[0][1]} if entities else set())
+                else:
+                    chosen = {e[1] for e in entities} | lead_poles
+                for entity in chosen:
+                    facts.add((stem, "compared", entity))
+                    if noun:  # "high variance" is one attribute; "high bias" another
+                        facts.add((f"{axis}/{pole}/{noun}", "compared", entity))
+    if strict:  # an answer clause that gives one thing both poles ("less bias, more variance") is not read
+        poles: dict[tuple, set] = {}
+        for anchor, axis, pole in facts:
+            poles.setdefault((anchor, axis), set()).add(pole)
+        facts = {f for f in facts if len(poles[(f[0], f[1])]) == 1}
+    return facts
+
+
+def _is_negated(text: str) -> bool:
+    return any(t in NEGATIONS for t in tokens(text))
+
+
+def _without_negation(text: str) -> str:
+    return " ".join(w for w in text.split() if canonical_text(w).strip(".,;:!?'\"").replace("'", "") not in NEGATIONS)
+
+
+def _is_modifier(toks: list[str], pos: int, lexicon: dict) -> bool:
+    """"more robust", "less stable": a comparative in front of an adjective is not itself an attribute."""
+    if toks[pos] not in ("more", "less", "much", "very") or pos + 1 >= len(toks):
+        return False
+    following = toks[pos + 1]
+    return following in lexicon or following.endswith(("ive", "ful", "able", "ible", "ous", "al", "ent", "ant", "ic", "ed"))
+
+
+@functools.lru_cache(maxsize=1)
+def _axis_sizes() -> dict:
+    sizes: dict = {}
+    for polarities in antonym_lexicon().values():
+        for axis, pole in polarities:
+            sizes[axis] = max(sizes.get(axis, 0), pole + 1)
+    return sizes
+
+
+def _compared_terms(card, points: list[KeyPoint]) -> dict[str, int]:
+    """The card's compared things (bold leads like MSE / MAE / Huber) as one more contrast axis."""
+    leads: list[set[str]] = []
+    for point in points:
+        if point.lead and _is_compared_term(point.lead, card.question):
+            stems = {_stem(w) for w in tokens(point.lead) if w not in STOPWORDS}
+            if stems and stems not in leads:
+                leads.append(stems)
+    if len(leads) < 2:
+        leads = _question_comparison(card.question)
+    if len(leads) < 2:
+        return {}
+    shared = set.intersection(*leads) if leads else set()
+    compared: dict[str, int] = {}
+    for pole, stems in enumerate(leads):
+        for stem in stems - shared:
+            if not any(_stem(w) == stem for w in antonym_lexicon()):
+                compared.setdefault(stem, pole)
+    return compared
+
+
+COMPARISON_RE = re.compile(r"([a-z0-9][a-z0-9-]*)(?: loss(?:es)?)? (?:vs|versus|and not|and|or|instead of|over|compared to) (?:the )?([a-z0-9][a-z0-9-]*)")
+
+
+def _question_comparison(question: str) -> list[set[str]]:
+    """Things a question sets against each other: "MSE and MAE", "Huber loss instead of MSE"."""
+    text = " ".join(tokens(question))
+    found: list[set[str]] = []
+    for match in COMPARISON_RE.finditer(text):
+        for word in match.groups():
+            if word not in STOPWORDS and word not in GENERIC and {_stem(word)} not in found:
+                found.append({_stem(word)})
+    return found
+
+
+def contradictions(card, points: list[KeyPoint], answer: str) -> tuple[list[str], set[int]]:
+    """Answer clauses that attach to an entity the opposite of what the card says, and the points they contradict."""
+    compared = _compared_terms(card, points)
+    sizes = {**_axis_sizes(), "compared": max(2, len(set(compared.values())) or 2)}
+    card_facts: dict[tuple[str, object], dict[int, set[int]]] = {}
+    for index, point in enumerate(points):
+        if point.kind != "claim":
+            continue
+        for clause in _clauses(point.plain):
+            for anchor, axis, pole in _facts(clause, compared, sizes, lead=point.lead, strict=False):
+                card_facts.setdefault((anchor, axis), {}).setdefault(pole, set()).add(index)
+    # A clash about a named thing (a compared term, a word of the question or of a lead) counts at once;
+    # a clash about an incidental word needs a second one in the same clause.
+    named = set(compared) | content_stems(card.question) | {_stem(w) for p in points for w in tokens(p.lead)}
+    found: list[str] = []
+    hit_points: set[int] = set()
+    for clause in _clauses(answer):
+        conflicting: set[int] = set()
+        strong, weak = 0, set()
+        for anchor, axis, pole in _facts(clause, compared, sizes):
+            poles = card_facts.get((anchor, axis))
+            if poles and pole not in poles:
+                if axis == "compared" or anchor in named:
+                    strong += 1
+                else:
+                    weak.add(anchor)
+                for other in poles.values():
+                    conflicting |= other
+        if conflicting and (strong or len(weak) >= 2):
+            found.append(clause.strip())
+            hit_points |= conflicting
+    return found, hit_points
+
+
+# ---- grading -----------------------------------------------------------------------------------------
+class Grader:
+    """Grades answers with the real sentence encoder; key-point embeddings are cached per card."""
+
+    def __init__(self, encoder, cache_size: int = 256):
+        self.encoder = encoder
+        self._cache: OrderedDict[str, tuple[list[KeyPoint], np.ndarray, list[set[str]]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def card_points(self, card) -> tuple[list[KeyPoint], np.ndarray, list[set[str]]]:
+        key = f"{card.id}:{card.text_hash}"
+        if key not in self._cache:
+            points = key_points(card)
+            vectors = self.encoder.encode([p.plain for p in points])
+            stems = [content_stems(p.plain) for p in points]
+            self._cache[key] = (points, vectors, stems)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def grade(self, card, answer: str, hints: int = 0) -> Grade:
+        points, point_vectors, point_stems = self.card_points(card)
+        answer = (answer or "").strip()[:MAX_ANSWER_CHARS]
+        question_stems = content_stems(card.question)
+        # Sentences that only restate the question add nothing: keep those with new content words.
+        units = [s for s in split_sentences(_plain(answer)) if len(content_stems(s) - question_stems) >= 2]
+        if not units:
+            return self._result(points, np.zeros(len(points)), [], set(), hints, 0.0)
+        unit_vectors = self.encoder.encode(units + [" ".join(units)])
+        cosine = (point_vectors @ unit_vectors.T).max(axis=1)
+        whole = float(unit_vectors[-1] @ self.reference_vector(card))
+        dense = np.clip((cosine - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0)
+        answer_stems = content_stems(" ".join(units))
+        lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
+        coverage = (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical
+        found, contradicted = contradictions(card, points, " ".join(units))
+        negated_found, negated_points = self._negation_flips(points, point_vectors, units)
+        found += [c for c in negated_found if c not in found]
+        return self._result(points, coverage, found, contradicted | negated_points, hints, whole)
+
+    def _negation_flips(self, points, point_vectors, units) -> tuple[list[str], set[int]]:
+        """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
+        clauses = [c.strip() for u in units for c in _clauses(u) if len(c.split()) >= 3]
+        if not clauses:
+            return [], set()
+        vectors = self.encoder.encode([_without_negation(c) for c in clauses])
+        similarity = point_vectors @ vectors.T
+        found, hit = [], set()
+        for j, clause in enumerate(clauses):
+            i = int(np.argmax(similarity[:, j]))
+            if points[i].kind == "claim" and similarity[i, j] >= NEGATION_MATCH and _is_negated(clause) != _is_negated(points[i].plain):
+                found.append(clause)
+                hit.add(i)
+        return found, hit
+
+    def reference_vector(self, card) -> np.ndarray:
+        key = f"ref:{card.id}:{card.text_hash}"
+        if key not in self._cache:
+            self._cache[key] = self.encoder.encode([card.answer_text or card.question])[0]
+        return self._cache[key]
+
+    @staticmethod
+    def _result(points, coverage, found, contradicted, hints, whole: float) -> Grade:
+        coverage = np.asarray(coverage, dtype=float)
+        weights = np.array([p.weight for p in points])
+        credited = np.where([i in contradicted for i in range(len(points))], 0.0, coverage)
+        share = float((weights * credited).sum() / weights.sum()) if len(points) else 0.0
+        overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
+        blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
+        score = blended * (CONTRADICTION_FACTOR ** len(found))
+        score = min(100.0 * score, max_score_after_hints(hints))
+        covered = [p.text for i, p in enumerate(points) if credited[i] >= COVERED_AT]
+        missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
+        return Grade(int(round(score)), covered, missed, found, [round(float(c), 3) for c in coverage], list(points))
+
+
+def max_score_after_hints(hints: int) -> int:
+    return max(0, 100 - HINT_COST * max(0, hints))
+
+
+def grade_answer(kb, card, answer: str, hints: int = 0) -> Grade:
+    """Grade with the knowledge base's encoder (one Grader per encoder, so the cache is shared)."""
+    grader = getattr(kb, "_grader", None)
+    if grader is None or grader.encoder is not kb.encoder:
+        grader = Grader(kb.encoder)
+        kb._grader = grader
+    return grader.grade(card, answer, hints=hints)
+
+
+def grade_to_dict(grade: Grade) -> dict:
+    return asdict(grade)
