@@ -1,9 +1,38 @@
-"""Cross-links between cards. (First version: semantic neighbours in other families.)"""
+"""Cross-links between cards ("see also"), each with a reason, and the topic graph built from them.
+
+Three sources, combined into one score per candidate card (weights in WEIGHTS):
+  1. explicit wiki-links written in the notes (kb.wikilinks), either direction;
+  2. shared concepts (kb.concepts): a card that mentions a concept links to the concept's home,
+     the home links back to cards that use it, and two cards sharing a rare concept link weakly;
+  3. semantic neighbours: cosine similarity of the cards' question+answer vectors.
+Similarity is added to every candidate, so when several sources agree the link ranks higher;
+a candidate found by similarity alone must be in another family (the family list shows the rest).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from .concepts import Glossary, build_glossary
+from .wikilinks import LinkResolver
+
+WEIGHTS = {
+    "explicit": 1.0,  # written by the author: always first
+    "explicit_back": 0.6,  # the other card links here
+    "home": 0.55,  # this card mentions a concept the other card explains
+    "user": 0.3,  # this card explains a concept the other card uses
+    "shared": 0.2,  # both mention a concept that neither explains
+    "semantic": 1.0,  # times the cosine similarity (question+answer vectors)
+    "question_mix": 0.0,  # share of question-only similarity in the semantic score
+    "agreement": 0.05,  # per extra source that found the same card
+    "same_family": 0.0,  # cards of the same note section: the author grouped them, the family list shows them
+}
+QUESTION_MENTION = 1.0  # a concept named in the question is the card's topic ...
+ANSWER_MENTION = 0.7  # ... one named only in the answer is used in passing
+SIMILAR_REASON_MIN = 0.45  # below this cosine, "similar topic" is not worth saying
+DEFAULT_K = 6
 
 
 @dataclass
@@ -18,12 +47,167 @@ class Link:
         return {"id": self.id, "question": self.question, "family": self.family, "reason": self.reason, "score": round(float(self.score), 4)}
 
 
-def related_links(kb, card_id: str, k: int = 6) -> list[Link]:
-    """The k cards whose question+answer vectors are closest to this card's."""
-    card = kb.card(card_id)
-    i = kb.cards.index(card)
-    full = kb.data.vectors[:, 1, :]
-    sims = full @ full[i]
+@dataclass
+class _Candidate:
+    explicit: float = 0.0
+    concept: float = 0.0
+    reasons: list[tuple[float, str]] = field(default_factory=list)  # (strength, short human reason)
+    sources: set[str] = field(default_factory=set)
+
+    def add(self, source: str, value: float, reason: str, slot: str) -> None:
+        if slot == "explicit":
+            self.explicit = max(self.explicit, value)
+        else:
+            # The strongest concept counts fully; each further shared concept adds a little.
+            self.concept = max(self.concept, value) + 0.25 * min(self.concept, value)
+        self.reasons.append((value, reason))
+        self.sources.add(source)
+
+
+class LinkGraph:
+    """Everything the links need, built once per index: glossary, wiki-link resolver, vectors."""
+
+    def __init__(self, cards, vectors: np.ndarray):
+        self.cards = cards
+        self.index = {c.id: i for i, c in enumerate(cards)}
+        self.glossary: Glossary = build_glossary(cards)
+        self.resolver = LinkResolver(cards)
+        full = np.asarray(vectors[:, 1, :], dtype=np.float32)
+        self.vectors = full / np.maximum(np.linalg.norm(full, axis=1, keepdims=True), 1e-12)
+        question = np.asarray(vectors[:, 0, :], dtype=np.float32)
+        self.question_vectors = question / np.maximum(np.linalg.norm(question, axis=1, keepdims=True), 1e-12)
+        self.group = [(c.note, c.family) for c in cards]
+        self.question_key = [re.sub(r"\W+", " ", c.question.casefold()).strip() for c in cards]
+        self.explicit_out: dict[int, list[tuple[int, str]]] = {}
+        self.explicit_in: dict[int, list[tuple[int, str]]] = {}
+        for i, card in enumerate(cards):
+            for link in card.links:
+                target = self.resolver.resolve(link, card.note)
+                if target is None:
+                    continue
+                j = self._pick_target(i, [self.index[t] for t in target.card_ids if t in self.index])
+                if j is None or j == i:
+                    continue
+                what = {"card": "linked in the note", "family": f"linked section: {target.label}", "note": f"linked note: {target.label}"}[target.kind]
+                self.explicit_out.setdefault(i, []).append((j, what))
+                self.explicit_in.setdefault(j, []).append((i, "links here"))
+
+    def _pick_target(self, i: int, candidates: list[int]) -> int | None:
+        """A family or note link opens its card most related to the linking card (the first one on a tie)."""
+        candidates = [j for j in candidates if j != i]
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        sims = self.vectors[candidates] @ self.vectors[i]
+        return candidates[int(np.argmax(sims))]
+
+    def related(self, card_id: str, k: int = DEFAULT_K) -> list[Link]:
+        i = self.index[card_id]
+        mix = WEIGHTS["question_mix"]
+        sims = (1 - mix) * (self.vectors @ self.vectors[i]) + mix * (self.question_vectors @ self.question_vectors[i])
+        cands: dict[int, _Candidate] = {}
+
+        def cand(j: int) -> _Candidate:
+            return cands.setdefault(j, _Candidate())
+
+        for j, why in self.explicit_out.get(i, []):
+            cand(j).add("explicit", WEIGHTS["explicit"], why, "explicit")
+        for j, why in self.explicit_in.get(i, []):
+            cand(j).add("explicit", WEIGHTS["explicit_back"], why, "explicit")
+
+        me = self.cards[i].id
+        for mention in self.glossary.by_card.get(me, []):
+            concept = self.glossary.concepts[mention.concept]
+            spec = self.glossary.specificity(concept.key)
+            where = QUESTION_MENTION if mention.in_question else ANSWER_MENTION
+            home = self.index.get(concept.home) if concept.home else None
+            if home is not None and home != i:
+                cand(home).add("concept", WEIGHTS["home"] * spec * where, f"explains {concept.name}", "concept")
+            elif home == i:
+                for other in concept.mentions:
+                    j = self.index[other]
+                    if j != i:
+                        their = next((m for m in self.glossary.by_card[other] if m.concept == concept.key), None)
+                        w = QUESTION_MENTION if their and their.in_question else ANSWER_MENTION
+                        cand(j).add("concept", WEIGHTS["user"] * spec * w, f"uses {concept.name}", "concept")
+            else:
+                for other in concept.mentions:
+                    j = self.index[other]
+                    theirs = next((m for m in self.glossary.by_card[other] if m.concept == concept.key), None)
+                    if not mention.in_question and not (theirs and theirs.in_question):
+                        continue  # two answers using a term in passing is no reason to link
+                    if j != i and j != home:
+                        cand(j).add("concept", WEIGHTS["shared"] * spec * where, f"both mention {concept.name}", "concept")
+
+        # Semantic neighbours; those of the same family pay WEIGHTS["same_family"] below.
+        order = np.argsort(-sims)
+        taken = 0
+        for j in order:
+            j = int(j)
+            if j == i:
+                continue
+            cand(j).sources.add("semantic")
+            taken += 1
+            if taken >= max(3 * k, 20):
+                break
+
+        scored = []
+        for j, c in cands.items():
+            if j == i or self.question_key[j] == self.question_key[i]:
+                continue
+            sim = float(sims[j])
+            score = WEIGHTS["explicit"] * c.explicit + c.concept + WEIGHTS["semantic"] * sim
+            if self.group[j] == self.group[i]:
+                score -= WEIGHTS["same_family"]  # the family list already shows these side by side
+            score += WEIGHTS["agreement"] * max(0, len(c.sources) - 1)
+            scored.append((score, j, c, sim))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+
+        links, seen_questions = [], set()
+        for score, j, c, sim in scored:
+            if self.question_key[j] in seen_questions:
+                continue  # the same question in two notes: one link is enough
+            seen_questions.add(self.question_key[j])
+            card = self.cards[j]
+            links.append(Link(card.id, card.question, card.family, _reason(c, sim), score))
+            if len(links) >= k:
+                break
+        return links
+
+
+def _reason(c: _Candidate, sim: float) -> str:
+    """Short and human: the strongest one or two reasons, e.g. "explains PPO · similar topic"."""
+    parts: list[str] = []
+    for _, why in sorted(c.reasons, key=lambda r: -r[0]):
+        if why not in parts:
+            parts.append(why)
+    parts = parts[:2]
+    if len(parts) < 2 and (not parts or sim >= SIMILAR_REASON_MIN):
+        parts.append("similar topic")
+    return " · ".join(parts)
+
+
+def link_graph(kb) -> LinkGraph:
+    """The LinkGraph of the knowledge base's current index (rebuilt when the index changes)."""
+    cached = kb.__dict__.get("_link_graph")
+    if cached is not None and cached[0] is kb.data:
+        return cached[1]
+    graph = LinkGraph(kb.cards, kb.data.vectors)
+    kb.__dict__["_link_graph"] = (kb.data, graph)
+    return graph
+
+
+def related_links(kb, card_id: str, k: int = DEFAULT_K) -> list[Link]:
+    """The k best see-also links for a card, ranked and deduplicated, each with its reason."""
+    card = kb.card(card_id)  # raises CardNotFound with a clear message
+    return link_graph(kb).related(card.id, max(1, int(k)))
+
+
+def plain_neighbours(kb, card_id: str, k: int = DEFAULT_K) -> list[str]:
+    """The baseline: the k nearest cards by question+answer vector, any family (for benchmarks)."""
+    graph = link_graph(kb)
+    i = graph.index[kb.card(card_id).id]
+    sims = graph.vectors @ graph.vectors[i]
     sims[i] = -np.inf
-    order = np.argsort(-sims)[:k]
-    return [Link(kb.cards[j].id, kb.cards[j].question, kb.cards[j].family, "similar topic", float(sims[j])) for j in order]
+    return [graph.cards[int(j)].id for j in np.argsort(-sims)[:k]]
