@@ -93,6 +93,10 @@ def build(corpus, index_dir, model, rebuild):
     if r.action == "loaded" and kb.problems:
         for problem in kb.problems:
             _stderr(f"warning: {problem}")
+    from .wikilinks import broken_links
+
+    for problem in broken_links(kb.cards):  # [[wiki-links]] that reach no card, section or note
+        _stderr(f"warning: {problem}")
 
 
 def _read_queries(path: Path) -> list[str]:
