@@ -151,9 +151,9 @@ def calibrate(kb: KnowledgeBase, queries: list[dict], offtopic: list[dict]) -> d
     top = {}
     for item in queries + offtopic:
         hits = kb.search(item["query"], k=5)
-        top[item["query"]] = {"dense": hits[0].dense, "fused": hits[0].score, "signal": confidence_signal(hits), "confident": is_confident(hits)}
-    out: dict = {"threshold": ABSTAIN_THRESHOLD, "signals": {}}
-    for signal in ("dense", "fused", "signal"):
+        top[item["query"]] = {"dense": hits[0].dense, "fused": confidence_signal(hits), "confident": is_confident(hits)}
+    out: dict = {"threshold": ABSTAIN_THRESHOLD, "signal": "fused (kb.search.confidence_signal)", "signals": {}}
+    for signal in ("dense", "fused"):
         on_dev = [top[q["query"]][signal] for q in queries if q["split"] == "dev"]
         off_dev = [top[q["query"]][signal] for q in offtopic if q["split"] == "dev"]
         out["signals"][signal] = {
@@ -173,6 +173,8 @@ def calibrate(kb: KnowledgeBase, queries: list[dict], offtopic: list[dict]) -> d
         }
     out["refused_on_topic"] = [q["query"] for q in queries if not top[q["query"]]["confident"]]
     out["answered_off_topic"] = [q["query"] for q in offtopic if top[q["query"]]["confident"]]
+    out["closest_off_topic"] = sorted(([round(top[q["query"]]["fused"], 4), q["query"]] for q in offtopic), reverse=True)[:5]
+    out["weakest_on_topic"] = sorted([round(top[q["query"]]["fused"], 4), q["query"]] for q in queries)[:5]
     return out
 
 
