@@ -91,9 +91,9 @@ class Glossary:
 
     def find(self, text: str) -> Concept | None:
         """The concept with this key or surface form (case-insensitive)."""
-        wanted = text.strip().casefold()
+        wanted = _Builder.norm(text)
         for concept in self.concepts.values():
-            if wanted == concept.key or any(wanted == f.casefold() for f in concept.forms):
+            if wanted == concept.key or any(wanted == _Builder.norm(f) for f in concept.forms):
                 return concept
         return None
 
@@ -220,13 +220,18 @@ class _Builder:
         self.kinds: dict[str, str] = {}
         self.alias_of: dict[str, str] = {}  # lower-cased form -> key
 
+    @staticmethod
+    def norm(form: str) -> str:
+        """Forms differing only in case, hyphens or spacing are one ("Chain-of-Thought", "chain of thought")."""
+        return re.sub(r"[\s\-]+", " ", form.casefold()).strip()
+
     def key_for(self, form: str) -> str | None:
-        return self.alias_of.get(form.casefold())
+        return self.alias_of.get(self.norm(form))
 
     def add(self, form: str, kind: str) -> str:
         key = self.key_for(form)
         if key is None:
-            key = form.casefold()
+            key = self.norm(form)
             self.forms[key] = set()
             self.names[key] = form
             self.kinds[key] = kind
@@ -234,16 +239,16 @@ class _Builder:
         return key
 
     def attach(self, key: str, form: str) -> None:
-        other = self.alias_of.get(form.casefold())
+        other = self.alias_of.get(self.norm(form))
         if other is not None and other != key:
             self.merge(other, into=key)
         self.forms[key].add(form)
-        self.alias_of[form.casefold()] = key
+        self.alias_of[self.norm(form)] = key
 
     def merge(self, key: str, into: str) -> None:
         for form in self.forms.pop(key, set()):
             self.forms[into].add(form)
-            self.alias_of[form.casefold()] = into
+            self.alias_of[self.norm(form)] = into
         self.names.pop(key, None)
         self.kinds.pop(key, None)
 

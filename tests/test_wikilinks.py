@@ -1,0 +1,105 @@
+"""Wiki-links: Obsidian-style resolution to cards, broken-link reports, and the markdown-it inline rule."""
+from __future__ import annotations
+
+from kb.parse import parse_note
+from kb.wikilinks import LinkResolver, broken_links, markdown_renderer, normalize_heading
+
+MAIN = """# Study notes
+
+## Basics
+
+### Q: What is X?
+
+X is a thing. See [[#Q: What's Y?]], [[#basics]], [[other#Q What is Z]], [[Other]],
+[[#Deep dive]], [[#nope]] and [[missing#Q: What is X?]].
+
+#### Deep dive
+
+More about X.
+
+### Q: What's Y?
+
+Y builds on X: [[#what is x|the X card]].
+"""
+OTHER = """## Elsewhere
+
+### Q: What is Z?
+
+Z answer, with a link back to [[main#Q: What is X?]].
+"""
+
+
+def cards():
+    return parse_note(MAIN, "main.md").cards + parse_note(OTHER, "sub/Other.md").cards
+
+
+def targets():
+    found = {}
+    resolver = LinkResolver(cards())
+    for card in cards():
+        for link in card.links:
+            target = resolver.resolve(link, card.note)
+            found[link.raw] = (target.kind, target.card_ids) if target else None
+    return found
+
+
+def test_heading_keys_ignore_case_punctuation_and_the_q_prefix():
+    assert normalize_heading("Q: What's Y?") == normalize_heading("what’s y") == normalize_heading("Q Whats Y")
+    assert normalize_heading("Explain GAE (Generalized Advantage Estimation).") == "explain gae generalized advantage estimation"
+    assert normalize_heading("What is X?") != normalize_heading("What is Y?")
+
+
+def test_links_resolve_to_cards_families_notes_and_sub_headings():
+    found = targets()
+    assert found["[[#Q: What's Y?]]"] == ("card", ["whats-y"])
+    assert found["[[#basics]]"] == ("family", ["what-is-x", "whats-y"])  # a section heading: the family
+    assert found["[[other#Q What is Z]]"] == ("card", ["what-is-z"])  # Obsidian drops ':' from heading links
+    assert found["[[Other]]"] == ("note", ["what-is-z"])  # a note by file name, any folder, any case
+    assert found["[[#Deep dive]]"] == ("card", ["what-is-x"])  # a heading inside an answer: that card
+    assert found["[[#what is x|the X card]]"] == ("card", ["what-is-x"])
+    assert found["[[main#Q: What is X?]]"] == ("card", ["what-is-x"])
+
+
+def test_broken_links_are_reported_with_file_line_and_cause():
+    problems = broken_links(cards())
+    described = sorted(str(p) for p in problems)
+    assert len(problems) == 2, described
+    assert all(p.file == "main.md" and p.line == 8 for p in problems)
+    assert any("[[#nope]]" in d and "no question, section or heading 'nope'" in d for d in described)
+    assert any("[[missing#Q: What is X?]]" in d and "no note named 'missing'" in d for d in described)
+
+
+def test_inline_rule_renders_clickable_card_links_and_marks_broken_ones():
+    all_cards = cards()
+    md = markdown_renderer(LinkResolver(all_cards))
+    html = md.render(all_cards[0].answer_md, {"note": "main.md"})
+    assert '<a class="kb-wikilink" href="?card=whats-y" data-kb-card="whats-y">What&#x27;s Y?</a>' in html
+    assert 'data-kb-card="what-is-z">Other</a>' in html
+    assert 'kb-wikilink-broken' in html and ">nope</span>" in html
+    assert html.count("[[") == html.count('title="broken link: [[')  # no raw [[...]] left in the text
+    alias = md.render(all_cards[1].answer_md, {"note": "main.md"})
+    assert 'data-kb-card="what-is-x">the X card</a>' in alias
+
+
+def test_inline_rule_leaves_math_code_and_plain_brackets_alone():
+    md = markdown_renderer(LinkResolver(cards()))
+    html = md.render("Keep $a[[0]]$ and `[[#x]]` and [not a link] and [[unclosed.", {"note": "main.md"})
+    assert "kb-wikilink" not in html
+    assert "[not a link]" in html and "[[unclosed." in html
+
+
+def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "main.md").write_text(MAIN, encoding="utf-8")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "Other.md").write_text(OTHER, encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", "--corpus", str(corpus), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 0, result.output
+    assert "main.md:8: broken wiki-link [[#nope]]" in result.output
+    assert "main.md:8: broken wiki-link [[missing#Q: What is X?]]: no note named 'missing'" in result.output
+    assert "[[#basics]]" not in result.output
