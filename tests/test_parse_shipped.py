@@ -65,3 +65,38 @@ def test_load_corpus_reads_recursively(tmp_path):
     result = load_corpus(tmp_path)
     assert len(result.cards) == 60
     assert any(c.note == "sub/deeper/x.md" and c.family == "Fam" for c in result.cards)
+
+
+def test_every_question_in_the_note_is_a_card_and_nothing_else():
+    headings = re.findall(r"^### Q: (.+)$", NOTE, re.M)
+    quick = re.findall(r"^\*\*Q: (.+?)\*\*", NOTE, re.M)
+    assert (len(headings), len(quick)) == (44, 15)
+    cards = parse_note(NOTE, "losses-in-deep-learning.md").cards
+    assert [c.question for c in cards] == headings + quick
+
+
+def test_table_of_contents_gives_no_card_and_its_links_name_cards():
+    lines = NOTE.split("\n")
+    toc_start = lines.index("## Table of Contents") + 1
+    toc_end = lines.index("## Regression") + 1
+    cards = parse_note(NOTE, "losses-in-deep-learning.md").cards
+    assert all(c.line_start > toc_end for c in cards)
+    targets = re.findall(r"\[\[#Q: ([^\]|]+)\]\]", "\n".join(lines[toc_start:toc_end]))
+    assert len(targets) == 44
+    assert set(targets) == {c.question for c in cards if c.kind == "heading"}
+
+
+def test_answers_are_exact_slices_and_plain_text_has_no_markup():
+    lines = NOTE.split("\n")
+    for card in parse_note(NOTE, "losses-in-deep-learning.md").cards:
+        assert not card.question.startswith("Q:") and "**" not in card.question
+        assert card.question in lines[card.line_start - 1]
+        source = "\n".join(lines[card.line_start - 1 : card.line_end])
+        if card.kind == "heading":
+            assert source.startswith("### Q: ") and source.endswith(card.answer_md)
+            assert card.answer_md.strip() and card.answer_md == card.answer_md.strip("\n")
+        else:
+            assert card.line_start == card.line_end and source.endswith(card.answer_md)
+        for markup in ("**", "[[", "](", "<br"):
+            assert markup not in card.answer_text, (card.id, markup)
+        assert not card.answer_md.rstrip().endswith("---")  # separators between cards are not answer text
