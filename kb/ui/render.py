@@ -39,7 +39,7 @@ def _protect_line_dollars(line: str, spans: list[str]) -> str:
         if found < 0:
             continue
         out.append(_swap_dollars(line[cursor:found]))
-        out.append(span)
+        out.append(span.replace(_PRICE_MARK, "$"))  # formulas and code keep their dollars
         cursor = found + len(span)
     out.append(_swap_dollars(line[cursor:]))
     return "".join(out)
@@ -47,6 +47,12 @@ def _protect_line_dollars(line: str, spans: list[str]) -> str:
 
 def _swap_dollars(text: str) -> str:
     return text.replace("\\$", "$").replace("$", DOLLAR_HTML)
+
+
+# A price: `$` + a number (optionally 5k / 2.5M / 10bn), then prose or punctuation, never an operator
+# ("$1 + x$" stays a formula). The number must not be followed by `$` ("$5$" is a formula).
+_PRICE_RE = re.compile(r"(?<![\\$\w])\$(?=\d[\d,]*(?:\.\d+)?(?:[kKmMbB]n?)?(?:[,;:!?)\]]|\.(?:\s|$)|\s+[A-Za-z(]|\s*$))", re.MULTILINE)
+_PRICE_MARK = "\ue000"  # private-use character: a price dollar, until the end of protect_currency
 
 
 def _inline_spans(token) -> list[str]:
@@ -66,6 +72,8 @@ def protect_currency(markdown: str) -> str:
     """Markdown in which only real formulas keep their `$` delimiters (see module docstring)."""
     if "$" not in (markdown or ""):
         return markdown or ""
+    # Prices first ("$5 and $10, while..."): dollarmath would read "$10, while ... $" as a formula.
+    markdown = _PRICE_RE.sub(_PRICE_MARK, markdown)
     lines = markdown.split("\n")
     keep = [False] * len(lines)  # lines inside math or code blocks stay byte-exact
     inline_tokens: list[tuple[int, int, list[str]]] = []
@@ -76,6 +84,7 @@ def protect_currency(markdown: str) -> str:
         if token.type in _MATH_BLOCK_TYPES:
             for i in range(start, min(end, len(lines))):
                 keep[i] = True
+                lines[i] = lines[i].replace(_PRICE_MARK, "$")
         elif token.type == "inline":
             inline_tokens.append((start, end, _inline_spans(token)))
     done = [False] * len(lines)
@@ -88,7 +97,7 @@ def protect_currency(markdown: str) -> str:
             lines[start:end] = protected
         for i in range(start, end):
             done[i] = True
-    return "\n".join(lines)
+    return "\n".join(lines).replace(_PRICE_MARK, DOLLAR_HTML)
 
 
 def note_markdown(markdown: str) -> str:

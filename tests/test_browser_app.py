@@ -1,0 +1,328 @@
+"""The real web app in a real headless Chromium: search, browse, KaTeX, deep links, see-also, chat, safety.
+
+One app server and one browser for the whole session (2 cores); the corpus is the shipped note plus
+a hostile note (script/img/handler payloads, and prices written with `$`).
+Set KB_SAVE_SCREENSHOTS=1 to refresh docs/screenshots/ from this run.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium_browser, open_page, serve_app
+from tests.conftest import ROOT, SHIPPED_CORPUS
+
+pytestmark = pytest.mark.browser
+
+HOSTILE_NOTE = """# Hostile note
+
+## Hostile Payloads
+
+### Q: What does the injected script payload do?
+<script>window.__pwned = "note-script";</script>
+
+Some text <img src=x onerror="window.__pwned='note-img'"> after an image.
+
+<a href="javascript:window.__pwned='note-link'">click me</a> and <b onmouseover="window.__pwned='note-hover'">hover me</b>.
+
+<iframe src="javascript:parent.__pwned='note-iframe'"></iframe>
+
+### Q: How much does a GPU hour cost for loss experiments?
+A GPU hour costs $5 and a TPU hour costs $10, while the loss is $\\mathcal{L} = x^2$ per sample.
+
+$$
+\\sum_i \\ell_i
+$$
+"""
+PAYLOAD_CARD = "what-does-the-injected-script-payload-do"
+PRICE_CARD = "how-much-does-a-gpu-hour-cost-for-loss-experiments"
+PPO = "how-does-ppo-work-why-the-clip"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def app_kb(tmp_path_factory, encoder):
+    from kb import Config, KnowledgeBase
+
+    base = tmp_path_factory.mktemp("webapp")
+    corpus = base / "corpus"
+    shutil.copytree(SHIPPED_CORPUS, corpus)
+    (corpus / "hostile.md").write_text(HOSTILE_NOTE, encoding="utf-8")
+    config = Config(corpus=corpus, index=base / "index", data=base / "data")
+    return KnowledgeBase.load(config=config, encoder_factory=lambda: encoder)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_kb):
+    server = serve_app(app_kb)
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with chromium_browser() as b:
+        yield b
+
+
+@pytest.fixture()
+def page(browser, app_url):
+    p = open_page(browser, app_url)
+    yield p
+    p.close()
+
+
+def shot(page, name: str, tmp_path: Path) -> None:
+    folder = SCREENSHOTS if os.environ.get("KB_SAVE_SCREENSHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+
+
+def selected_tab(page) -> str:
+    return page.get_by_role("tab", selected=True).inner_text().strip()
+
+
+def open_card(page, card_id: str, question: str) -> None:
+    from playwright.sync_api import expect
+
+    page.evaluate("id => window.kbOpenCard(id)", card_id)
+    expect(page.locator("#kb-card-header")).to_contain_text(question)
+    expect(page.locator("#kb-current-card textarea")).to_have_value(card_id)
+
+
+def typeset_text(page, selector: str) -> str:
+    """The text of an element with every KaTeX rendering removed: what is left is prose."""
+    return page.evaluate(
+        """sel => { const node = document.querySelector(sel).cloneNode(true);
+                    node.querySelectorAll('.katex, .katex-display').forEach(k => k.remove());
+                    return node.textContent; }""",
+        selector,
+    )
+
+
+def math_spans(markdown: str) -> int:
+    """Formulas in a card, counted by the note's own parser (markdown-it + dollarmath)."""
+    from kb.markdown import parser
+
+    count = 0
+    for token in parser().parse(markdown):
+        if token.type == "math_block":
+            count += 1
+        for child in token.children or []:
+            count += child.type in ("math_inline", "math_inline_double")
+    return count
+
+
+def test_sloppy_search_finds_the_card_and_opens_it(page, app_kb, tmp_path):
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("Search", exact=True)
+    box.press_sequentially("ppo clp ratio polcy", delay=40)  # typos; results come while typing
+    first = page.locator("#kb-search-results .kb-hit").first
+    expect(first.locator(".kb-hit-question")).to_contain_text(app_kb.card(PPO).question)
+    expect(first.locator(".kb-family-badge")).to_have_text("RL Policy Losses")
+    assert first.locator(".kb-hit-snippet mark").count() >= 1  # matched words highlighted
+    shot(page, "search", tmp_path)
+    first.locator("a").click()
+    expect(page.locator("#kb-card-header")).to_contain_text(app_kb.card(PPO).question)
+    assert selected_tab(page) == "Browse"
+
+
+def test_family_filter_limits_results(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Family").click()
+    page.get_by_role("option", name="Regularization").click()
+    box = page.get_by_label("Search", exact=True)
+    box.fill("loss")
+    box.press("Enter")
+    hits = page.locator("#kb-search-results .kb-hit")
+    expect(hits.first).to_be_visible()
+    families = {t.strip() for t in hits.locator(".kb-family-badge").all_inner_texts()}
+    assert families == {"Regularization"}
+
+
+def test_every_family_listed_with_its_count(page, app_kb):
+    page.get_by_role("tab", name="Browse").click()
+    radios = page.locator("#kb-families").get_by_role("radio")
+    labels = [radios.nth(i).evaluate("e => e.closest('label').innerText").strip() for i in range(radios.count())]
+    shipped = [f for f, _ in app_kb.families() if f != "Hostile Payloads"]
+    assert len(shipped) == 14
+    for family in shipped:
+        assert f"{family} ({len(app_kb.family_cards(family))})" in labels
+
+
+def test_family_lists_its_questions_and_prev_next_walk_it(page, app_kb):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Browse").click()
+    page.locator("#kb-families").get_by_text("RL Policy Losses (5)").click()
+    cards = app_kb.family_cards("RL Policy Losses")
+    questions = page.locator("#kb-questions").get_by_role("radio")
+    expect(questions).to_have_count(len(cards))
+    page.locator("#kb-questions").get_by_text(cards[0].question, exact=True).click()
+    expect(page.locator("#kb-card-header")).to_contain_text(cards[0].question)
+    expect(page.locator("#kb-prev")).to_be_disabled()
+    for card in cards[1:]:
+        page.locator("#kb-next").click()
+        expect(page.locator("#kb-card-header")).to_contain_text(card.question)
+    expect(page.locator("#kb-next")).to_be_disabled()
+    page.locator("#kb-prev").click()
+    expect(page.locator("#kb-card-header")).to_contain_text(cards[-2].question)
+
+
+def test_every_shipped_formula_typesets(page, app_kb, tmp_path):
+    """Each shipped card with math: as many KaTeX renderings as formulas, no error, no `$` left."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Browse").click()
+    checked = 0
+    for card in app_kb.cards:
+        expected = math_spans(card.answer_md)
+        if card.note == "hostile.md" or expected == 0:
+            continue
+        open_card(page, card.id, card.question)
+        answer = page.locator("#kb-card-answer")
+        expect(answer.locator(".katex")).to_have_count(expected)
+        assert answer.locator(".katex-error").count() == 0, card.id
+        assert "$" not in typeset_text(page, "#kb-card-answer"), card.id
+        checked += 1
+        if card.id == PPO:
+            assert answer.locator(".katex-display").count() >= 1  # the display formula
+            shot(page, "card-with-formulas", tmp_path)
+    assert checked >= 20
+
+
+def test_prices_stay_text_and_formulas_still_typeset(page, app_kb):
+    from playwright.sync_api import expect
+
+    open_card(page, PRICE_CARD, app_kb.card(PRICE_CARD).question)
+    answer = page.locator("#kb-card-answer")
+    expect(answer.locator(".katex")).to_have_count(2)  # the inline loss and the display sum
+    assert answer.locator(".katex-error").count() == 0
+    prose = typeset_text(page, "#kb-card-answer")
+    assert "costs $5 and a TPU hour costs $10," in " ".join(prose.split())
+
+
+def test_deep_link_opens_its_card(browser, app_url, app_kb):
+    from playwright.sync_api import expect
+
+    card = app_kb.card("what-is-focal-loss")
+    p = open_page(browser, f"{app_url}/?card={card.id}")
+    try:
+        expect(p.locator("#kb-card-header")).to_contain_text(card.question)
+        assert selected_tab(p) == "Browse"
+        expect(p.locator("#kb-card-answer .katex").first).to_be_visible()
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("bad_id", ["no-such-card", "../../etc/passwd"])
+def test_unknown_deep_link_shows_a_clear_message(browser, app_url, bad_id):
+    from playwright.sync_api import expect
+
+    p = open_page(browser, f"{app_url}/?card={bad_id}")
+    try:
+        expect(p.locator("#kb-card-header")).to_contain_text("No card with id")
+        expect(p.locator("#kb-card-header")).to_contain_text(bad_id)
+        assert "root:" not in p.content()
+    finally:
+        p.close()
+
+
+def test_see_also_link_opens_the_linked_card(page, app_kb):
+    from playwright.sync_api import expect
+
+    open_card(page, PPO, app_kb.card(PPO).question)
+    links = page.locator("#kb-see-also a.kb-see-also-link")
+    expect(links.first).to_be_visible()
+    target_id = links.first.get_attribute("data-kb-card")
+    reasons = page.locator("#kb-see-also .kb-reason").all_inner_texts()
+    assert reasons and all(r.strip() for r in reasons)  # each link shows why it is there
+    links.first.click()
+    expect(page.locator("#kb-current-card textarea")).to_have_value(target_id)
+    expect(page.locator("#kb-card-header")).to_contain_text(app_kb.card(target_id).question)
+
+
+def ask(page, text: str, replies_before: int):
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("Ask", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    bots = page.locator("#kb-chatbot .bot")
+    expect(bots).to_have_count(replies_before + 1, timeout=60_000)
+    return bots.nth(replies_before)
+
+
+def test_chat_answers_with_citation_follows_up_and_abstains(page, app_kb, tmp_path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "how does PPO work?", 0)
+    expect(reply).to_contain_text("Sources:")
+    citation = reply.locator(f'a[href*="card={PPO}"]')
+    expect(citation.first).to_be_visible()
+    assert reply.locator(".katex").count() >= 1 and reply.locator(".katex-error").count() == 0
+    suggestions = page.locator("#kb-follow-ups button:visible")
+    assert 2 <= suggestions.count() <= 3
+
+    reply = ask(page, "how is that different from TRPO?", 1)
+    expect(reply).to_contain_text("PPO vs TRPO vs SAC")
+    shot(page, "chat", tmp_path)
+
+    reply = ask(page, "best pizza in Rome", 2)
+    expect(reply).to_contain_text("I don't know")
+    assert reply.locator("a[href*='card=']").count() == 0
+
+    # A suggested follow-up is a button that asks its question.
+    label = suggestions.first.inner_text()
+    suggestions.first.click()
+    expect(page.locator("#kb-chatbot .user").nth(3)).to_contain_text(label)
+
+    # A citation opens its card in the Browse tab.
+    page.locator(f'#kb-chatbot a[href*="card={PPO}"]').first.click()
+    expect(page.locator("#kb-card-header")).to_contain_text(app_kb.card(PPO).question)
+    assert selected_tab(page) == "Browse"
+
+
+def test_payloads_in_a_note_do_not_run(page, app_kb):
+    from playwright.sync_api import expect
+
+    open_card(page, PAYLOAD_CARD, app_kb.card(PAYLOAD_CARD).question)
+    answer = page.locator("#kb-card-answer")
+    expect(answer).to_contain_text("after an image")
+    page.get_by_text("hover me").hover()
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert answer.locator("script, iframe, [onerror], [onmouseover]").count() == 0
+    assert answer.locator("a[href^='javascript']").count() == 0
+
+
+def test_payloads_in_search_and_chat_do_not_run(page):
+    from playwright.sync_api import expect
+
+    payloads = ["<img src=x onerror=\"window.__pwned='chat-img'\">", "<script>window.__pwned='chat-script'</script>"]
+    box = page.get_by_label("Search", exact=True)
+    box.fill(payloads[0] + " injected script payload")
+    box.press("Enter")
+    expect(page.locator("#kb-search-results")).to_contain_text("injected script payload")
+    page.get_by_role("tab", name="Chat").click()
+    for i, payload in enumerate(payloads):
+        ask(page, payload, i)
+        expect(page.locator("#kb-chatbot .user").nth(i)).to_contain_text(payload[:12])  # shown as text
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    # Tags may survive as inert markup (the sanitizer strips handlers); nothing with a handler or a script.
+    assert page.locator("#kb-chatbot script, #kb-chatbot [onerror], #kb-chatbot [onmouseover]").count() == 0
+
+
+def test_screenshots_are_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("search", "card-with-formulas", "chat"):
+        assert re.search(rf"docs/screenshots/{name}\.png", readme), name
+        assert (SCREENSHOTS / f"{name}.png").is_file(), name
