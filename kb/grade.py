@@ -310,6 +310,24 @@ def _is_negated(text: str) -> bool:
     return any(t in NEGATIONS for t in tokens(text))
 
 
+def _negated_words(text: str) -> set[str]:
+    """Stems of the first content word after each negation ("never vanish" -> vanish)."""
+    toks = tokens(text)
+    out = set()
+    for pos, tok in enumerate(toks):
+        if tok in NEGATIONS:
+            following = [t for t in toks[pos + 1 : pos + 4] if t not in STOPWORDS and t not in GENERIC and t not in NEGATIONS]
+            if following:
+                out.add(_stem(following[0]))
+    return out
+
+
+def _same_negated_word(a: str, b: str) -> bool:
+    """The negated word of one clause appears in the other: "never vanish" vs "vanish", not "doesn't blow up" vs "robust"."""
+    negated = _negated_words(a) | _negated_words(b)
+    return bool(negated & content_stems(a) & content_stems(b))
+
+
 def _without_negation(text: str) -> str:
     return " ".join(w for w in text.split() if canonical_text(w).strip(".,;:!?'\"").replace("'", "") not in NEGATIONS)
 
@@ -437,24 +455,42 @@ class Grader:
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
         coverage = (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical
         found, contradicted = contradictions(card, points, " ".join(units))
-        negated_found, negated_points = self._negation_flips(points, point_vectors, units)
+        negated_found, negated_points = self._negation_flips(card, points, units)
         found += [c for c in negated_found if c not in found]
         return self._result(points, coverage, found, contradicted | negated_points, hints, whole)
 
-    def _negation_flips(self, points, point_vectors, units) -> tuple[list[str], set[int]]:
+    def _negation_flips(self, card, points, units) -> tuple[list[str], set[int]]:
         """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
         clauses = [c.strip() for u in units for c in _clauses(u) if len(c.split()) >= 3]
-        if not clauses:
+        card_clauses, owners, card_vectors = self.card_clauses(card, points)
+        if not clauses or not card_clauses:
             return [], set()
         vectors = self.encoder.encode([_without_negation(c) for c in clauses])
-        similarity = point_vectors @ vectors.T
+        similarity = card_vectors @ vectors.T
         found, hit = [], set()
         for j, clause in enumerate(clauses):
             i = int(np.argmax(similarity[:, j]))
-            if points[i].kind == "claim" and similarity[i, j] >= NEGATION_MATCH and _is_negated(clause) != _is_negated(points[i].plain):
+            if similarity[i, j] >= NEGATION_MATCH and _is_negated(clause) != _is_negated(card_clauses[i]) and _same_negated_word(clause, card_clauses[i]):
                 found.append(clause)
-                hit.add(i)
+                hit.add(owners[i])
         return found, hit
+
+    def card_clauses(self, card, points) -> tuple[list[str], list[int], np.ndarray]:
+        """The card's claims cut into clauses (each with its lead term), embedded once per card."""
+        key = f"clauses:{card.id}:{card.text_hash}"
+        if key not in self._cache:
+            texts, owners = [], []
+            for index, point in enumerate(points):
+                if point.kind != "claim":
+                    continue
+                body = point.plain[len(_plain(point.lead)) + 2 :] if point.lead else point.plain
+                for clause in _clauses(body):
+                    if len(clause.split()) >= 2:
+                        texts.append(f"{_plain(point.lead)}: {clause}" if point.lead else clause)
+                        owners.append(index)
+            vectors = self.encoder.encode([_without_negation(t) for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
+            self._cache[key] = (texts, owners, vectors)
+        return self._cache[key]
 
     def reference_vector(self, card) -> np.ndarray:
         key = f"ref:{card.id}:{card.text_hash}"
