@@ -285,7 +285,7 @@ def build_glossary(cards: list[Card], synonyms: Path | None = SYNONYMS_FILE) -> 
             b.add(_acronym_core(term) if is_acronym(term) else term, "acronym" if is_acronym(term) else "bold")
     names = set(MID_SENTENCE_NAME_RE.findall(corpus_text))
     names = {n for n in names if not any(other != n and other.endswith(" " + n) for other in names)}
-    for name in names:
+    for name in sorted(names):
         if not any(w.lower() in lower_words or w.lower() in STOPWORDS for w in name.replace("-", " ").split()):
             b.add(name, "name")
 
@@ -297,17 +297,19 @@ def build_glossary(cards: list[Card], synonyms: Path | None = SYNONYMS_FILE) -> 
             _attach_expansion(b, short, long)
     # The general glossary: expansions the notes never spell out, and close variants of terms.
     for group in _synonym_groups(synonyms) if synonyms else []:
-        for key in {b.key_for(p) for p in group} - {None}:
+        for key in sorted({b.key_for(p) for p in group} - {None}):
             if key not in b.forms:
-                continue
+                continue  # merged into another concept earlier in this loop
             for phrase in group:
-                if b.key_for(phrase) == key:
+                other = b.key_for(phrase)
+                if other == key:
                     continue
                 if b.kinds[key] == "acronym":
                     ok = any(is_acronym(f) and initials_match(f, phrase) for f in b.forms[key])
                 else:
                     ok = len(_words(phrase)) >= 2 and bool(set(w.lower() for w in _words(phrase)) & {w.lower() for f in b.forms[key] for w in _words(f)})
-                if ok and b.key_for(phrase) is None:
+                # A phrase the notes use as a concept of its own joins too, unless it is another acronym.
+                if ok and (other is None or b.kinds.get(other) != "acronym"):
                     b.attach(key, phrase)
 
     # Plurals of acronyms are the same concept (CNNs, LLMs).
@@ -320,8 +322,19 @@ def build_glossary(cards: list[Card], synonyms: Path | None = SYNONYMS_FILE) -> 
     patterns = {key: [_form_pattern(f) for f in sorted(forms, key=len, reverse=True)] for key, forms in b.forms.items()}
     mentions: dict[str, list[str]] = {key: [] for key in b.forms}
     per_card: dict[str, list[Mention]] = {c.id: [] for c in cards}
+    # Only try a concept on a card that contains its first word (a cheap filter before the regexes).
+    by_first_word: dict[str, set[str]] = {}
+    for key, forms in b.forms.items():
+        for form in forms:
+            words = re.findall(r"[a-z0-9]+", form.lower())
+            if words:
+                by_first_word.setdefault(words[0], set()).add(key)
     for card in cards:
-        for key, pats in patterns.items():
+        tokens = set(re.findall(r"[a-z0-9]+", texts[card.id].lower()))
+        tokens |= {t[:-1] for t in tokens if t.endswith("s")} | {t[:-2] for t in tokens if t.endswith("es")}
+        keys = set().union(*(by_first_word.get(t, set()) for t in tokens))
+        for key in sorted(keys):
+            pats = patterns[key]
             q_pos = min((m.start() for p in pats for m in p.finditer(card.question)), default=None)
             count = sum(len(p.findall(texts[card.id])) for p in pats)
             if count:

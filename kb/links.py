@@ -211,3 +211,26 @@ def plain_neighbours(kb, card_id: str, k: int = DEFAULT_K) -> list[str]:
     sims = graph.vectors @ graph.vectors[i]
     sims[i] = -np.inf
     return [graph.cards[int(j)].id for j in np.argsort(-sims)[:k]]
+
+
+@dataclass
+class TopicGraph:
+    """Cards as nodes, see-also links as undirected edges (the strongest reason kept)."""
+
+    nodes: list[dict]  # {"id", "question", "family", "note"} in corpus order
+    edges: list[tuple[int, int, float, str]]  # (node index, node index, score, reason), a < b
+
+
+def topic_graph(kb, per_card: int = 3) -> TopicGraph:
+    """The graph the Topic map draws: each card's `per_card` best links, merged both ways."""
+    graph = link_graph(kb)
+    nodes = [{"id": c.id, "question": c.question, "family": c.family, "note": c.note} for c in graph.cards]
+    best: dict[tuple[int, int], tuple[float, str]] = {}
+    for i, card in enumerate(graph.cards):
+        for link in graph.related(card.id, per_card):
+            j = graph.index[link.id]
+            key = (min(i, j), max(i, j))
+            if key not in best or best[key][0] < link.score:
+                best[key] = (link.score, link.reason)
+    edges = [(a, b, score, reason) for (a, b), (score, reason) in sorted(best.items())]
+    return TopicGraph(nodes, edges)
