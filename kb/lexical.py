@@ -80,13 +80,16 @@ class Glossary:
                 key = tuple(_stemmer().stemWords(plain_words(phrase)))
                 if key:
                     self.phrases[key].add(gid)
-        self.longest = max((len(k) for k in self.phrases), default=0)
+        self.longest_from: dict[str, int] = {}  # first stem -> longest phrase starting with it
+        for key in self.phrases:
+            self.longest_from[key[0]] = max(self.longest_from.get(key[0], 0), len(key))
 
     def spans(self, stems: list[str]) -> list[tuple[int, int, set[int]]]:
         """Non-overlapping (start, end, group ids) for the phrases found, scanning left to right."""
         out, i = [], 0
         while i < len(stems):
-            for length in range(min(self.longest, len(stems) - i), 0, -1):
+            longest = self.longest_from.get(stems[i], 0)
+            for length in range(min(longest, len(stems) - i), 0, -1):
                 groups = self.phrases.get(tuple(stems[i : i + length]))
                 if groups:
                     out.append((i, i + length, groups))
@@ -128,10 +131,25 @@ def concept_token(gid: int) -> str:
     return f"{CONCEPT_PREFIX}{gid}"
 
 
-def document_tokens(text: str, glossary: Glossary) -> list[str]:
-    """Stemmed content words plus one concept token per glossary phrase found."""
-    tokens = stem_all(words(text))
-    stems = _stemmer().stemWords(plain_words(text))
+def document_tokens(text: str, glossary: Glossary, vocabulary: dict[str, int] | None = None) -> list[str]:
+    """Stemmed content words plus one concept token per glossary phrase found (one pass over the text).
+
+    With `vocabulary`, also counts the text's words into it (for typo repair)."""
+    every, plain = [], []
+    for match in WORD_RE.finditer(text.lower()):
+        word = match.group(0).replace("'", "")
+        every.append(word)
+        if "-" in word:
+            parts = [part for part in word.split("-") if part]
+            every.extend(parts)
+            plain.extend(parts)
+        else:
+            plain.append(word)
+    if vocabulary is not None:
+        for word in every:
+            vocabulary[word] = vocabulary.get(word, 0) + 1
+    tokens = stem_all(every)
+    stems = _stemmer().stemWords(plain)
     tokens.extend(concept_token(g) for _, _, groups in glossary.spans(stems) for g in sorted(groups))
     return tokens
 
@@ -228,12 +246,8 @@ class LexicalIndex:
 
         self.size = len(texts)
         self.glossary = glossary or default_glossary()
-        corpus_tokens = [document_tokens(t, self.glossary) for t in texts]
-        vocabulary: dict[str, int] = defaultdict(int)
-        for text in texts:
-            for w in words(text):
-                vocabulary[w] += 1
-        self.vocabulary = dict(vocabulary)
+        self.vocabulary: dict[str, int] = {}
+        corpus_tokens = [document_tokens(t, self.glossary, self.vocabulary) for t in texts]
         self.typos = TypoCorrector(self.vocabulary)
         self.retriever = bm25s.BM25(k1=1.2, b=0.75)
         self._empty = not any(corpus_tokens)
