@@ -57,8 +57,8 @@ def build(kb, nav, **_services):
         return new_history, cleared, *follow_up_updates(labels)
 
     outputs = [chatbot, message, *follow_ups]
-    message.submit(turn, inputs=[message, chatbot], outputs=outputs)
-    send.click(turn, inputs=[message, chatbot], outputs=outputs)
+    message.submit(turn, inputs=[message, chatbot], outputs=outputs, api_name="chat")
+    send.click(turn, inputs=[message, chatbot], outputs=outputs, api_visibility="undocumented")
     for button in follow_ups:
-        button.click(turn, inputs=[button, chatbot], outputs=outputs)
-    clear.click(lambda: ([], "", *follow_up_updates([])), outputs=outputs, queue=False)
+        button.click(turn, inputs=[button, chatbot], outputs=outputs, api_visibility="undocumented")
+    clear.click(lambda: ([], "", *follow_up_updates([])), outputs=outputs, queue=False, api_visibility="undocumented")

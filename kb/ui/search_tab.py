@@ -66,6 +66,6 @@ def build(kb, nav, **_services):
     def now(q, f):
         return search_results_html(kb, q, f)
 
-    query.input(as_you_type, inputs=[query, family], outputs=results, trigger_mode="always_last", show_progress="hidden")
-    query.submit(now, inputs=[query, family], outputs=results, show_progress="hidden")
-    family.change(now, inputs=[query, family], outputs=results, show_progress="hidden")
+    query.input(as_you_type, inputs=[query, family], outputs=results, trigger_mode="always_last", show_progress="hidden", api_visibility="undocumented")
+    query.submit(now, inputs=[query, family], outputs=results, show_progress="hidden", api_name="search")
+    family.change(now, inputs=[query, family], outputs=results, show_progress="hidden", api_visibility="undocumented")
