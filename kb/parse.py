@@ -1,11 +1,12 @@
 """Notes -> cards. One card per question; the rules are about markdown shapes, not about one note.
 
 A question is any of:
-  * a heading starting with "Q:" / "Question:";
+  * a heading starting with "Q:" / "Q1." / "Question:";
   * a numbered heading ("12) ...", "12. ...") that asks (ends in "?" or starts with a question
     or task word), or any numbered heading in a list of numbered headings that mostly ask;
   * a heading ending in "?" with its own text under it;
   * a paragraph or list item starting with a bold "Q:" (quick-fire: `**Q: ...?** answer`);
+  * a `**Q:** question` line, or a plain `Q: question` line answered by an `A:` line below;
   * a `<details><summary>question</summary> answer </details>` block;
   * a bold-only line (`**What is X? ⭐️**`) in a note written in that style.
 Its family is the nearest heading above it that is not itself a question. A numbered or "?"
@@ -25,10 +26,13 @@ from pathlib import Path
 from .cards import Card, WikiLink, slugify
 from .markdown import WIKI_LINK_RE, inline_to_text, parser, to_text
 
-Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*[:.]\s*", re.IGNORECASE)
+Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")
-QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*[:.]\s*(.+?)\s*\1(.*)$", re.IGNORECASE)
-BOLD_ONLY_RE = re.compile(r"^\s*(\*\*|__)(?=\S)(.+?)\1\s*(\S{0,3})\s*$")
+QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(.+?)\s*\1(.*)$", re.IGNORECASE)
+# `**Q:** question` or `Q: question` on its own line, the answer below (after an optional `A:`).
+QA_LINE_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*(\S.*?)\s*$", re.IGNORECASE)
+A_MARKER_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:A|Answer)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*", re.IGNORECASE)
+BOLD_ONLY_RE = re.compile(r"^\s*(\*\*|__)(?=\S)(.+?)\1\s*([^\w\s]{0,3})\s*$")  # may end in an emoji, not a word
 SUMMARY_RE = re.compile(r"<summary[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOTALL)
 SUMMARY_WINDOW = 2000  # characters after <details> in which its <summary> must close
 TOC_HEADING_RE = re.compile(r"^(table of contents|contents|toc|index)$", re.IGNORECASE)
@@ -84,7 +88,7 @@ class _Question:
     text: str
     level: int = 0  # heading level for heading questions
     end_limit: int | None = None  # hard end (exclusive) for details blocks
-    first_answer_line: str | None = None  # quick-fire: the answer text after the bold question
+    first_answer_line: str | None = None  # answer text on the question's own line (quick-fire, one-line details)
 
 
 def clean_question(raw: str) -> str:
@@ -131,12 +135,17 @@ def _details_events(tokens, text: str, line_starts: list[int]):
             after = first + match.end()
             window = text[after : after + SUMMARY_WINDOW]
             summary = SUMMARY_RE.search(window)
-            summary_text, body_line = None, None
+            summary_text, body_line, same_line = None, None, None
             if summary and not re.search(r"</?details\b", window[: summary.start()], re.IGNORECASE):
                 summary_text = summary.group(1)
-                end_line = bisect.bisect_right(line_starts, after + summary.end() - 1) - 1
+                end_pos = after + summary.end()
+                end_line = bisect.bisect_right(line_starts, end_pos - 1) - 1
                 body_line = end_line + 1
-            events.append((line, +1, summary_text, body_line))
+                # Answer text on the summary's own line (`<summary>Q?</summary> answer</details>`).
+                line_end = line_starts[body_line] - 1 if body_line < len(line_starts) else len(text)
+                rest = re.split(r"</details\s*>", text[end_pos:line_end], maxsplit=1, flags=re.IGNORECASE)[0]
+                same_line = rest.strip() or None
+            events.append((line, +1, summary_text, (body_line, same_line)))
     return events
 
 
@@ -198,6 +207,13 @@ def _span_index(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return [s for s, _ in spans], max_ends
 
 
+def _answered_below(lines: list[str], line: int) -> bool:
+    """Is the next non-blank line an `A:` answer line?"""
+    while line < len(lines) and not lines[line].strip():
+        line += 1
+    return line < len(lines) and bool(A_MARKER_RE.match(lines[line]))
+
+
 def _is_bold_style(candidates: list[tuple[int, int, str]]) -> bool:
     """A note written as bold question lines: several of them, mostly ending in '?'."""
     asking = sum(clean_question(raw).endswith("?") for _, _, raw in candidates)
@@ -252,6 +268,11 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
                 qf = QUICKFIRE_RE.match(raw)
                 if qf:
                     quickfire.append(_Question(start + offset, start + offset + 1, "quickfire", qf.group(2), first_answer_line=qf.group(3).strip()))
+                    continue
+                qa = QA_LINE_RE.match(raw)
+                # A plain `Q:` line could be prose; it asks only when an `A:` line answers it.
+                if qa and (qa.group(1) or _answered_below(lines, start + offset + 1)):
+                    quickfire.append(_Question(start + offset, start + offset + 1, "qa", qa.group(2)))
             bold = BOLD_ONLY_RE.match(tokens[i + 1].content) if end - start == 1 and token.level == 0 else None
             if bold and not QUICKFIRE_RE.match(lines[start]) and not clean_question(bold.group(2)).endswith(":"):
                 bold_candidates.append((start, end, bold.group(2)))  # a bold line ending in ':' is a label
@@ -312,9 +333,9 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
             questions.append(_Question(start, end, "bold", raw))
 
     questions.extend(quickfire)
-    for open_line, close_line, summary, body_line in details:
+    for open_line, close_line, summary, (body_line, same_line) in details:
         if summary is not None and inline_to_text(summary).strip():
-            questions.append(_Question(open_line, body_line, "details", summary, end_limit=close_line))
+            questions.append(_Question(open_line, body_line, "details", summary, end_limit=close_line, first_answer_line=same_line))
 
     questions.sort(key=lambda q: q.line)
     structure = [h for idx, h in enumerate(outside) if not is_question[idx]]  # family and title headings
@@ -363,6 +384,8 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         lead = 0
         while lead < len(body) and not body[lead].strip():
             lead += 1
+        if q.kind == "qa" and lead < len(body):
+            body[lead] = A_MARKER_RE.sub("", body[lead], count=1)  # the `A:` marker is not answer text
         answer_md = "\n".join(body[lead:])
         answer_text = to_text(answer_md)
         question = clean_question(q.text)

@@ -212,3 +212,35 @@ def test_unclosed_details_is_reported():
     result = parse_note("## F\n\n<details>\n<summary>What is A?</summary>\n\nA is.\n", "n.md")
     assert [c.question for c in result.cards] == ["What is A?"]
     assert any(p.line == 3 and "never closed" in p.message for p in result.problems)
+
+
+def test_details_answer_on_the_summary_line():
+    note = (
+        "## F\n\n<details><summary>What is A?</summary>A is inline.</details>\n\n"
+        "<details><summary>What is C?</summary> C starts here\n\nand goes on.\n</details>\n"
+    )
+    cards = parse_note(note, "n.md").cards
+    assert [(c.question, c.answer_md, c.line_start, c.line_end) for c in cards] == [
+        ("What is A?", "A is inline.", 3, 3),
+        ("What is C?", "C starts here\n\nand goes on.", 5, 7),
+    ]
+
+
+def test_numbered_q_prefixes():
+    note = "## F\n\n### Q1: What is X?\n\nX.\n\n### Q2. What is Y\n\nY.\n\n**Q3: Quick?** yes\n"
+    assert [(c.question, c.answer_md) for c in parse_note(note, "n.md").cards] == [("What is X?", "X."), ("What is Y", "Y."), ("Quick?", "yes")]
+
+
+def test_q_and_a_marker_lines():
+    bold = "## F\n\n**Q:** What is X?\n**A:** X is a thing.\n\n**Q:** What is Y?\n\n**A:** Y is.\n"
+    plain = "## F\n\nQ: What is X?\nA: X is a thing.\n\nQ: What is Y?\n\nAnswer: Y is.\n"
+    for note in (bold, plain):
+        cards = parse_note(note, "n.md").cards
+        assert [(c.question, c.answer_md, c.kind) for c in cards] == [("What is X?", "X is a thing.", "qa"), ("What is Y?", "Y is.", "qa")]
+    # a plain "Q:" in prose with no "A:" line answering it is not a question
+    assert questions("## F\n\n### Q: Real?\n\nSome prose.\nQ: is this asked? Not really.\n\nMore.\n") == ["Real?"]
+
+
+def test_a_bold_line_followed_by_words_is_not_a_bold_question():
+    note = "## A\n\n**What is X?** yes\n\n**What is Y? ⭐️**\n\nY.\n\n**What is Z? 🚀**\n\nZ.\n\n**What is W?**\n\nW.\n"
+    assert questions(note) == ["What is Y?", "What is Z?", "What is W?"]
