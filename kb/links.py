@@ -234,3 +234,8 @@ def topic_graph(kb, per_card: int = 3) -> TopicGraph:
                 best[key] = (link.score, link.reason)
     edges = [(a, b, score, reason) for (a, b), (score, reason) in sorted(best.items())]
     return TopicGraph(nodes, edges)
+
+
+def glossary(kb) -> Glossary:
+    """The concept glossary of the current index (kb.concepts), shared with the links."""
+    return link_graph(kb).glossary

@@ -1,0 +1,175 @@
+"""Topic map tab: every card a node coloured by family, see-also links as edges; hover shows the
+question, a click opens the card.
+
+The layout is computed here in numpy (a force layout that keeps families together) and drawn as
+inline SVG: no CDN, no graph library. Each node is an `<a data-kb-card>` that the app's navigation
+script (kb/ui/nav.py) opens in place; hovering a node also lights up its links (js_on_load).
+"""
+from __future__ import annotations
+
+import colorsys
+from html import escape
+
+import numpy as np
+
+TAB_LABEL = "Topic map"
+WIDTH, HEIGHT, MARGIN = 1000, 680, 24
+LINKS_PER_CARD = 3
+ALL_FAMILIES = "All families"
+
+# Highlight a hovered node's edges and neighbours; delegated, so it survives re-renders of the SVG.
+HOVER_JS = """
+element.addEventListener('mouseover', function (event) {
+  const node = event.target.closest && event.target.closest('.kb-map-node');
+  const svg = element.querySelector('svg.kb-map');
+  if (!svg) return;
+  svg.querySelectorAll('.kb-hot').forEach(function (el) { el.classList.remove('kb-hot'); });
+  if (!node) { svg.classList.remove('kb-focus'); return; }
+  const id = node.getAttribute('data-kb-card');
+  svg.classList.add('kb-focus');
+  node.classList.add('kb-hot');
+  svg.querySelectorAll('line[data-a="' + id + '"], line[data-b="' + id + '"]').forEach(function (line) {
+    line.classList.add('kb-hot');
+    const other = line.getAttribute('data-a') === id ? line.getAttribute('data-b') : line.getAttribute('data-a');
+    const peer = svg.querySelector('.kb-map-node[data-kb-card="' + other + '"]');
+    if (peer) peer.classList.add('kb-hot');
+  });
+});
+element.addEventListener('mouseleave', function () {
+  const svg = element.querySelector('svg.kb-map');
+  if (svg) { svg.classList.remove('kb-focus'); svg.querySelectorAll('.kb-hot').forEach(function (el) { el.classList.remove('kb-hot'); }); }
+});
+"""
+
+
+def family_colours(families: list[str]) -> dict[str, str]:
+    """A distinct colour per family: hues spaced by the golden angle, two lightness bands."""
+    colours = {}
+    for n, family in enumerate(families):
+        hue = (n * 0.618033988749895) % 1.0
+        light = 0.42 if n % 2 == 0 else 0.56
+        r, g, b = colorsys.hls_to_rgb(hue, light, 0.65)
+        colours[family] = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+    return colours
+
+
+def force_layout(n: int, edges: list[tuple[int, int]], groups: list[int], iterations: int = 160, seed: int = 0) -> np.ndarray:
+    """Positions in [0, 1]^2: Fruchterman-Reingold forces plus a pull towards the family's centre.
+
+    Deterministic for a given graph (fixed seed). O(n^2) per step: fine for a few hundred cards.
+    """
+    if n == 0:
+        return np.zeros((0, 2))
+    rng = np.random.default_rng(seed)
+    group_ids = np.asarray(groups)
+    n_groups = int(group_ids.max()) + 1
+    angles = 2 * np.pi * np.arange(n_groups) / max(n_groups, 1)
+    centres = 0.5 + 0.35 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    pos = (centres[group_ids] + rng.normal(scale=0.05, size=(n, 2))).astype(np.float32)
+    k = 0.9 / np.sqrt(n)  # ideal edge length in the unit square
+    a = np.array([e[0] for e in edges], dtype=int)
+    b = np.array([e[1] for e in edges], dtype=int)
+    temperature = 0.1
+    for _ in range(iterations):
+        delta = pos[:, None, :] - pos[None, :, :]
+        dist = np.maximum(np.linalg.norm(delta, axis=2), 1e-3)
+        force = ((k * k / dist**2)[:, :, None] * delta).sum(axis=1)  # repulsion
+        if len(a):
+            d = pos[a] - pos[b]
+            length = np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-3)
+            pull = d * length / k  # attraction along edges
+            np.add.at(force, a, -pull)
+            np.add.at(force, b, pull)
+        centroid = np.zeros((n_groups, 2))
+        np.add.at(centroid, group_ids, pos)
+        centroid /= np.maximum(np.bincount(group_ids, minlength=n_groups), 1)[:, None]
+        force += 0.6 * (centroid[group_ids] - pos) / k  # families stay together: colours read as regions
+        force += 0.05 * (0.5 - pos) / k  # and the whole map stays centred
+        step = np.linalg.norm(force, axis=1, keepdims=True)
+        pos += force / np.maximum(step, 1e-9) * np.minimum(step, temperature)
+        temperature = max(temperature * 0.975, 0.002)
+    pos -= pos.min(axis=0)
+    pos /= np.maximum(pos.max(axis=0), 1e-9)
+    return pos
+
+
+def map_html(graph, family: str | None = None) -> str:
+    """The SVG map (and a family legend) for a kb.links.TopicGraph, optionally one family and its links."""
+    nodes = graph.nodes
+    families = list(dict.fromkeys(node["family"] for node in nodes))
+    colours = family_colours(families)
+    keep = list(range(len(nodes)))
+    if family and family != ALL_FAMILIES:
+        inside = {i for i, node in enumerate(nodes) if node["family"] == family}
+        linked = {j for a, b, _, _ in graph.edges for i, j in ((a, b), (b, a)) if i in inside}
+        keep = sorted(inside | linked)
+    if not keep:
+        return '<div class="kb-map-empty">No cards to draw.</div>'
+    index = {old: new for new, old in enumerate(keep)}
+    edges = [(index[a], index[b], reason) for a, b, _, reason in graph.edges if a in index and b in index]
+    group_names = list(dict.fromkeys(nodes[i]["family"] for i in keep))
+    groups = [group_names.index(nodes[i]["family"]) for i in keep]
+    pos = force_layout(len(keep), [(a, b) for a, b, _ in edges], groups)
+    xy = MARGIN + pos * np.array([WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN])
+    degree = np.bincount([e for a, b, _ in edges for e in (a, b)], minlength=len(keep))
+
+    parts = [f'<svg class="kb-map" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Topic map: {len(keep)} cards, {len(edges)} links">']
+    parts.append('<g class="kb-map-edges">')
+    for a, b, reason in edges:
+        (x1, y1), (x2, y2) = xy[a], xy[b]
+        ida, idb = escape(nodes[keep[a]]["id"]), escape(nodes[keep[b]]["id"])
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" data-a="{ida}" data-b="{idb}"><title>{escape(reason)}</title></line>')
+    parts.append("</g><g class=\"kb-map-nodes\">")
+    for new, old in enumerate(keep):
+        node = nodes[old]
+        x, y = xy[new]
+        r = 4.5 + 1.2 * np.sqrt(degree[new])
+        card_id = escape(node["id"])
+        label = escape(f'{node["question"]} — {node["family"]}')
+        parts.append(
+            f'<a class="kb-map-node" href="?card={card_id}" data-kb-card="{card_id}" aria-label="{escape(node["question"])}">'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colours[node["family"]]}"/><title>{label}</title></a>'
+        )
+    parts.append("</g></svg>")
+    legend = "".join(
+        f'<span class="kb-map-key"><span class="kb-map-swatch" style="background:{colours[f]}"></span>{escape(f)}</span>' for f in group_names
+    )
+    caption = f"{len(keep)} cards · {len(edges)} links · hover a node for its question, click to open it"
+    return f'<div class="kb-map-wrap">{"".join(parts)}<div class="kb-map-caption">{caption}</div><div class="kb-map-legend">{legend}</div></div>'
+
+
+class MapCache:
+    """The topic graph is built once per index (the see-also links of every card), then reused."""
+
+    def __init__(self, kb):
+        self.kb = kb
+        self._key = None
+        self._graph = None
+        self._html: dict[str, str] = {}
+
+    def graph(self):
+        from ..links import topic_graph
+
+        if self._key is not self.kb.data:
+            self._graph = topic_graph(self.kb, LINKS_PER_CARD)
+            self._key = self.kb.data
+            self._html = {}
+        return self._graph
+
+    def html(self, family: str | None) -> str:
+        graph = self.graph()
+        key = family or ALL_FAMILIES
+        if key not in self._html:
+            self._html[key] = map_html(graph, key)
+        return self._html[key]
+
+
+def build(kb, nav, **_services):
+    import gradio as gr
+
+    cache = MapCache(kb)
+    choices = [ALL_FAMILIES] + [name for name, _ in kb.families()]
+    family = gr.Dropdown(choices=choices, value=ALL_FAMILIES, label="Show", elem_id="kb-map-family")
+    graph = gr.HTML('<div class="kb-map-empty">Drawing the map…</div>', elem_id="kb-topic-map", js_on_load=HOVER_JS)
+    family.change(cache.html, inputs=family, outputs=graph, show_progress="minimal")
+    nav.demo.load(lambda: cache.html(ALL_FAMILIES), outputs=graph, show_progress="hidden")
