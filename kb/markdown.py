@@ -47,13 +47,27 @@ def _inline_text(children) -> str:
     return "".join(parts)
 
 
+STRAY_DOLLAR_RE = re.compile(r"(?<!\\)\$(?!\d)")  # `$5` is a price, `\$` an escaped dollar
+
+
 def to_text(markdown: str) -> str:
     """Plain text for search and grading: markup dropped, words, code and formula sources kept."""
+    return text_and_stray_dollars(markdown)[0]
+
+
+def text_and_stray_dollars(markdown: str) -> tuple[str, list[int]]:
+    """`to_text`, plus the 0-based lines of paragraphs where a `$` was left unpaired by the math parser.
+
+    One parse serves both, since notes are parsed card by card.
+    """
     markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)
     out: list[str] = []
+    stray: list[int] = []
     for token in parser().parse(markdown):
         if token.type == "inline":
             out.append(_inline_text(token.children))
+            if "$" in token.content and any(c.type == "text" and STRAY_DOLLAR_RE.search(c.content) for c in token.children or []):
+                stray.append(token.map[0] if token.map else 0)
         elif token.type in ("fence", "code_block", "math_block", "math_block_label"):
             out.append(token.content.strip())
         elif token.type == "html_block":
@@ -61,9 +75,10 @@ def to_text(markdown: str) -> str:
             if stripped:
                 out.append(stripped)
     text = "\n".join(part for part in out if part.strip())
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return re.sub(r"[ \t]+", " ", text).strip(), stray
 
 
+@functools.lru_cache(maxsize=8192)  # headings and family names repeat across a note's cards
 def inline_to_text(markdown: str) -> str:
     """Plain text of a single line of inline markdown (a heading or a bold question)."""
     markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)

@@ -17,6 +17,7 @@ heading, and `#` lines in code fences.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import re
 import unicodedata
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cards import Card, WikiLink, slugify
-from .markdown import WIKI_LINK_RE, inline_to_text, parser, to_text
+from .markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")
@@ -91,6 +92,7 @@ class _Question:
     first_answer_line: str | None = None  # answer text on the question's own line (quick-fire, one-line details)
 
 
+@functools.lru_cache(maxsize=8192)  # headings are cleaned more than once while a note is read
 def clean_question(raw: str) -> str:
     """Question text without 'Q:', numbering, markup, difficulty emoji or stray spacing."""
     text = inline_to_text(raw)
@@ -387,7 +389,7 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         if q.kind == "qa" and lead < len(body):
             body[lead] = A_MARKER_RE.sub("", body[lead], count=1)  # the `A:` marker is not answer text
         answer_md = "\n".join(body[lead:])
-        answer_text = to_text(answer_md)
+        answer_text, stray_dollars = text_and_stray_dollars(answer_md)
         question = clean_question(q.text)
         line_start = q.line + 1
         line_end = max(line_start, q.body_start + lead + len(body[lead:]) - (1 if q.first_answer_line is not None else 0))
@@ -410,7 +412,8 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         for offset, raw in enumerate(answer_md.split("\n")):
             for m in WIKI_LINK_RE.finditer(raw):
                 links.append(WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), answer_first_line + offset))
-        result.problems.extend(_math_problems(answer_md, note, answer_first_line))
+        # A `$` the math parser did not pair up is probably a broken formula (prices like $5 are fine).
+        result.problems.extend(Problem(note, answer_first_line + offset, "unbalanced $ in a formula; it is shown as plain text") for offset in stray_dollars)
         result.cards.append(
             Card(
                 id=card_id,
@@ -430,20 +433,6 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
             Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
     return result
-
-
-def _math_problems(answer_md: str, note: str, first_line: int) -> list[Problem]:
-    """A `$` the math parser did not pair up is probably a broken formula (prices like $5 are fine)."""
-    problems = []
-    for token in parser().parse(answer_md):
-        if token.type != "inline" or "$" not in token.content:
-            continue
-        for child in token.children or []:
-            if child.type == "text" and re.search(r"(?<!\\)\$(?!\d)", child.content):
-                line = first_line + (token.map[0] if token.map else 0)
-                problems.append(Problem(note, line, "unbalanced $ in a formula; it is shown as plain text"))
-                break
-    return problems
 
 
 def read_note(path: Path, note: str, max_bytes: int) -> tuple[str | None, list[Problem], str]:
