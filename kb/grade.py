@@ -287,6 +287,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
             for other_pos, other_stem, other_pol in items:
                 if other_pos == pos or any(a == axis for a, _ in other_pol):
                     continue
+                if strict and other_pol and not _nearest_of_its_axis(items, other_pos, other_pol, pos):
+                    continue  # "forward is seeking and reverse is covering": pair each attribute with its own subject
                 facts.add((other_stem, axis, pole))
             if compared and not negated:
                 if strict:
@@ -304,6 +306,17 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
             poles.setdefault((anchor, axis), set()).add(pole)
         facts = {f for f in facts if len(poles[(f[0], f[1])]) == 1}
     return facts
+
+
+def _nearest_of_its_axis(items, other_pos: int, other_pol: tuple, pos: int) -> bool:
+    """When a clause names several poles of one axis, only the nearest one before `pos` (else after) speaks for it."""
+    axis = other_pol[0][0]
+    same_axis = [(p, pol) for p, _, pol in items if pol and pol[0][0] == axis]
+    if len({pol[0][1] for _, pol in same_axis}) < 2:
+        return True
+    before = [p for p, _ in same_axis if p < pos]
+    nearest = max(before) if before else min(p for p, _ in same_axis if p > pos)
+    return other_pos == nearest
 
 
 def _is_negated(text: str) -> bool:

@@ -87,7 +87,7 @@ def _pool(kb, families) -> list:
 
 
 class InterviewSession:
-    def __init__(self, kb, store=None, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None, follow_ups: bool = True):
+    def __init__(self, kb, store=None, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None, follow_ups: bool = True, card_ids: list[str] | None = None):
         self.kb = kb
         self.store = store
         self.profile = store.clean_profile(profile) if store else (profile or "default")
@@ -96,6 +96,7 @@ class InterviewSession:
         self.mode = mode
         self.rng = random.Random(seed)
         self.follow_ups = follow_ups
+        self.card_ids = list(card_ids or [])  # ask exactly these cards, in order (instead of choosing)
         self.queue: list = []
         self.asked: list[Asked] = []
         self.finished = False
@@ -116,7 +117,10 @@ class InterviewSession:
 
     # ---- commands --------------------------------------------------------------------------------
     def start(self) -> list[Turn]:
-        self.queue = choose_cards(self.kb, self.store, self.profile, self.families, self.length, self.mode, self.rng)
+        if self.card_ids:
+            self.queue = [self.kb.card(card_id) for card_id in self.card_ids][: self.length]
+        else:
+            self.queue = choose_cards(self.kb, self.store, self.profile, self.families, self.length, self.mode, self.rng)
         turns = []
         if self.store:
             missing = self.store.reconcile(self.profile, [c.id for c in self.kb.cards])
@@ -221,9 +225,10 @@ class InterviewSession:
             links = self.kb.related(card_id, k=6)
         except Exception:  # links are a nicety; never break the interview over them
             return None
-        for link in links:
-            if link.id not in asked_ids and link.id in allowed and self.kb.has_card(link.id):
-                return self.kb.card(link.id)
+        fresh = [link for link in links if link.id not in asked_ids and self.kb.has_card(link.id)]
+        # prefer a link inside the chosen families; a cross-family link is still a fair follow-up
+        for link in sorted(fresh, key=lambda link: link.id not in allowed):
+            return self.kb.card(link.id)
         return None
 
     def _ask_next(self) -> list[Turn]:
