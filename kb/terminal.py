@@ -11,6 +11,8 @@ from .cards import Card
 from .markdown import WIKI_LINK_RE, wiki_link_text
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+TOGGLE = "\x02"  # marks where bold starts or ends; control characters are already gone from the text
 
 
 def safe(text: str) -> str:
@@ -18,21 +20,57 @@ def safe(text: str) -> str:
     return CONTROL_RE.sub("", text)
 
 
+def _styled(line: str, bold: bool) -> tuple[str, bool]:
+    """Turn TOGGLE marks into bold styling; returns the line and whether bold is still on at its end."""
+    parts = line.split(TOGGLE)
+    out = []
+    for i, part in enumerate(parts):
+        if i:
+            bold = not bold
+        out.append(click.style(part, bold=True) if bold and part else part)
+    return "".join(out), bold
+
+
 def render_card(card: Card, width: int | None = None) -> str:
+    """The card as terminal text. Code fences and $$ blocks are shown as written, never re-wrapped."""
     width = width or min(100, shutil.get_terminal_size((100, 20)).columns)
     lines = [
         click.style(safe(card.question), bold=True),
         click.style(f"{safe(card.family)} · {safe(card.note)}:{card.line_start} · id {card.id}", dim=True),
         "",
     ]
-    body = WIKI_LINK_RE.sub(wiki_link_text, card.answer_md)
-    body = re.sub(r"\*\*(.+?)\*\*", lambda m: click.style(m.group(1), bold=True), body)
-    for paragraph in safe(body).split("\n"):
-        if not paragraph.strip():
+    body = safe(WIKI_LINK_RE.sub(wiki_link_text, card.answer_md))
+    block_end: str | None = None  # the closing marker of the fence or math block we are in
+    for line in body.split("\n"):
+        stripped = line.strip()
+        if block_end is not None:
+            lines.append(line)
+            if stripped.startswith(block_end) or (block_end == "$$" and stripped.endswith("$$")):
+                block_end = None
+            continue
+        fence = re.match(r"(`{3,}|~{3,})", stripped)
+        if fence:
+            block_end = fence.group(1)
+            lines.append(line)
+            continue
+        if stripped.startswith("$$") and not (len(stripped) > 2 and stripped.endswith("$$")):
+            block_end = "$$"
+            lines.append(line)
+            continue
+        if not stripped:
             lines.append("")
-        elif paragraph.startswith(("$$", "    ", "```")) or len(paragraph) <= width:
-            lines.append(paragraph)
+            continue
+        if stripped.startswith("#"):
+            lines.append(click.style(stripped.lstrip("#").strip(), bold=True))
+            continue
+        marked = BOLD_RE.sub(lambda m: f"{TOGGLE}{m.group(1)}{TOGGLE}", line)
+        if line.startswith("    ") or stripped.startswith(("$$", "|")) or len(marked) <= width:
+            wrapped = [marked]
         else:
-            indent = re.match(r"\s*(?:[-*]\s+|\d+\.\s+)?", paragraph).group(0)
-            lines.extend(textwrap.wrap(paragraph, width=width, subsequent_indent=" " * len(indent)))
+            indent = re.match(r"\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)?", line).group(0)
+            wrapped = textwrap.wrap(marked, width=width, subsequent_indent=" " * len(indent), break_long_words=False, break_on_hyphens=False)
+        bold = False
+        for piece in wrapped:
+            styled, bold = _styled(piece, bold)
+            lines.append(styled)
     return "\n".join(lines)

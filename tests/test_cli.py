@@ -151,6 +151,8 @@ def test_show_renders_a_card(built):
     assert text.splitlines()[0] == "How does PPO work? Why the clip?"
     assert "RL Policy Losses · losses-in-deep-learning.md:218" in text
     assert "\\text{clip}(r(\\theta), 1-\\epsilon, 1+\\epsilon)" in text
+    assert "The clip prevents catastrophic policy updates." in text  # bold markers gone, no stray escape codes
+    assert "[1m" not in text and "**" not in text and "\x1b" not in text
     card = json.loads(ok(run("show", "how-does-ppo-work-why-the-clip", "--json", *flags(built))).stdout)
     assert card["line_start"] == 218 and card["family"] == "RL Policy Losses" and "\\hat{A}" in card["answer_md"]
 
@@ -204,3 +206,22 @@ def test_nothing_indexable_exits_1(tmp_path):
 def test_missing_corpus_folder_exits_1(tmp_path):
     line = one_line_error(run("cards", "--corpus", tmp_path / "nope", "--index", tmp_path / "idx"))
     assert "does not exist" in line and "KB_CORPUS" in line
+
+
+def test_render_card_keeps_code_and_formulas_and_strips_escapes():
+    import click
+
+    from kb.parse import parse_note
+    from kb.terminal import render_card
+
+    long_code = "# a comment far longer than the terminal is wide, which must stay on one line as written"
+    note = (
+        "## F\n\n### Q: A?\n\nA long line with **bold words that cross the wrap boundary** and more words after them.\n\n"
+        f"```python\n{long_code}\n```\n\n$$\n\\mathcal{{L}} = \\sum_i x_i\n$$\n\n\x1b[31mred\n"
+    )
+    text = click.unstyle(render_card(parse_note(note).cards[0], width=40))
+    lines = text.split("\n")
+    assert long_code in lines and "\\mathcal{L} = \\sum_i x_i" in lines
+    assert all(len(l) <= 40 for l in lines[3:6])
+    assert "bold words that cross the wrap boundary" in " ".join(lines) and "**" not in text
+    assert "\x1b" not in text and "[31m" in text  # the note's escape byte is dropped, its text kept
