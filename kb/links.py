@@ -23,8 +23,9 @@ WEIGHTS = {
     "explicit_back": 0.6,  # the other card links here
     "home": 0.55,  # this card mentions a concept the other card explains
     "user": 0.3,  # this card explains a concept the other card uses
-    "shared": 0.2,  # both mention a concept that neither explains
+    "shared": 0.35,  # both mention a concept that neither explains
     "semantic": 1.0,  # times the cosine similarity (question+answer vectors)
+    "lexical": 0.5,  # times the tf-idf cosine of the cards' words (rare shared words: "Laplace", "saturates")
     "question_mix": 0.0,  # share of question-only similarity in the semantic score
     "agreement": 0.05,  # per extra source that found the same card
     "same_family": 0.0,  # cards of the same note section: the author grouped them, the family list shows them
@@ -77,6 +78,7 @@ class LinkGraph:
         question = np.asarray(vectors[:, 0, :], dtype=np.float32)
         self.question_vectors = question / np.maximum(np.linalg.norm(question, axis=1, keepdims=True), 1e-12)
         self.group = [(c.note, c.family) for c in cards]
+        self.lexical = _tfidf_vectors([c.search_text for c in cards])
         self.question_key = [re.sub(r"\W+", " ", c.question.casefold()).strip() for c in cards]
         self.explicit_out: dict[int, list[tuple[int, str]]] = {}
         self.explicit_in: dict[int, list[tuple[int, str]]] = {}
@@ -106,6 +108,8 @@ class LinkGraph:
         i = self.index[card_id]
         mix = WEIGHTS["question_mix"]
         sims = (1 - mix) * (self.vectors @ self.vectors[i]) + mix * (self.question_vectors @ self.question_vectors[i])
+        if WEIGHTS["lexical"]:
+            sims = sims + WEIGHTS["lexical"] * (self.lexical @ self.lexical[i])
         cands: dict[int, _Candidate] = {}
 
         def cand(j: int) -> _Candidate:
@@ -135,8 +139,8 @@ class LinkGraph:
                 for other in concept.mentions:
                     j = self.index[other]
                     theirs = next((m for m in self.glossary.by_card[other] if m.concept == concept.key), None)
-                    if not mention.in_question and not (theirs and theirs.in_question):
-                        continue  # two answers using a term in passing is no reason to link
+                    if not mention.in_question and not (theirs and theirs.in_question) and len(concept.mentions) > 2:
+                        continue  # answers using a common term in passing; a term only these two use still counts
                     if j != i and j != home:
                         cand(j).add("concept", WEIGHTS["shared"] * spec * where, f"both mention {concept.name}", "concept")
 
@@ -174,6 +178,33 @@ class LinkGraph:
             if len(links) >= k:
                 break
         return links
+
+
+def _tfidf_vectors(texts: list[str]) -> np.ndarray:
+    """L2-normalised tf-idf rows over stemmed words (sublinear tf); words in one card only are dropped."""
+    from .lexical import stem_all, words
+
+    docs = [stem_all(words(t)) for t in texts]
+    vocab: dict[str, int] = {}
+    df: dict[str, int] = {}
+    for doc in docs:
+        for w in set(doc):
+            df[w] = df.get(w, 0) + 1
+    idf: list[float] = []
+    for w, n in df.items():
+        if 2 <= n <= max(2, len(docs) // 2):
+            vocab[w] = len(vocab)
+            idf.append(float(np.log(len(docs) / n)))
+    matrix = np.zeros((len(docs), max(1, len(vocab))), dtype=np.float32)
+    for row, doc in enumerate(docs):
+        counts: dict[int, int] = {}
+        for w in doc:
+            if w in vocab:
+                counts[vocab[w]] = counts.get(vocab[w], 0) + 1
+        for col, tf in counts.items():
+            matrix[row, col] = (1 + np.log(tf)) * idf[col]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
 
 
 def _reason(c: _Candidate, sim: float) -> str:
