@@ -2,7 +2,7 @@
 
 Each turn expects one of some card ids as the first citation, or "abstain". Prints, per split,
 turn accuracy, follow-up-turn accuracy (turns after the first), answered-rate on on-topic turns and
-abstain-rate on off-topic turns, plus the top cosine of every turn so MIN_DENSE can be tuned on dev.
+abstain-rate on off-topic turns, plus the top cosine of every turn to see the margin of the abstention threshold.
 A baseline in the same run: the same turns searched without conversation context.
 
     python benchmarks/eval_chat.py [--index DIR]
@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.chat import MIN_DENSE, answer  # noqa: E402
+from kb.chat import answer  # noqa: E402
+from kb.search import ABSTAIN_THRESHOLD  # noqa: E402
 
 
 def load_dialogues(path: Path) -> list[dict]:
@@ -65,7 +66,7 @@ def main() -> None:
     index = args.index or Path(tempfile.mkdtemp(prefix="kb-eval-chat-")) / "index"
     kb = KnowledgeBase.load(config=Config(corpus=ROOT / "corpus", index=index))
     dialogues = load_dialogues(ROOT / "benchmarks" / "chat_dialogues.jsonl")
-    print(f"MIN_DENSE = {MIN_DENSE}")
+    print(f"abstention: kb.search.is_confident, ABSTAIN_THRESHOLD = {ABSTAIN_THRESHOLD}")
     for label, with_context in (("chat (with context)", True), ("baseline: each turn alone", False)):
         stats = run(kb, dialogues, with_context)
         for split in ("dev", "test"):

@@ -18,8 +18,9 @@ MAX_CITATIONS = 2
 SECOND_CITATION_MARGIN = 0.04  # cite a second card when its score is this close to the best one
 MAX_FOLLOW_UPS = 3
 LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
-# Fallback abstention, used only while kb.search has no is_confident(): the top hit's cosine
-# similarity. Calibrated by benchmarks/eval_chat.py on its dev dialogues and off-topic questions.
+# Abstention is kb.search.is_confident (ABSTAIN_THRESHOLD, calibrated by benchmarks/eval_search.py).
+# MIN_DENSE was this module's own calibration (top cosine, on the dev dialogues of
+# benchmarks/eval_chat.py) before that landed; kept only for a search module without it.
 MIN_DENSE = 0.33
 # A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
 # previous topic: its standalone top cosine must reach this floor (below the abstention threshold).
@@ -114,7 +115,12 @@ def looks_like_follow_up(message: str) -> bool:
 
 # ---- confidence ------------------------------------------------------------------------------------------
 def confident(hits) -> bool:
-    """Whether the top hit is close enough to answer from (the top cosine vs MIN_DENSE)."""
+    """Whether the hits are close enough to answer from: kb.search.is_confident."""
+    from . import search
+
+    shared = getattr(search, "is_confident", None)
+    if shared is not None:
+        return bool(shared(hits))
     return bool(hits) and hits[0].dense >= MIN_DENSE
 
 

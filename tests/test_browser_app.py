@@ -51,7 +51,7 @@ def app_kb(tmp_path_factory, encoder):
     base = tmp_path_factory.mktemp("webapp")
     corpus = base / "corpus"
     shutil.copytree(SHIPPED_CORPUS, corpus)
-    (corpus / "hostile.md").write_text(HOSTILE_NOTE, encoding="utf-8")
+    (corpus / "zz-hostile.md").write_text(HOSTILE_NOTE, encoding="utf-8")
     config = Config(corpus=corpus, index=base / "index", data=base / "data")
     return KnowledgeBase.load(config=config, encoder_factory=lambda: encoder)
 
@@ -183,7 +183,7 @@ def test_every_shipped_formula_typesets(page, app_kb, tmp_path):
     checked = 0
     for card in app_kb.cards:
         expected = math_spans(card.answer_md)
-        if card.note == "hostile.md" or expected == 0:
+        if card.note == "zz-hostile.md" or expected == 0:
             continue
         open_card(page, card.id, card.question)
         answer = page.locator("#kb-card-answer")
