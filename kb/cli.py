@@ -193,7 +193,15 @@ def show(corpus, index_dir, model, card_id, as_json):
     """
     from .terminal import render_card
 
+    import difflib
+
+    from .errors import CardNotFound
+
     kb = open_kb(corpus, index_dir, model)
+    if not kb.has_card(card_id):
+        close = difflib.get_close_matches(card_id, [c.id for c in kb.cards], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `kb cards` lists the ids"
+        raise CardNotFound(f"no card with id {card_id[:200]!r}{hint}")
     card = kb.card(card_id)
     if as_json:
         click.echo(json.dumps(card.to_dict(), ensure_ascii=False, indent=1))

@@ -157,8 +157,18 @@ def test_show_renders_a_card(built):
     assert card["line_start"] == 218 and card["family"] == "RL Policy Losses" and "\\hat{A}" in card["answer_md"]
 
 
+def test_every_subcommand_takes_the_shared_options():
+    from kb.cli import main
+
+    for name, command in main.commands.items():
+        options = {opt: p for p in command.params for opt in p.opts}
+        for flag, env in (("--corpus", "KB_CORPUS"), ("--index", "KB_INDEX"), ("--model", "KB_MODEL")):
+            assert flag in options and options[flag].envvar == env, (name, flag)
+
+
 def test_unknown_card_and_family_are_one_line_errors(built):
-    assert "no card with id 'no-such-card'" in one_line_error(run("show", "no-such-card", *flags(built)))
+    assert "no card with id 'no-such-card'; `kb cards` lists the ids" in one_line_error(run("show", "no-such-card", *flags(built)))
+    assert "did you mean how-does-ppo-work-why-the-clip?" in one_line_error(run("show", "how-does-ppo-work-why-clip", *flags(built)))
     assert "unknown family 'Nope'" in one_line_error(run("search", "loss", "--family", "Nope", *flags(built)))
     assert "unknown family" in one_line_error(run("cards", "--family", "Nope", *flags(built)))
 
