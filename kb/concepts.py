@@ -46,7 +46,7 @@ GENERIC_HEADS = ("loss", "losses", "pipeline", "objective", "algorithm", "method
 RELATION_OPENERS = ("difference", "differences", "connection", "relation", "relationship", "link", "similarity", "tradeoff", "trade-off", "single", "best", "main", "most", "role", "effect", "pros", "advantages", "benefits", "intuition", "interpretation", "problems", "kind", "other", "right", "usual")
 
 ACRONYM_RE = re.compile(r"(?<![\w$\\-])([A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)(?![\w-])")
-EXPANSION_AFTER_RE = re.compile(r"((?:[A-Za-z][\w'-]*[\s-]+){1,7}[A-Za-z][\w'-]*)\s*\(\s*([A-Za-z][\w-]{1,15})\s*\)")
+PAREN_ACRONYM_RE = re.compile(r"\(\s*([A-Za-z][\w-]{1,15})\s*\)")
 EXPANSION_BEFORE_RE = re.compile(r"(?<![\w-])([A-Za-z][\w-]{1,15})\s*\(\s*((?:[A-Za-z][\w'-]*[\s-]+){1,7}[A-Za-z][\w'-]*)\s*\)")
 DEFINE_RE = re.compile(
     r"^(?:can you\s+)?(?:what\s+(?:is|are|was)|what['\u2019]s|whats|define|explain|describe|tell me about|walk me through|"
@@ -291,8 +291,12 @@ def build_glossary(cards: list[Card], synonyms: Path | None = SYNONYMS_FILE) -> 
 
     # Spelled-out forms written next to their acronym, either way round.
     for text in texts.values():
-        for long, short in EXPANSION_AFTER_RE.findall(text):
-            _attach_expansion(b, short, long)
+        for m in PAREN_ACRONYM_RE.finditer(text):
+            # "... Generalized Advantage Estimation (GAE)": the words since the last punctuation.
+            before = re.split(r"[.;:!?,()\[\]\n]", text[max(0, m.start() - 160) : m.start()])[-1]
+            words = re.findall(r"[A-Za-z][\w'-]*", before)[-8:]
+            if words:
+                _attach_expansion(b, m.group(1), " ".join(words))
         for short, long in EXPANSION_BEFORE_RE.findall(text):
             _attach_expansion(b, short, long)
     # The general glossary: expansions the notes never spell out, and close variants of terms.

@@ -270,3 +270,11 @@ def topic_graph(kb, per_card: int = 3) -> TopicGraph:
 def glossary(kb) -> Glossary:
     """The concept glossary of the current index (kb.concepts), shared with the links."""
     return link_graph(kb).glossary
+
+
+def answer_markdown_with_links(kb, card_id: str) -> str:
+    """The card's answer with its [[wiki-links]] turned into links to the cards they reach."""
+    from .wikilinks import wikilinks_to_markdown
+
+    card = kb.card(card_id)
+    return wikilinks_to_markdown(card.answer_md, card.note, link_graph(kb).resolver)

@@ -176,3 +176,23 @@ def markdown_renderer(resolver: LinkResolver | None = None):
     resolve = (lambda link, env: resolver.card_for(link, env.get("note", ""))) if resolver else None
     wikilink_plugin(md, resolve)
     return md
+
+
+# ---- the same for a markdown-to-markdown pipeline (gr.Markdown, the chat) --------------------------
+
+PROTECTED_RE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$)", re.DOTALL)
+
+
+def wikilinks_to_markdown(markdown: str, note: str, resolver: LinkResolver) -> str:
+    """[[...]] as markdown links `[text](?card=ID)` (the app opens them in place); broken ones as
+    italic text. Code and math are left untouched."""
+    from .markdown import WIKI_LINK_RE, wiki_link_text
+
+    def replace(match: re.Match) -> str:
+        link = WikiLink((match.group(1) or "").strip(), (match.group(2) or "").strip(), (match.group(3) or "").strip(), 0)
+        text = wiki_link_text(match).replace("[", "\\[").replace("]", "\\]")
+        card_id = resolver.card_for(link, note)
+        return f"[{text}](?card={card_id})" if card_id else f"*{text}*"
+
+    pieces = PROTECTED_RE.split(markdown or "")
+    return "".join(piece if n % 2 else WIKI_LINK_RE.sub(replace, piece) for n, piece in enumerate(pieces))

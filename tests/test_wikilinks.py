@@ -103,3 +103,12 @@ def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
     assert "main.md:8: broken wiki-link [[#nope]]" in result.output
     assert "main.md:8: broken wiki-link [[missing#Q: What is X?]]: no note named 'missing'" in result.output
     assert "[[#basics]]" not in result.output
+
+
+def test_markdown_pipeline_turns_links_into_card_urls_and_leaves_code_alone():
+    from kb.wikilinks import wikilinks_to_markdown
+
+    resolver = LinkResolver(cards())
+    text = "See [[#Q: What's Y?]], [[#nope]], `[[#Q: What's Y?]]` and $[[x]]$."
+    out = wikilinks_to_markdown(text, "main.md", resolver)
+    assert out == "See [What's Y?](?card=whats-y), *nope*, `[[#Q: What's Y?]]` and $[[x]]$."
