@@ -1,0 +1,132 @@
+"""Interview tab: a chat with the mock interviewer. The logic is kb/interview.py; this module only formats.
+
+Each browser session holds its own InterviewSession in a gr.State; the progress store is shared
+(one SQLite file, one connection guarded by a lock) and each session writes under its profile name.
+"""
+from __future__ import annotations
+
+from ..errors import KbError
+from ..interview import InterviewSession
+from ..scheduling import RATING_NAMES, rating_explanation
+from .render import LATEX_DELIMITERS, note_markdown, user_markdown
+
+TAB_LABEL = "Interview"
+MODE_LABELS = {"Due first (spaced repetition)": "due", "Weakest first": "weakest", "Random": "random"}
+LENGTHS = [3, 5, 10, 15]
+ALL_FAMILIES = "All families"
+
+
+def progress_store(kb, services: dict):
+    """The store passed to build_app (progress_store=...), else one in the configured data folder, opened once."""
+    if services.get("progress_store") is not None:
+        return services["progress_store"]
+    store = getattr(kb, "_ui_progress_store", None)
+    if store is None:
+        from ..progress import ProgressStore
+
+        store = ProgressStore.in_data_dir(kb.config.data)  # raises ProgressStoreError naming the file
+        kb._ui_progress_store = store
+    return store
+
+
+def _assistant(turns) -> list[dict]:
+    return [{"role": "assistant", "content": note_markdown(turn.text)} for turn in turns]
+
+
+def _rating_prompt(session: InterviewSession | None) -> str:
+    asked = session.last_graded if session else None
+    if asked is None:
+        return ""
+    return (f"**Rating for the last answer: {(asked.rating or '').capitalize()}** (suggested from the score: {rating_explanation()}). "
+            "Click another rating to change it.")
+
+
+def start(kb, store, profile: str, families, length, mode_label: str):
+    """New session -> (session, chat history, rating note). Errors become a chat message."""
+    chosen = [f for f in (families or []) if f and f != ALL_FAMILIES] or None
+    mode = MODE_LABELS.get(mode_label, mode_label or "due")
+    try:
+        if store is None:
+            raise KbError("the progress database could not be opened (see the message above)")
+        session = InterviewSession(kb, store, profile=profile, families=chosen, length=int(length or 5), mode=mode)
+        turns = session.start()
+    except KbError as exc:
+        return None, [{"role": "assistant", "content": f"⚠️ {note_markdown(str(exc))}"}], ""
+    return session, _assistant(turns), ""
+
+
+def send(session: InterviewSession | None, text: str, history: list | None):
+    """An answer or a command typed by the user -> (session, history, cleared input, rating note)."""
+    history = list(history or [])
+    text = (text or "").strip()
+    if not text:
+        return session, history, "", _rating_prompt(session)
+    if session is None:
+        history.append({"role": "assistant", "content": "Press **Start interview** first."})
+        return session, history, "", ""
+    history.append({"role": "user", "content": user_markdown(text)})
+    try:
+        turns = session.handle(text)
+    except KbError as exc:
+        turns = []
+        history.append({"role": "assistant", "content": f"⚠️ {note_markdown(str(exc))}"})
+    history += _assistant(turns)
+    return session, history, "", _rating_prompt(session)
+
+
+def rate(session: InterviewSession | None, rating: str, history: list | None):
+    """One click on Again/Hard/Good/Easy: override the last answer's rating."""
+    history = list(history or [])
+    if session is None or session.last_graded is None:
+        return session, history, ""
+    try:
+        turn = session.set_rating(rating)
+    except KbError as exc:
+        history.append({"role": "assistant", "content": f"⚠️ {note_markdown(str(exc))}"})
+        return session, history, _rating_prompt(session)
+    history += _assistant([turn])
+    return session, history, _rating_prompt(session)
+
+
+def build(kb, nav, **services):
+    import gradio as gr
+
+    store_error = ""
+    try:
+        store = progress_store(kb, services)
+    except KbError as exc:
+        store, store_error = None, str(exc)
+
+    if store_error:
+        gr.Markdown(f"⚠️ {store_error}", elem_id="kb-interview-store-error")
+    with gr.Row():
+        profile = gr.Textbox(label="Profile", value="default", max_lines=1, scale=1, elem_id="kb-interview-profile")
+        families = gr.Dropdown(choices=[ALL_FAMILIES] + [name for name, _ in kb.families()], value=[ALL_FAMILIES], multiselect=True,
+                               label="Families", scale=3, elem_id="kb-interview-families")
+        length = gr.Dropdown(choices=LENGTHS, value=5, label="Questions", scale=1, elem_id="kb-interview-length")
+        mode = gr.Radio(choices=list(MODE_LABELS), value=next(iter(MODE_LABELS)), label="Order", scale=2, elem_id="kb-interview-mode")
+    start_button = gr.Button("Start interview", variant="primary", elem_id="kb-interview-start")
+    chatbot = gr.Chatbot(label="Interview", elem_id="kb-interview-chat", latex_delimiters=LATEX_DELIMITERS, sanitize_html=True,
+                         height=560, feedback_options=None, buttons=["copy"],
+                         placeholder="Pick families, a length and an order, then press **Start interview**.")
+    rating_note = gr.Markdown("", elem_id="kb-interview-rating-note")
+    with gr.Row():
+        rating_buttons = [gr.Button(name.capitalize(), size="sm", elem_id=f"kb-rate-{name}") for name in RATING_NAMES]
+    with gr.Row():
+        answer = gr.Textbox(label="Your answer", placeholder="Answer as you would say it, or type hint / skip / repeat / end",
+                            lines=3, scale=5, elem_id="kb-interview-answer")
+        submit = gr.Button("Send", variant="primary", scale=1, elem_id="kb-interview-send")
+    with gr.Row():
+        command_buttons = {name: gr.Button(name.capitalize(), size="sm", elem_id=f"kb-interview-{name}") for name in ("hint", "skip", "repeat", "end")}
+    session = gr.State(None)
+
+    start_button.click(lambda p, f, n, m: start(kb, store, p, f, n, m), inputs=[profile, families, length, mode],
+                       outputs=[session, chatbot, rating_note], api_visibility="undocumented")
+    answer.submit(send, inputs=[session, answer, chatbot], outputs=[session, chatbot, answer, rating_note], api_visibility="undocumented")
+    submit.click(send, inputs=[session, answer, chatbot], outputs=[session, chatbot, answer, rating_note], api_visibility="undocumented")
+    for name, button in command_buttons.items():
+        button.click(lambda s, h, name=name: send(s, name, h)[:2] + (_rating_prompt(s),), inputs=[session, chatbot],
+                     outputs=[session, chatbot, rating_note], api_visibility="undocumented")
+    for name, button in zip(RATING_NAMES, rating_buttons):
+        button.click(lambda s, h, name=name: rate(s, name, h), inputs=[session, chatbot], outputs=[session, chatbot, rating_note],
+                     api_visibility="undocumented")

@@ -1,0 +1,93 @@
+"""One full interview in the real app in headless Chromium: asked, answered, graded, typeset, rated, saved.
+
+Two pages with two profiles check that each browser session has its own InterviewSession.
+"""
+from __future__ import annotations
+
+import pytest
+
+from kb.progress import ProgressStore
+from tests.browser import chromium_browser, open_page, serve_app
+
+pytestmark = pytest.mark.browser
+
+DIFFUSION = "Diffusion / Score Matching"  # both of its cards have display formulas
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    with ProgressStore(tmp_path_factory.mktemp("browser-progress") / "progress.sqlite3") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def app_url(shipped_kb, store):
+    server = serve_app(shipped_kb, progress_store=store)
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as b:
+        yield b
+
+
+def start_interview(page, profile: str, family: str, length: str = "3") -> None:
+    page.get_by_role("tab", name="Interview").click()
+    page.locator("#kb-interview-profile textarea, #kb-interview-profile input").first.fill(profile)
+    families = page.locator("#kb-interview-families input")
+    families.click()
+    families.fill(family)
+    page.get_by_role("option", name=family).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("radio", name="Random").check()
+    page.get_by_role("button", name="Start interview").click()
+
+
+def test_a_full_interview_in_the_browser(browser, app_url, store):
+    page = open_page(browser, app_url)
+    other = open_page(browser, app_url)
+    try:
+        start_interview(page, "ana", DIFFUSION)
+        chat = page.locator("#kb-interview-chat")
+        chat.get_by_text("Q1.").wait_for()
+        asked = chat.inner_text()
+        assert "What loss does a diffusion model optimize?" in asked or "What's flow matching" in asked
+
+        # a second browser session with another profile has its own interview
+        start_interview(other, "ben", DIFFUSION)
+        other.locator("#kb-interview-chat").get_by_text("Q1.").wait_for()
+
+        page.get_by_label("Your answer").fill(
+            "A network learns to predict the noise that was mixed into a clean sample at a random step, trained with a squared "
+            "error; that is denoising score matching, and flows regress a straight-line velocity from noise to data."
+        )
+        page.get_by_role("button", name="Send", exact=True).click()
+        chat.get_by_text("Model answer").wait_for()
+        grade = chat.locator(".message").filter(has_text="Model answer").last
+        text = grade.inner_text()
+        assert "Score:" in text and "Suggested rating" in text
+        assert "Covered" in text or "Missed" in text
+        # the model answer's display formula is typeset by KaTeX, not left as $$ source
+        grade.locator(".katex-display").first.wait_for()
+        assert "$$" not in text
+        assert "How does that connect to" in chat.inner_text()
+
+        page.get_by_role("button", name="Easy", exact=True).click()
+        chat.get_by_text("Rating set to").wait_for()
+        page.get_by_role("button", name="End", exact=True).click()
+        chat.get_by_text("Interview summary").wait_for()
+
+        reviews = store.reviews("ana")
+        assert len(reviews) == 1 and reviews[0].rating == "easy" and reviews[0].card_id.startswith(("what-loss-does-a-diffusion", "whats-flow-matching"))
+        assert store.reviews("ben") == []
+        assert "Interview summary" not in other.locator("#kb-interview-chat").inner_text()
+
+        page.get_by_role("tab", name="Progress").click()
+        page.locator("#kb-progress-profile textarea, #kb-progress-profile input").first.fill("ana")
+        page.get_by_role("button", name="Refresh").click()
+        page.locator("#kb-progress-due").get_by_text("1 reviewed").wait_for()
+    finally:
+        page.close()
+        other.close()
