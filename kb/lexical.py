@@ -25,6 +25,7 @@ STOPWORDS = frozenset(
     than that the their then there these this to use used using was what when where which while who
     why will with would you your whats s t vs about explain tell describe""".split()
 )
+ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z][A-Z0-9]+)s\b")  # "GANs", "SVMs", "LLMs": the stemmer keeps the s
 CONCEPT_PREFIX = "concept:"  # never produced by WORD_RE, so it cannot collide with a real word
 PHRASE_WORD_WEIGHT = 0.25  # weight of the raw words of a recognised glossary phrase in a query
 LETTERS = 26
@@ -37,10 +38,15 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def lower(text: str) -> str:
+    """Lower-case, after turning acronym plurals into the acronym ("SVMs" -> "svm")."""
+    return ACRONYM_PLURAL_RE.sub(r"\1", text).lower()
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words; hyphenated compounds also give their parts ("kullback-leibler")."""
     out = []
-    for match in WORD_RE.finditer(text.lower()):
+    for match in WORD_RE.finditer(lower(text)):
         word = match.group(0).replace("'", "")
         out.append(word)
         if "-" in word:
@@ -50,7 +56,7 @@ def words(text: str) -> list[str]:
 
 def plain_words(text: str) -> list[str]:
     """Lower-cased words in order, compounds split into their parts: the sequence phrases are matched on."""
-    return [part for match in WORD_RE.finditer(text.lower()) for part in match.group(0).replace("'", "").split("-") if part]
+    return [part for match in WORD_RE.finditer(lower(text)) for part in match.group(0).replace("'", "").split("-") if part]
 
 
 def stem_all(tokens: list[str]) -> list[str]:
@@ -136,7 +142,7 @@ def document_tokens(text: str, glossary: Glossary, vocabulary: dict[str, int] | 
 
     With `vocabulary`, also counts the text's words into it (for typo repair)."""
     every, plain = [], []
-    for match in WORD_RE.finditer(text.lower()):
+    for match in WORD_RE.finditer(lower(text)):
         word = match.group(0).replace("'", "")
         every.append(word)
         if "-" in word:
@@ -241,7 +247,7 @@ class TypoCorrector:
 class LexicalIndex:
     """BM25 over question (counted twice: it names the topic) + family + answer, with concept tokens."""
 
-    def __init__(self, texts: list[str], glossary: Glossary | None = None):
+    def __init__(self, texts: list[str], glossary: Glossary | None = None, k1: float = 1.2, b: float = 0.75):
         import bm25s
 
         self.size = len(texts)
@@ -249,7 +255,7 @@ class LexicalIndex:
         self.vocabulary: dict[str, int] = {}
         corpus_tokens = [document_tokens(t, self.glossary, self.vocabulary) for t in texts]
         self.typos = TypoCorrector(self.vocabulary)
-        self.retriever = bm25s.BM25(k1=1.2, b=0.75)
+        self.retriever = bm25s.BM25(k1=k1, b=b)
         self._empty = not any(corpus_tokens)
         self._token_ids: dict[str, int] = {}
         if not self._empty:
