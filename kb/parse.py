@@ -153,10 +153,10 @@ def _details_events(tokens, text: str, line_starts: list[int]):
 
 def _heading_kind(raw: str) -> str | None:
     """'strong' for `Q:` headings, 'numbered' for `12) ...`, 'qmark' for a heading ending in '?', else None."""
-    raw = raw.strip()
-    if Q_PREFIX_RE.match(raw):
+    plain = inline_to_text(raw)  # `### **Q: ...**` is a Q: heading too
+    if Q_PREFIX_RE.match(plain):
         return "strong"
-    if NUMBERED_RE.match(raw):
+    if NUMBERED_RE.match(plain):
         return "numbered"
     if clean_question(raw).endswith("?"):
         return "qmark"
@@ -298,6 +298,23 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
             for j in subtree(idx):
                 if kinds[j] in ("numbered", "qmark"):
                     kinds[j] = None
+
+    # A <details> whose summary does not ask ("Answer", "Show solution") under a question is a
+    # reveal toggle: it holds that question's answer and is not a question itself.
+    asking_starts, asking_ends = _span_index([(outside[i].line, section_ends[i]) for i in range(len(outside)) if kinds[i] is not None])
+    line_questions = sorted([q.line for q in quickfire] + [c[0] for c in bold_candidates if clean_question(c[2]).endswith("?")])
+    boundaries = sorted([h.line for h in outside] + [d[1] for d in details])
+
+    def is_toggle(open_line: int, summary: str | None) -> bool:
+        if summary is None or _asks(inline_to_text(summary)):
+            return False
+        if _covered(open_line, asking_starts, asking_ends):
+            return True
+        i = bisect.bisect_left(line_questions, open_line) - 1
+        j = bisect.bisect_left(boundaries, open_line) - 1
+        return i >= 0 and (j < 0 or line_questions[i] > boundaries[j])
+
+    details = [d if not is_toggle(d[0], d[2]) else (d[0], d[1], None, d[3]) for d in details]
 
     # Questions that are not headings, which a heading's section may hold.
     strong_starts, strong_ends = _span_index([(outside[i].line, section_ends[i]) for i in range(len(outside)) if kinds[i] == "strong"])

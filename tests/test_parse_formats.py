@@ -244,3 +244,21 @@ def test_q_and_a_marker_lines():
 def test_a_bold_line_followed_by_words_is_not_a_bold_question():
     note = "## A\n\n**What is X?** yes\n\n**What is Y? ⭐️**\n\nY.\n\n**What is Z? 🚀**\n\nZ.\n\n**What is W?**\n\nW.\n"
     assert questions(note) == ["What is Y?", "What is Z?", "What is W?"]
+
+
+def test_reveal_toggles_hold_the_answer_of_the_question_above():
+    for question_line in ("### Q: What is X?", "### What is X?", "**What is X?**", "**Q: What is X?**"):
+        note = f"## F\n\n{question_line}\n\n<details><summary>Answer</summary>\n\nX is a thing.\n\n</details>\n\n### Q: What is Y?\n\n<details>\n<summary>Show solution</summary>\nY.\n</details>\n"
+        result = parse_note(note, "n.md")
+        assert [c.question for c in result.cards] == ["What is X?", "What is Y?"], question_line
+        assert "X is a thing." in result.cards[0].answer_text and result.placeholders == 0
+    # a summary that asks is a question of its own, and so is a topic summary with no question above it
+    note = "## F\n\n<details><summary>Gradient descent</summary>\n\nStep downhill.\n</details>\n\n<details><summary>What is momentum?</summary>\n\nRunning mean.\n</details>\n"
+    assert questions(note) == ["Gradient descent", "What is momentum?"]
+
+
+def test_bold_q_heading_is_a_q_heading():
+    note = "## F\n\n### **Q: What is X?**\n\nX.\n\n#### Why does it matter?\n\nBecause.\n\n### **Q: What is Y?**\n\nY.\n"
+    cards = parse_note(note, "n.md").cards
+    assert [(c.question, c.family) for c in cards] == [("What is X?", "F"), ("What is Y?", "F")]
+    assert cards[0].answer_md.endswith("#### Why does it matter?\n\nBecause.")
