@@ -272,15 +272,21 @@ def build_glossary(cards: list[Card], synonyms: Path | None = SYNONYMS_FILE) -> 
             term = _strip_generic_head(term)
             defines.setdefault(card.id, []).append(term)
             b.add(term, "acronym" if is_acronym(term) else "defined")
+        terms, labels = [], 0
         for raw in BOLD_TERM_RE.findall(card.answer_md):
             term = raw.strip().rstrip(":").strip()
             words = _words(term)
             if not words or len(words) > 4 or "$" in term or re.search(r"[.?!=\\{}]", term) or words[0].lower() in LABEL_OPENERS:
-                continue
-            if words[-1].lower() in LABEL_TAILS:
-                continue
-            if len(words) == 1 and not is_acronym(term) and (term.lower() in lower_words or not term[0].isupper()):
-                continue  # a single ordinary word ("Variance") is emphasis, not a term
+                labels += 1
+            elif words[-1].lower() in LABEL_TAILS:
+                labels += 1
+            elif len(words) == 1 and not is_acronym(term) and (term.lower() in lower_words or not term[0].isupper()):
+                labels += 1  # a single ordinary word ("Variance") is emphasis, not a term
+            else:
+                terms.append(term)
+        if labels > len(terms):
+            continue  # mostly labels ("**Regression**: ...", "**Classification**: ..."): a list of headings, not definitions
+        for term in terms:
             bolds.setdefault(card.id, []).append(term)
             b.add(_acronym_core(term) if is_acronym(term) else term, "acronym" if is_acronym(term) else "bold")
     names = set(MID_SENTENCE_NAME_RE.findall(corpus_text))
