@@ -34,7 +34,7 @@ class Card:
     answer_text: str
     line_start: int  # 1-based, inclusive: the question line
     line_end: int  # 1-based, inclusive: last line of the answer
-    kind: str = "heading"  # heading | quickfire | qa | bold | details
+    kind: str = "heading"  # heading | quickfire | qa | bold | details | callout
     links: list[WikiLink] = field(default_factory=list)
 
     @property

@@ -7,6 +7,7 @@ A question is any of:
   * a heading ending in "?" with its own text under it;
   * a paragraph or list item starting with a bold "Q:" (quick-fire: `**Q: ...?** answer`);
   * a `**Q:** question` line, or a plain `Q: question` line answered by an `A:` line below;
+  * an Obsidian callout that asks: `> [!question] What is X?` (also faq, help, quiz);
   * a `<details><summary>question</summary> answer </details>` block;
   * a bold-only line (`**What is X? ⭐️**`) in a note written in that style.
 Its family is the nearest heading above it that is not itself a question. A numbered or "?"
@@ -33,6 +34,9 @@ QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Que
 # `**Q:** question` or `Q: question` on its own line, the answer below (after an optional `A:`).
 QA_LINE_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*(\S.*?)\s*$", re.IGNORECASE)
 A_MARKER_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:A|Answer)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*", re.IGNORECASE)
+# Obsidian callouts that ask: `> [!question] What is X?` with the answer in the quoted lines below.
+CALLOUT_RE = re.compile(r"^\s*>\s*\[!(question|faq|help|quiz)\][+-]?\s*(\S.*?)\s*$", re.IGNORECASE)
+QUOTE_MARK_RE = re.compile(r"^\s*>\s?")
 BOLD_ONLY_RE = re.compile(r"^\s*(\*\*|__)(?=\S)(.+?)\1\s*([^\w\s]{0,3})\s*$")  # may end in an emoji, not a word
 SUMMARY_RE = re.compile(r"<summary[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOTALL)
 SUMMARY_WINDOW = 2000  # characters after <details> in which its <summary> must close
@@ -262,6 +266,10 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         start, end = token.map
         if token.type == "heading_open" and token.level == 0 and not in_details(start):
             outside.append(_Heading(start, end, int(token.tag[1]), tokens[i + 1].content))
+        elif token.type == "blockquote_open" and token.level == 0 and not in_details(start):
+            callout = CALLOUT_RE.match(lines[start])
+            if callout:
+                quickfire.append(_Question(start, start + 1, "callout", callout.group(2), end_limit=end))
         elif token.type == "paragraph_open" and not in_details(start):
             first_in_item = token.level > 0 and tokens[i - 1].type == "list_item_open"
             if token.level > 0 and not first_in_item:
@@ -398,6 +406,8 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         body = lines[q.body_start : end]
         if q.first_answer_line is not None:
             body = [q.first_answer_line] + body
+        if q.kind == "callout":
+            body = [QUOTE_MARK_RE.sub("", l, count=1) for l in body]
         while body and (not body[-1].strip() or TRAILING_JUNK_RE.match(body[-1])):
             body.pop()
         lead = 0

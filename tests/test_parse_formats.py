@@ -262,3 +262,12 @@ def test_bold_q_heading_is_a_q_heading():
     cards = parse_note(note, "n.md").cards
     assert [(c.question, c.family) for c in cards] == [("What is X?", "F"), ("What is Y?", "F")]
     assert cards[0].answer_md.endswith("#### Why does it matter?\n\nBecause.")
+
+
+def test_obsidian_question_callouts():
+    note = "## F\n\n> [!question]- What is X?\n> X is $a_b$.\n>\n> More.\n\n> [!note] Not a question\n> text\n\n> [!faq] Why Y?\n> Because.\n"
+    cards = parse_note(note, "n.md").cards
+    assert [(c.question, c.answer_md, c.kind, c.line_start, c.line_end) for c in cards] == [
+        ("What is X?", "X is $a_b$.\n\nMore.", "callout", 3, 6),
+        ("Why Y?", "Because.", "callout", 11, 12),
+    ]
