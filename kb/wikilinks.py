@@ -85,7 +85,12 @@ class LinkResolver:
         if not link.heading:
             cards = self._cards_of_note[note]
             return LinkTarget("note", [c.id for c in cards], PurePosixPath(note).stem)
-        return self._headings.get((note, normalize_heading(link.heading)))
+        heading = link.heading.split("#")[-1].strip()  # [[Note#Section#Sub]] means the sub-heading
+        if heading.startswith("^"):  # a block reference: the card whose answer carries "^id"
+            marker = re.compile(r"\s\^" + re.escape(heading[1:]) + r"\s*$", re.MULTILINE)
+            found = [c for c in self._cards_of_note[note] if marker.search(c.answer_md)]
+            return LinkTarget("card", [found[0].id], found[0].question) if found else None
+        return self._headings.get((note, normalize_heading(heading)))
 
     def card_for(self, link: WikiLink, source_note: str) -> str | None:
         """One card to open for a link: the card itself, or the first card of its family / note."""

@@ -112,3 +112,13 @@ def test_markdown_pipeline_turns_links_into_card_urls_and_leaves_code_alone():
     text = "See [[#Q: What's Y?]], [[#nope]], `[[#Q: What's Y?]]` and $[[x]]$."
     out = wikilinks_to_markdown(text, "main.md", resolver)
     assert out == "See [What's Y?](?card=whats-y), *nope*, `[[#Q: What's Y?]]` and $[[x]]$."
+
+
+def test_nested_headings_and_block_references():
+    from kb.cards import WikiLink
+
+    note = "## Basics\n\n### Q: What is X?\n\nX is a thing. ^x-def\n\n#### Deep dive\n\nMore.\n"
+    resolver = LinkResolver(parse_note(note, "n.md").cards)
+    assert resolver.card_for(WikiLink("n", "Basics#Q: What is X?#Deep dive", "", 1), "n.md") == "what-is-x"
+    assert resolver.card_for(WikiLink("", "^x-def", "", 1), "n.md") == "what-is-x"
+    assert resolver.resolve(WikiLink("", "^missing", "", 1), "n.md") is None
