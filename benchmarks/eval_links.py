@@ -73,6 +73,16 @@ def link_stats(kb: KnowledgeBase, k: int = 6) -> dict:
                 sources[part.split(" ")[0]] += 1
     seconds = time.perf_counter() - started
     total = sum(counts)
+    from kb.links import LinkGraph, topic_graph
+    from kb.ui.topic_map_tab import map_html
+
+    started = time.perf_counter()
+    LinkGraph(kb.cards, kb.data.vectors)  # glossary + wiki-links + tf-idf: the one-time cost per index
+    graph_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    graph = topic_graph(kb, 3)
+    html = map_html(graph)
+    map_seconds = time.perf_counter() - started
     return {
         "cards": len(kb.cards),
         "links_per_card_min": min(counts),
@@ -80,6 +90,10 @@ def link_stats(kb: KnowledgeBase, k: int = 6) -> dict:
         "share_with_reason": round(with_reason / total, 4) if total else 0.0,
         "reason_words": dict(sources.most_common()),
         "ms_per_card": round(1000 * seconds / len(kb.cards), 2),
+        "link_graph_build_s": round(graph_seconds, 2),
+        "topic_map_s": round(map_seconds, 2),
+        "topic_map_edges": len(graph.edges),
+        "topic_map_kb": round(len(html) / 1024, 1),
     }
 
 
