@@ -23,5 +23,5 @@ def register(main: click.Group) -> None:
         gradio_import = prefetch_gradio()
         kb = open_kb(corpus, index_dir, model, background_model=True)
         gradio_import.join()
-        _stderr(f"kb: {len(kb.cards)} cards in {len(kb.families())} families; serving on http://{host}:{port}")
+        _stderr(f"kb: {len(kb.cards)} cards in {len(kb.families())} families; starting the web app on http://{host}:{port}")
         serve_app(kb, host=host, port=port)

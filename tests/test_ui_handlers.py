@@ -205,3 +205,17 @@ def test_kb_serve_is_a_command():
     result = CliRunner().invoke(main, ["serve", "--help"])
     assert result.exit_code == 0
     assert "--host" in result.output and "--port" in result.output and "7860" in result.output
+
+
+def test_a_taken_port_is_a_clear_error(shipped_kb):
+    import socket
+
+    from kb.errors import KbError
+    from kb.ui.app import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(KbError, match=f"cannot serve on 127.0.0.1:{port}"):
+            serve(shipped_kb, port=port, prevent_thread_lock=True)
