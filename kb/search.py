@@ -1,6 +1,9 @@
 """Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by a weighted sum of normalised scores.
 
 One search shape for all three modes (dense, lexical, hybrid); results are `Hit`s carrying their card.
+The dense query is the typo-repaired text plus the glossary's other forms (`dense_query_text`);
+typo repair and glossary concepts for BM25 live in kb/lexical.py. `is_confident` is the chat's
+abstention rule. Quality and calibration: benchmarks/eval_search.py.
 """
 from __future__ import annotations
 
