@@ -96,9 +96,9 @@ def build(corpus, index_dir, model, rebuild):
     if r.action == "loaded" and kb.problems:
         for problem in kb.problems:
             _stderr(f"warning: {problem}")
-    from .wikilinks import broken_links
+    from .wikilinks import broken_links_in_notes
 
-    for problem in broken_links(kb.cards):  # [[wiki-links]] that reach no card, section or note
+    for problem in broken_links_in_notes(kb.config.corpus, kb.cards, kb.config.max_note_bytes):  # [[links]] to nowhere
         _stderr(f"warning: {problem}")
 
 

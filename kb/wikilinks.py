@@ -115,6 +115,40 @@ def broken_links(cards: list[Card], resolver: LinkResolver | None = None) -> lis
     return problems
 
 
+def broken_links_in_notes(corpus, cards: list[Card], max_bytes: int = 20 * 1024 * 1024) -> list[Problem]:
+    """Like broken_links, but over whole notes, so links outside any answer (a table of contents) count too.
+
+    Links inside fenced code blocks and inline code are examples, not links, and are skipped.
+    """
+    from pathlib import Path
+
+    from .markdown import WIKI_LINK_RE
+    from .parse import note_paths, read_note
+
+    resolver = LinkResolver(cards)
+    problems = []
+    corpus = Path(corpus)
+    for path in note_paths(corpus):
+        note = path.relative_to(corpus).as_posix()
+        text, _read_problems, _digest = read_note(path, note, max_bytes)
+        if text is None:
+            continue
+        fence = None
+        for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
+            opener = re.match(r"^\s{0,3}(`{3,}|~{3,})", line)
+            if opener:
+                mark = opener.group(1)[0]
+                fence = None if fence == mark else (fence or mark)
+                continue
+            if fence:
+                continue
+            for m in WIKI_LINK_RE.finditer(re.sub(r"`[^`]*`", "", line)):
+                link = WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), number)
+                if resolver.resolve(link, note) is None:
+                    problems.append(Problem(note, number, f"broken wiki-link {link.raw}: {resolver.why_broken(link, note)}"))
+    return problems
+
+
 # ---- markdown-it inline rule -----------------------------------------------------------------------
 
 WIKI_INNER_RE = re.compile(r"([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))?")

@@ -6,6 +6,14 @@ from kb.wikilinks import LinkResolver, broken_links, markdown_renderer, normaliz
 
 MAIN = """# Study notes
 
+- [[#Basics]]
+- [[#Q: What is X?]]
+- [[#Q: What is W?]]
+
+```
+[[#an example in code, not a link]]
+```
+
 ## Basics
 
 ### Q: What is X?
@@ -64,7 +72,7 @@ def test_broken_links_are_reported_with_file_line_and_cause():
     problems = broken_links(cards())
     described = sorted(str(p) for p in problems)
     assert len(problems) == 2, described
-    assert all(p.file == "main.md" and p.line == 8 for p in problems)
+    assert all(p.file == "main.md" and p.line == 16 for p in problems)
     assert any("[[#nope]]" in d and "no question, section or heading 'nope'" in d for d in described)
     assert any("[[missing#Q: What is X?]]" in d and "no note named 'missing'" in d for d in described)
 
@@ -100,9 +108,23 @@ def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
     (corpus / "sub" / "Other.md").write_text(OTHER, encoding="utf-8")
     result = CliRunner().invoke(main, ["build", "--corpus", str(corpus), "--index", str(tmp_path / "index")])
     assert result.exit_code == 0, result.output
-    assert "main.md:8: broken wiki-link [[#nope]]" in result.output
-    assert "main.md:8: broken wiki-link [[missing#Q: What is X?]]: no note named 'missing'" in result.output
-    assert "[[#basics]]" not in result.output
+    assert "main.md:16: broken wiki-link [[#nope]]" in result.output
+    assert "main.md:16: broken wiki-link [[missing#Q: What is X?]]: no note named 'missing'" in result.output
+    assert "main.md:5: broken wiki-link [[#Q: What is W?]]" in result.output  # in the table of contents, outside any card
+    assert "[[#basics]]" not in result.output and "example in code" not in result.output
+    assert result.output.count("broken wiki-link") == 3
+
+
+def test_every_link_in_the_shipped_note_resolves():
+    from kb.parse import load_corpus
+    from kb.wikilinks import broken_links_in_notes
+
+    from .conftest import SHIPPED_CORPUS
+
+    # 58 table-of-contents links: sections, "Q:" headings with apostrophes, dashes, TD(λ)...
+    text = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")
+    assert text.count("[[#") >= 50
+    assert broken_links_in_notes(SHIPPED_CORPUS, load_corpus(SHIPPED_CORPUS).cards) == []
 
 
 def test_markdown_pipeline_turns_links_into_card_urls_and_leaves_code_alone():
