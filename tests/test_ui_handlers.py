@@ -72,11 +72,12 @@ def test_deep_link_reads_only_the_card_parameter():
 
 # ---- search ------------------------------------------------------------------------------------------
 def test_sloppy_query_finds_the_card_with_highlighted_words(shipped_kb):
-    html = search_tab.search_results_html(shipped_kb, "ppo clp ratio")
+    html = search_tab.search_results_html(shipped_kb, "ppo clp ratio polcy")
     first = html.split('<li class="kb-hit">')[1]
     assert f'data-kb-card="{PPO}"' in first
     assert "RL Policy Losses" in first
     assert re.search(r"<mark>[Rr]atio</mark>", first)
+    assert re.search(r"<mark>[Pp]olicy</mark>", first)  # the typo "polcy" is highlighted as search read it
 
 
 def test_family_filter_keeps_only_that_family(shipped_kb):

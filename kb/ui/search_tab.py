@@ -15,6 +15,15 @@ def family_filter_choices(kb) -> list[str]:
     return [ALL_FAMILIES, *[name for name, _ in kb.families()]]
 
 
+def highlight_terms(kb, query: str) -> list[str]:
+    """The query's words plus their typo repairs ("clp" -> "clip"), as search itself reads them."""
+    terms = query_terms(query)
+    corrected = getattr(getattr(kb, "lexical", None), "corrected", None)
+    if corrected is not None:
+        terms += [t for t in query_terms(corrected(query)) if t not in terms]
+    return terms
+
+
 def search_results_html(kb, query: str, family: str | None = None, k: int = RESULTS_K) -> str:
     """The results list as HTML (every piece of note or user text escaped)."""
     query = (query or "").strip()
@@ -30,7 +39,7 @@ def search_results_html(kb, query: str, family: str | None = None, k: int = RESU
     note = "" if mode == "hybrid" else '<p class="kb-muted">The semantic model is still loading: showing keyword matches for now.</p>'
     if not hits:
         return note + f'<p class="kb-muted">No card matches “{escape_text(query)}”.</p>'
-    terms = query_terms(query)
+    terms = highlight_terms(kb, query)
     rows = []
     for hit in hits:
         card = hit.card
