@@ -144,3 +144,26 @@ def test_nested_headings_and_block_references():
     assert resolver.card_for(WikiLink("n", "Basics#Q: What is X?#Deep dive", "", 1), "n.md") == "what-is-x"
     assert resolver.card_for(WikiLink("", "^x-def", "", 1), "n.md") == "what-is-x"
     assert resolver.resolve(WikiLink("", "^missing", "", 1), "n.md") is None
+
+
+def test_odd_input_never_breaks_parsing_or_rendering():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from kb.concepts import build_glossary
+    from kb.wikilinks import wikilinks_to_markdown
+
+    resolver = LinkResolver(cards())
+    md = markdown_renderer(resolver)
+    pieces = st.sampled_from(["[[", "]]", "#", "|", "^", "Q:", "`", "$", "\n", " ", "What is X?", "(GAE)", "**B**:", "é", "\\"])
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(pieces | st.text(max_size=5), max_size=30).map("".join))
+    def check(text):
+        md.render(text, {"note": "main.md"})
+        wikilinks_to_markdown(text, "main.md", resolver)
+        note = parse_note(f"## F\n\n### Q: {text or 'x'}?\n\n{text} answer\n\n### Q: Other?\n\n{text}\n", "f.md")
+        build_glossary(note.cards)
+        broken_links(note.cards)
+
+    check()
