@@ -37,7 +37,7 @@ NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card cla
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
-NEGATIONS = frozenset("not no never without nor neither cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
+NEGATIONS = frozenset("not no never without nor neither nothing none cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
 GENERIC = frozenset(
     """loss losses model models use uses used using get gets make makes one two also just like way thing things
     it its they them is are be been being has have had do does done can could should would may might must
@@ -248,9 +248,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
     """(anchor, axis, pole) triples: a contrasting attribute and the words it is said about.
 
     Compared terms (the card's MSE / MAE / Huber) form one more axis whose anchors are the attribute
-    words near them. An answer (strict) gives an attribute to the nearest compared term before it;
-    the card (not strict) gives it to every compared term in the clause and to the claim's lead term,
-    so only a clear mismatch counts as a contradiction.
+    words near them: an attribute belongs to the nearest compared term before it. The card (not
+    strict) also gives it to the claim's lead term, so only a clear mismatch counts as a contradiction.
     """
     lexicon = antonym_lexicon()
     toks = tokens(clause)
@@ -291,11 +290,10 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
                     continue  # "forward is seeking and reverse is covering": pair each attribute with its own subject
                 facts.add((other_stem, axis, pole))
             if compared and not negated:
-                if strict:
-                    before = [e for e in entities if e[0] < pos]
-                    chosen = {before[-1][1]} if before else ({entities[0][1]} if entities else set())
-                else:
-                    chosen = {e[1] for e in entities} | lead_poles
+                before = [e for e in entities if e[0] < pos]
+                chosen = {before[-1][1]} if before else ({entities[0][1]} if entities else set())
+                if not strict:
+                    chosen |= lead_poles
                 for entity in chosen:
                     facts.add((stem, "compared", entity))
                     if noun:  # "high variance" is one attribute; "high bias" another
@@ -306,6 +304,22 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
             poles.setdefault((anchor, axis), set()).add(pole)
         facts = {f for f in facts if len(poles[(f[0], f[1])]) == 1}
     return facts
+
+
+def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
+    """Clauses of an answer; a clause with no compared term inherits the last one named before it in
+    the sentence ("hinge keeps a gradient, and it gives probabilities": "it" is still hinge)."""
+    out = []
+    for sentence in split_sentences(answer):
+        subject = ""
+        for clause in _clauses(sentence):
+            named = [w for w in tokens(clause) if _stem(w) in compared]
+            if named:
+                subject = named[-1]
+            elif subject:
+                clause = f"{subject} {clause}"
+            out.append(clause)
+    return out
 
 
 def _nearest_of_its_axis(items, other_pos: int, other_pol: tuple, pos: int) -> bool:
@@ -319,6 +333,13 @@ def _nearest_of_its_axis(items, other_pos: int, other_pol: tuple, pos: int) -> b
     return other_pos == nearest
 
 
+def _says_something(sentence: str, question_stems: set[str]) -> bool:
+    """False for a sentence that only restates the question ("What is focal loss?" adds nothing)."""
+    stems = content_stems(sentence)
+    new = stems - question_stems
+    return bool(new) and (len(new) >= 2 or len(stems & question_stems) < 2)
+
+
 def _is_negated(text: str) -> bool:
     return any(t in NEGATIONS for t in tokens(text))
 
@@ -329,7 +350,7 @@ def _negated_words(text: str) -> set[str]:
     out = set()
     for pos, tok in enumerate(toks):
         if tok in NEGATIONS:
-            following = [t for t in toks[pos + 1 : pos + 4] if t not in STOPWORDS and t not in GENERIC and t not in NEGATIONS]
+            following = [t for t in toks[pos + 1 : pos + 6] if t not in STOPWORDS and t not in GENERIC and t not in NEGATIONS]
             if following:
                 out.add(_stem(following[0]))
     return out
@@ -413,7 +434,7 @@ def contradictions(card, points: list[KeyPoint], answer: str) -> tuple[list[str]
     named = set(compared) | content_stems(card.question) | {_stem(w) for p in points for w in tokens(p.lead)}
     found: list[str] = []
     hit_points: set[int] = set()
-    for clause in _clauses(answer):
+    for clause in _answer_clauses(answer, compared):
         conflicting: set[int] = set()
         strong, weak = 0, set()
         for anchor, axis, pole in _facts(clause, compared, sizes):
@@ -457,7 +478,7 @@ class Grader:
         answer = (answer or "").strip()[:MAX_ANSWER_CHARS]
         question_stems = content_stems(card.question)
         # Sentences that only restate the question add nothing: keep those with new content words.
-        units = [s for s in split_sentences(_plain(answer)) if len(content_stems(s) - question_stems) >= 2]
+        units = [s for s in split_sentences(_plain(answer)) if _says_something(s, question_stems)]
         if not units:
             return self._result(points, np.zeros(len(points)), [], set(), hints, 0.0)
         unit_vectors = self.encoder.encode(units + [" ".join(units)])
