@@ -173,6 +173,7 @@ def test_family_lists_its_questions_and_prev_next_walk_it(page, app_kb):
     expect(page.locator("#kb-next")).to_be_disabled()
     page.locator("#kb-prev").click()
     expect(page.locator("#kb-card-header")).to_contain_text(cards[-2].question)
+    expect(page).to_have_url(re.compile(rf"\?card={re.escape(cards[-2].id)}$"))  # shareable address
 
 
 def test_every_shipped_formula_typesets(page, app_kb, tmp_path):

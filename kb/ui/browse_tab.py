@@ -34,9 +34,9 @@ def build(kb, nav, **_services):
     import gradio as gr
 
     first = card_parts(kb, default_card_id(kb))
+    families = gr.Radio(choices=family_choices(kb), value=first.family, label="Families", elem_id="kb-families")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260, elem_classes=["kb-browse-nav"]):
-            families = gr.Radio(choices=family_choices(kb), value=first.family, label="Families", elem_id="kb-families")
             questions = gr.Radio(choices=question_choices(kb, first.family), value=first.card_id or None, label="Questions", elem_id="kb-questions")
         with gr.Column(scale=3, elem_classes=["kb-card"]):
             header = gr.Markdown(first.header_md, elem_id="kb-card-header", latex_delimiters=LATEX_DELIMITERS)
@@ -67,6 +67,13 @@ def build(kb, nav, **_services):
         )
 
     nav.register_card_view(outputs, render)
+    # Keep the address bar on the card shown, so it can be bookmarked or shared as a deep link.
+    current.change(
+        None,
+        inputs=current,
+        js="(id) => { if (id) { try { history.replaceState(null, '', '?card=' + encodeURIComponent(id)); } catch (e) {} } return []; }",
+        api_visibility="undocumented",
+    )
 
     def pick_family(family: str):
         choices = question_choices(kb, family)
