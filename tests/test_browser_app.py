@@ -327,3 +327,31 @@ def test_screenshots_are_in_the_readme():
     for name in ("search", "card-with-formulas", "chat"):
         assert re.search(rf"docs/screenshots/{name}\.png", readme), name
         assert (SCREENSHOTS / f"{name}.png").is_file(), name
+
+
+def test_python_app_py_builds_a_missing_index_and_serves(tmp_path):
+    """The real entry point in its own process: no index yet -> built, then the page is served."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.browser import free_port, wait_http
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.md").write_text("## Basics\n\n### Q: What is a zebra loss?\nA loss that penalises stripes.\n", encoding="utf-8")
+    index = tmp_path / "index"
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, "app.py", "--corpus", str(corpus), "--index", str(index), "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", timeout=180)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            page = response.read().decode("utf-8")
+        assert "kbOpenCard" in page  # the navigation script is in the page head
+        assert (index / "manifest.json").exists() or any(index.iterdir())
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "1 cards in 1 families" in err and "Traceback" not in err
