@@ -8,10 +8,12 @@ index/
 
 Every file is written to a temporary name and renamed into place; the manifest goes
 last and pins each file's checksum, so a half-written index never loads. Temporary files left
-by a killed write are ignored when loading and removed by the next write.
+by a killed write are ignored when loading and removed by the next write. Writers take a lock
+file (`.lock`), so two builds at once queue up rather than mix their files.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -95,18 +97,40 @@ def make_faiss_index(flat_vectors: np.ndarray):
     return index
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
+def _atomic_write(path: Path, write) -> str:
+    """Write through a temporary file in the same folder, then rename over the target.
+
+    Returns the sha256 of what was written, taken before the rename, so the manifest pins this
+    write's bytes even if another process renames its own file over the target meanwhile.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        digest = file_sha256(Path(tmp))
         os.replace(tmp, path)
+        return digest
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _write_lock(index_dir: Path):
+    """One writer at a time per index folder (two `kb build`s at once queue up instead of mixing files)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the manifest checksums still catch a mixed write
+        yield
+        return
+    with open(index_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def leftover_temp_files(index_dir: Path) -> list[Path]:
@@ -172,24 +196,27 @@ def save_index(index_dir: Path, data: IndexData) -> None:
 
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(index_dir)
         payload = {
             "cards": [c.to_dict() for c in data.cards],
             "problems": [p.__dict__ for p in data.problems],
         }
-        _atomic_write(index_dir / "cards.json", lambda p: p.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8"))
-        _atomic_write(index_dir / "vectors.npy", lambda p: _save_npy(p, data.vectors))
-        _atomic_write(index_dir / "index.faiss", lambda p: faiss.write_index(data.faiss_index, str(p)))
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model": data.model_id,
-            "dim": int(data.vectors.shape[-1]) if data.vectors.size else None,
-            "cards": len(data.cards),
-            "notes": data.note_hashes,
-            "files": {name: file_sha256(index_dir / name) for name in DATA_FILES},
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        _atomic_write(index_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
+        with _write_lock(index_dir):
+            remove_leftovers(index_dir)
+            files = {
+                "cards.json": _atomic_write(index_dir / "cards.json", lambda p: p.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")),
+                "vectors.npy": _atomic_write(index_dir / "vectors.npy", lambda p: _save_npy(p, data.vectors)),
+                "index.faiss": _atomic_write(index_dir / "index.faiss", lambda p: faiss.write_index(data.faiss_index, str(p))),
+            }
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "model": data.model_id,
+                "dim": int(data.vectors.shape[-1]) if data.vectors.size else None,
+                "cards": len(data.cards),
+                "notes": data.note_hashes,
+                "files": files,
+                "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            _atomic_write(index_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
     except OSError as exc:
         raise IndexWriteError(f"cannot write the index to {index_dir}: {exc.strerror or exc}. Make it writable or pass --index DIR.") from exc
 

@@ -86,7 +86,7 @@ def test_round_trip(corpus, tmp_path, encoder):
     index = tmp_path / "index"
     kb = open_kb(corpus, index, encoder)
     assert kb.report.action == "built" and kb.report.cards == 5 and kb.report.embedded == 5
-    assert sorted(p.name for p in index.iterdir()) == sorted([MANIFEST, *DATA_FILES])
+    assert sorted(p.name for p in index.iterdir() if not p.name.startswith(".")) == sorted([MANIFEST, *DATA_FILES])
     manifest = json.loads((index / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == kb.config.model
@@ -303,3 +303,23 @@ def test_an_unwritable_index_folder_keeps_the_index_in_memory(corpus, tmp_path, 
     assert len(kb.cards) == 5 and kb.search("outliers", k=1)
     assert any("cannot write the index" in m and "in memory" in m for m in kb.messages)
     assert blocker.read_text() == "a file where the index folder should be"
+
+
+def test_a_second_writer_waits_for_the_first(corpus, tmp_path, encoder):
+    """Two builds writing one folder at once queue on its lock instead of mixing their files."""
+    import threading
+
+    from kb.index import _write_lock, save_index
+
+    data = open_kb(corpus, tmp_path / "index", encoder).data
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with _write_lock(shared):
+        writer = threading.Thread(target=save_index, args=(shared, data))
+        writer.start()
+        writer.join(timeout=1.0)
+        assert writer.is_alive()  # blocked: a save takes milliseconds when nothing holds the lock
+        assert not (shared / MANIFEST).exists()
+    writer.join(timeout=60)
+    assert not writer.is_alive()
+    assert len(load_index(shared).cards) == 5
