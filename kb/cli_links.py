@@ -1,4 +1,4 @@
-"""`kb related`: see-also links for a card, each with its reason (kb.links)."""
+"""`kb related` (see-also links for a card, each with its reason) and `kb concepts` (the glossary)."""
 from __future__ import annotations
 
 import json
@@ -47,3 +47,35 @@ def register(main: click.Group) -> None:
         for rank, link in enumerate(out["links"], 1):
             click.echo(f"{rank:>2}. {link['question']}")
             click.echo(f"      {link['reason']} · {link['family']} · {link['id']}")
+
+    @main.command()
+    @common_options
+    @click.argument("term", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per concept).")
+    def concepts(corpus, index_dir, model, term, as_json):
+        """The concept glossary found in the notes: each concept, its home card and the cards that mention it.
+
+        Example: kb concepts KL
+        """
+        from .errors import QueryError
+        from .links import glossary
+
+        kb = open_kb(corpus, index_dir, model)
+        found = glossary(kb)
+        chosen = list(found.concepts.values())
+        if term:
+            one = found.find(term)
+            wanted = term.casefold()
+            chosen = [one] if one else [c for c in chosen if wanted in c.name.casefold() or any(wanted in f.casefold() for f in c.forms)]
+            if not chosen:
+                raise QueryError(f"no concept matches {term!r}; run `kb concepts` for the whole glossary")
+        if as_json:
+            for concept in chosen:
+                click.echo(json.dumps(concept.to_dict(), ensure_ascii=False))
+            return
+        for concept in chosen:
+            forms = [f for f in concept.forms if f.casefold() != concept.name.casefold()]
+            click.echo(click.style(concept.name, bold=True) + (f"  ({', '.join(forms)})" if forms else ""))
+            home = kb.card(concept.home).question + f" [{concept.home_reason}]" if concept.home else "no card defines it"
+            click.echo(f"    home: {home}")
+            click.echo(f"    mentioned in {len(concept.mentions)} card(s)")

@@ -68,6 +68,7 @@ def test_hover_shows_the_question_and_click_opens_the_card(browser, app_url, big
     expect(node.locator("title")).to_have_text(f"{big_kb.card(WGAN).question} — GAN Losses")
     node.hover()
     expect(node).to_have_class(re.compile("kb-hot"))  # hovering lights up the node and its links
+    expect(page.locator("#kb-topic-map .kb-map-hover")).to_have_text(f"{big_kb.card(WGAN).question} — GAN Losses")
     assert page.locator("#kb-topic-map line.kb-hot").count() >= 1
     node.locator("circle").click()
     expect(page.get_by_role("tab", selected=True)).to_have_text("Browse")

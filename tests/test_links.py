@@ -119,3 +119,17 @@ def test_unknown_card_is_a_named_error(shipped_kb):
 
     with pytest.raises(CardNotFound):
         shipped_kb.related("no-such-card")
+
+
+def test_cli_concepts_lists_the_glossary(shipped_kb):
+    args = ["--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index)]
+    runner = CliRunner()
+    out = runner.invoke(main, ["concepts", "Kullback-Leibler", "--json", *args])
+    assert out.exit_code == 0, out.output
+    kl = json.loads(out.output.strip().splitlines()[0])
+    assert kl["name"] == "KL" and kl["home"] == "whats-the-difference-between-forward-and-reverse-kl"
+    assert "explain-the-vae-loss-elbo" in kl["mentions"]
+    text = runner.invoke(main, ["concepts", *args])
+    assert text.exit_code == 0 and "PPO" in text.output and "home: How does PPO work? Why the clip?" in text.output
+    missing = runner.invoke(main, ["concepts", "zebra-crossing", *args])
+    assert missing.exit_code == 1 and "no concept matches 'zebra-crossing'" in missing.output

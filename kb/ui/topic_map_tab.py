@@ -24,8 +24,10 @@ element.addEventListener('mouseover', function (event) {
   const svg = element.querySelector('svg.kb-map');
   if (!svg) return;
   svg.querySelectorAll('.kb-hot').forEach(function (el) { el.classList.remove('kb-hot'); });
+  const label = element.querySelector('.kb-map-hover');
   if (!node) { svg.classList.remove('kb-focus'); return; }
   const id = node.getAttribute('data-kb-card');
+  if (label) label.textContent = node.getAttribute('data-label') || '';
   svg.classList.add('kb-focus');
   node.classList.add('kb-hot');
   svg.querySelectorAll('line[data-a="' + id + '"], line[data-b="' + id + '"]').forEach(function (line) {
@@ -127,7 +129,7 @@ def map_html(graph, family: str | None = None) -> str:
         card_id = escape(node["id"])
         label = escape(f'{node["question"]} — {node["family"]}')
         parts.append(
-            f'<a class="kb-map-node" href="?card={card_id}" data-kb-card="{card_id}" aria-label="{escape(node["question"])}">'
+            f'<a class="kb-map-node" href="?card={card_id}" data-kb-card="{card_id}" data-label="{label}" aria-label="{escape(node["question"])}">'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colours[node["family"]]}"/><title>{label}</title></a>'
         )
     parts.append("</g></svg>")
@@ -135,7 +137,8 @@ def map_html(graph, family: str | None = None) -> str:
         f'<span class="kb-map-key"><span class="kb-map-swatch" style="background:{colours[f]}"></span>{escape(f)}</span>' for f in group_names
     )
     caption = f"{len(keep)} cards · {len(edges)} links · hover a node for its question, click to open it"
-    return f'<div class="kb-map-wrap">{"".join(parts)}<div class="kb-map-caption">{caption}</div><div class="kb-map-legend">{legend}</div></div>'
+    hover = '<div class="kb-map-hover" aria-live="polite">Hover a node to see its question; click it to open the card.</div>'
+    return f'<div class="kb-map-wrap">{hover}{"".join(parts)}<div class="kb-map-caption">{caption}</div><div class="kb-map-legend">{legend}</div></div>'
 
 
 class MapCache:
