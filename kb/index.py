@@ -8,8 +8,8 @@ index/
 
 Every file is written to a temporary name and renamed into place; the manifest goes
 last and pins each file's checksum, so a half-written index never loads. Temporary files left
-by a killed write are ignored when loading and removed by the next write. Writers take a lock
-file (`.lock`), so two builds at once queue up rather than mix their files.
+by a killed write are ignored when loading and removed by the next write. A lock file (`.lock`)
+lets one writer at a time in and keeps readers out while it writes.
 """
 from __future__ import annotations
 
@@ -118,19 +118,30 @@ def _atomic_write(path: Path, write) -> str:
 
 
 @contextlib.contextmanager
-def _write_lock(index_dir: Path):
-    """One writer at a time per index folder (two `kb build`s at once queue up instead of mixing files)."""
+def _index_lock(index_dir: Path, exclusive: bool):
+    """One writer at a time per index folder, and no reader while it writes.
+
+    Two `kb build`s at once queue up instead of mixing files, and a reader never sees a new
+    cards.json beside an old manifest. Best effort: where no lock file can be made (not POSIX,
+    a read-only folder), the manifest checksums still catch a mixed index.
+    """
     try:
         import fcntl
-    except ImportError:  # not POSIX: the manifest checksums still catch a mixed write
+
+        handle = open(index_dir / ".lock", "a+b")
+    except (ImportError, OSError):
         yield
         return
-    with open(index_dir / ".lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _write_lock(index_dir: Path):
+    return _index_lock(index_dir, exclusive=True)
 
 
 def leftover_temp_files(index_dir: Path) -> list[Path]:
@@ -169,6 +180,13 @@ def read_manifest(index_dir: Path) -> dict:
 
 def load_index(index_dir: Path) -> IndexData:
     """Load and verify an index folder. Raises FileNotFoundError or IndexCorruptError."""
+    if not index_dir.is_dir():
+        read_manifest(index_dir)  # raises the right error for a missing folder or a file in its place
+    with _index_lock(index_dir, exclusive=False):
+        return _load_verified(index_dir)
+
+
+def _load_verified(index_dir: Path) -> IndexData:
     import faiss
 
     manifest = read_manifest(index_dir)

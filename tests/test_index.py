@@ -305,7 +305,7 @@ def test_an_unwritable_index_folder_keeps_the_index_in_memory(corpus, tmp_path, 
     assert blocker.read_text() == "a file where the index folder should be"
 
 
-def test_a_second_writer_waits_for_the_first(corpus, tmp_path, encoder):
+def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
     """Two builds writing one folder at once queue on its lock instead of mixing their files."""
     import threading
 
@@ -323,3 +323,12 @@ def test_a_second_writer_waits_for_the_first(corpus, tmp_path, encoder):
     writer.join(timeout=60)
     assert not writer.is_alive()
     assert len(load_index(shared).cards) == 5
+    # and a reader waits for a writer, so it never pairs new files with an old manifest
+    loaded = []
+    with _write_lock(shared):
+        reader = threading.Thread(target=lambda: loaded.append(load_index(shared)))
+        reader.start()
+        reader.join(timeout=1.0)
+        assert reader.is_alive() and loaded == []
+    reader.join(timeout=60)
+    assert len(loaded) == 1 and len(loaded[0].cards) == 5
