@@ -19,8 +19,8 @@ from .concepts import Glossary, build_glossary
 from .wikilinks import LinkResolver
 
 WEIGHTS = {
-    "explicit": 1.0,  # written by the author: always first
-    "explicit_back": 0.6,  # the other card links here
+    "explicit": 2.0,  # written by the author: above anything similarity alone can reach (<= 1.5)
+    "explicit_back": 1.2,  # the other card links here
     "home": 0.55,  # this card mentions a concept the other card explains
     "user": 0.3,  # this card explains a concept the other card uses
     "shared": 0.35,  # both mention a concept that neither explains
@@ -161,7 +161,7 @@ class LinkGraph:
             if j == i or self.question_key[j] == self.question_key[i]:
                 continue
             sim = float(sims[j])
-            score = WEIGHTS["explicit"] * c.explicit + c.concept + WEIGHTS["semantic"] * sim
+            score = c.explicit + c.concept + WEIGHTS["semantic"] * sim
             if self.group[j] == self.group[i]:
                 score -= WEIGHTS["same_family"]  # the family list already shows these side by side
             score += WEIGHTS["agreement"] * max(0, len(c.sources) - 1)
