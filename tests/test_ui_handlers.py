@@ -220,3 +220,10 @@ def test_a_taken_port_is_a_clear_error(shipped_kb):
         port = taken.getsockname()[1]
         with pytest.raises(KbError, match=f"cannot serve on 127.0.0.1:{port}"):
             serve(shipped_kb, port=port, prevent_thread_lock=True)
+
+
+def test_wiki_links_in_an_answer_open_their_cards(make_kb):
+    kb = make_kb({"n.md": "## Fam\n\n### Q: What is alpha?\nAlpha is the start; see [[#Q: What is beta?|beta]].\n\n### Q: What is beta?\nBeta follows alpha; [[#Nowhere]] is broken.\n"})
+    alpha, beta = kb.cards
+    assert f"[beta](?card={beta.id})" in card_view.card_parts(kb, alpha.id).answer_md
+    assert "*Nowhere*" in card_view.card_parts(kb, beta.id).answer_md  # broken: plain text, no link

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import KbError
-from .render import card_link_html, escape_text, note_markdown
+from .render import card_link_html, escape_text, note_markdown, protect_currency
 
 SEE_ALSO_K = 6
 
@@ -26,7 +26,7 @@ class CardParts:
 def not_found_parts(card_id: str) -> CardParts:
     shown = (card_id or "").strip()[:120]
     message = (
-        f"### No card with id `{escape_text(shown).replace('`', '')}`\n\nThe link may be out of date or the note was edited. "
+        f"### No card with id “{escape_text(shown)}”\n\nThe link may be out of date or the note was edited. "
         "Pick a family on the left, or use the Search tab."
         if shown
         else "### Pick a family on the left, then a question."
@@ -58,6 +58,16 @@ def see_also_html(links) -> str:
     return '<div class="kb-see-also"><h4>See also</h4><ul>' + "".join(items) + "</ul></div>"
 
 
+def answer_markdown(kb, card) -> str:
+    """The answer with its [[wiki-links]] as links to the cards they reach (kb.links), prices safe."""
+    from ..links import answer_markdown_with_links
+
+    try:
+        return protect_currency(answer_markdown_with_links(kb, card.id))
+    except KbError:
+        return note_markdown(card.answer_md)
+
+
 def card_parts(kb, card_id: str) -> CardParts:
     """Everything the card view shows for `card_id`; an unknown id gives a clear message, never an error."""
     if not kb.has_card(card_id):
@@ -78,7 +88,7 @@ def card_parts(kb, card_id: str) -> CardParts:
         card_id=card.id,
         family=card.family,
         header_md=header,
-        answer_md=note_markdown(card.answer_md),
+        answer_md=answer_markdown(kb, card),
         see_also_html=see_also_html(links),
         prev_id=prev_id,
         next_id=next_id,

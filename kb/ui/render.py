@@ -168,9 +168,3 @@ def snippet(text: str, terms: list[str], width: int = 220) -> str:
 def card_link_html(card_id: str, label: str, css_class: str = "kb-card-link") -> str:
     """An anchor that opens a card in place (intercepted by NAV_JS) and is a real deep link."""
     return f'<a class="{css_class}" href="{escape_text(card_url(card_id))}" data-kb-card="{escape_text(card_id)}">{escape_text(label)}</a>'
-
-
-def card_link_md(card_id: str, label: str) -> str:
-    """A markdown link to a card's deep link, label escaped for markdown."""
-    safe = re.sub(r"([\[\]\\`*_<>])", r"\\\1", label or card_id)
-    return f"[{safe}]({card_url(card_id)})"
