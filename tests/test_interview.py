@@ -137,3 +137,37 @@ def test_progress_stays_with_an_edited_card_and_a_removed_card_is_reported(make_
         assert [r.card_id for r in store.reviews("ana")] == ["what-is-focal-loss", "what-does-label-smoothing-do"]
         asked = [t.data["card_id"] for t in turns if t.kind == "question"]
         assert "what-does-label-smoothing-do" not in asked
+
+
+def test_web_handlers_drive_a_session_and_turn_errors_into_messages(shipped_kb, store):
+    """The Interview tab's handlers are plain functions: start, send, rate."""
+    from kb.ui import interview_tab
+
+    session, history, note = interview_tab.start(shipped_kb, store, "cara", ["Astrology"], 3, "Random")
+    assert session is None and "unknown family" in history[-1]["content"]
+
+    session, history, note = interview_tab.start(shipped_kb, store, "cara", [interview_tab.ALL_FAMILIES, "Regression"], 2, "Random")
+    assert session.families == ["Regression"] and "Q1." in history[-1]["content"]
+    session, history, cleared, note = interview_tab.send(session, STRONG_FOCAL, history)
+    assert cleared == "" and history[-3]["role"] == "user"
+    assert any("Score:" in m["content"] for m in history if m["role"] == "assistant")
+    assert "Click another rating" in note
+    session, history, note = interview_tab.rate(session, "hard", history)
+    assert "Rating set to **Hard**" in history[-1]["content"]
+    assert store.reviews("cara")[0].rating == "hard"
+
+    _, history2, _, _ = interview_tab.send(None, "hello", [])
+    assert "Start interview" in history2[-1]["content"]
+
+
+def test_progress_tables_for_the_progress_tab(shipped_kb, store):
+    from kb.ui.progress_tab import progress_tables
+
+    store.record_review("dan", shipped_kb.card("what-is-focal-loss"), "x", 80)
+    mastery, per_day, due = progress_tables(shipped_kb, store, "dan")
+    row = mastery[mastery["family"] == "Classification"].iloc[0]
+    classification_cards = len(shipped_kb.family_cards("Classification"))
+    assert row["reviewed"] == 1 and row["cards"] == classification_cards
+    assert row["mastery"] == round(80 / classification_cards, 1)
+    assert per_day["reviews"].tolist() == [1]
+    assert "1 reviewed" in due
