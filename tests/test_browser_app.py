@@ -355,3 +355,11 @@ def test_python_app_py_builds_a_missing_index_and_serves(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "1 cards in 1 families" in err and "Traceback" not in err
+
+
+def test_missing_chromium_fails_with_a_clear_message(monkeypatch, tmp_path):
+    import tests.browser as browser_helpers
+
+    monkeypatch.setattr(browser_helpers, "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(pytest.fail.Exception, match="Chromium is missing at .*no-chromium"):
+        browser_helpers.require_chromium()
