@@ -2,11 +2,13 @@
 
 Three sources, combined into one score per candidate card (weights in WEIGHTS):
   1. explicit wiki-links written in the notes (kb.wikilinks), either direction;
-  2. shared concepts (kb.concepts): a card that mentions a concept links to the concept's home,
-     the home links back to cards that use it, and two cards sharing a rare concept link weakly;
-  3. semantic neighbours: cosine similarity of the cards' question+answer vectors.
-Similarity is added to every candidate, so when several sources agree the link ranks higher;
-a candidate found by similarity alone must be in another family (the family list shows the rest).
+  2. shared concepts (kb.concepts): a card that mentions a concept links to the concept's home
+     ("explains PPO"), the home links back to cards that use it ("uses PPO"), and two cards that
+     share a concept no card explains link weakly ("both mention Laplace");
+  3. similarity: cosine of the cards' question+answer vectors plus tf-idf word overlap ("similar topic").
+Similarity is added to every candidate, so when several sources agree the link ranks higher.
+Same-family neighbours are allowed (WEIGHTS["same_family"] = 0): expert pairs are often siblings
+(diffusion / flow matching, PSRO / NeuPL), and the tuning on the dev pairs found no gain in a penalty.
 """
 from __future__ import annotations
 
@@ -26,13 +28,12 @@ WEIGHTS = {
     "shared": 0.35,  # both mention a concept that neither explains
     "semantic": 1.0,  # times the cosine similarity (question+answer vectors)
     "lexical": 0.5,  # times the tf-idf cosine of the cards' words (rare shared words: "Laplace", "saturates")
-    "question_mix": 0.0,  # share of question-only similarity in the semantic score
     "agreement": 0.05,  # per extra source that found the same card
     "same_family": 0.0,  # cards of the same note section: the author grouped them, the family list shows them
 }
 QUESTION_MENTION = 1.0  # a concept named in the question is the card's topic ...
 ANSWER_MENTION = 0.7  # ... one named only in the answer is used in passing
-SIMILAR_REASON_MIN = 0.45  # below this cosine, "similar topic" is not worth saying
+SIMILAR_REASON_MIN = 0.45  # below this similarity, "similar topic" is not worth adding to another reason
 DEFAULT_K = 6
 
 
@@ -75,8 +76,6 @@ class LinkGraph:
         self.resolver = LinkResolver(cards)
         full = np.asarray(vectors[:, 1, :], dtype=np.float32)
         self.vectors = full / np.maximum(np.linalg.norm(full, axis=1, keepdims=True), 1e-12)
-        question = np.asarray(vectors[:, 0, :], dtype=np.float32)
-        self.question_vectors = question / np.maximum(np.linalg.norm(question, axis=1, keepdims=True), 1e-12)
         self.group = [(c.note, c.family) for c in cards]
         self.lexical = _tfidf_vectors([c.search_text for c in cards])
         self.question_key = [re.sub(r"\W+", " ", c.question.casefold()).strip() for c in cards]
@@ -106,10 +105,7 @@ class LinkGraph:
 
     def related(self, card_id: str, k: int = DEFAULT_K) -> list[Link]:
         i = self.index[card_id]
-        mix = WEIGHTS["question_mix"]
-        sims = (1 - mix) * (self.vectors @ self.vectors[i]) + mix * (self.question_vectors @ self.question_vectors[i])
-        if WEIGHTS["lexical"]:
-            sims = sims + WEIGHTS["lexical"] * (self.lexical @ self.lexical[i])
+        sims = self.vectors @ self.vectors[i] + WEIGHTS["lexical"] * (self.lexical @ self.lexical[i])
         cands: dict[int, _Candidate] = {}
 
         def cand(j: int) -> _Candidate:
