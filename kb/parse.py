@@ -30,13 +30,14 @@ from .markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dolla
 
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")
-QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(.+?)\s*\1(.*)$", re.IGNORECASE)
+QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?!\1)(.+?)\s*\1(.*)$", re.IGNORECASE)
 # `**Q:** question` or `Q: question` on its own line, the answer below (after an optional `A:`).
 QA_LINE_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*(\S.*?)\s*$", re.IGNORECASE)
 A_MARKER_RE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)?(?:A|Answer)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*", re.IGNORECASE)
 # Obsidian callouts that ask: `> [!question] What is X?` with the answer in the quoted lines below.
 CALLOUT_RE = re.compile(r"^\s*>\s*\[!(question|faq|help|quiz)\][+-]?\s*(\S.*?)\s*$", re.IGNORECASE)
 QUOTE_MARK_RE = re.compile(r"^\s*>\s?")
+INLINE_ANSWER_RE = re.compile(r"\s+(?:\*\*|__)?(?:A|Answer):\s*(?:\*\*|__)?\s*")  # `Q: x? A: y` on one line
 BOLD_ONLY_RE = re.compile(r"^\s*(\*\*|__)(?=\S)(.+?)\1\s*([^\w\s]{0,3})\s*$")  # may end in an emoji, not a word
 SUMMARY_RE = re.compile(r"<summary[^>]*>(.*?)</summary>", re.IGNORECASE | re.DOTALL)
 SUMMARY_WINDOW = 2000  # characters after <details> in which its <summary> must close
@@ -213,6 +214,15 @@ def _span_index(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return [s for s, _ in spans], max_ends
 
 
+def _front_matter_title(tokens) -> str | None:
+    """`title:` from YAML front matter, for a note with no H1."""
+    if tokens and tokens[0].type == "front_matter":
+        match = re.search(r"^title:\s*(.+?)\s*$", tokens[0].content, re.M)
+        if match:
+            return match.group(1).strip("'\"") or None
+    return None
+
+
 def _answered_below(lines: list[str], line: int) -> bool:
     """Is the next non-blank line an `A:` answer line?"""
     while line < len(lines) and not lines[line].strip():
@@ -280,9 +290,15 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
                     quickfire.append(_Question(start + offset, start + offset + 1, "quickfire", qf.group(2), first_answer_line=qf.group(3).strip()))
                     continue
                 qa = QA_LINE_RE.match(raw)
-                # A plain `Q:` line could be prose; it asks only when an `A:` line answers it.
-                if qa and (qa.group(1) or _answered_below(lines, start + offset + 1)):
-                    quickfire.append(_Question(start + offset, start + offset + 1, "qa", qa.group(2)))
+                if not qa:
+                    continue
+                question, answer = qa.group(2), None
+                parts = INLINE_ANSWER_RE.split(question, maxsplit=1)
+                if len(parts) == 2:
+                    question, answer = parts
+                # A plain `Q:` line could be prose; it asks only when an `A:` answers it.
+                if qa.group(1) or answer is not None or _answered_below(lines, start + offset + 1):
+                    quickfire.append(_Question(start + offset, start + offset + 1, "qa", question, first_answer_line=answer))
             bold = BOLD_ONLY_RE.match(tokens[i + 1].content) if end - start == 1 and token.level == 0 else None
             if bold and not QUICKFIRE_RE.match(lines[start]) and not clean_question(bold.group(2)).endswith(":"):
                 bold_candidates.append((start, end, bold.group(2)))  # a bold line ending in ':' is a label
@@ -367,7 +383,7 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
     questions.sort(key=lambda q: q.line)
     structure = [h for idx, h in enumerate(outside) if not is_question[idx]]  # family and title headings
     structure_lines = [h.line for h in structure]
-    title = next((h.text for h in structure if h.level == 1), Path(note).stem)
+    title = next((h.text for h in structure if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
 
     def enclosing(line: int, below_level: int = 99) -> _Heading | None:
         """The nearest structural heading above `line` with a level under `below_level`."""

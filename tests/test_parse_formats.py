@@ -21,6 +21,11 @@ def test_front_matter_is_not_a_heading_or_a_question():
     assert result.problems == []
 
 
+def test_front_matter_title_names_a_note_with_no_h1():
+    note = "---\ntitle: 'My Losses'\n---\n\n### Q: What is X?\n\nX.\n"
+    assert one(note, "What is X?").family == "My Losses"
+
+
 def test_numbered_question_headings():
     note = "# ML\n\n## Trees\n\n#### 12) What is a tree\n\nA tree is a graph.\n\n#### 13. Why prune\n\nTo avoid overfitting.\n\n## Nets\n\n#### 1) What is a neuron\n\nA unit.\n"
     cards = parse_note(note, "n.md").cards
@@ -237,6 +242,8 @@ def test_q_and_a_marker_lines():
     for note in (bold, plain):
         cards = parse_note(note, "n.md").cards
         assert [(c.question, c.answer_md, c.kind) for c in cards] == [("What is X?", "X is a thing.", "qa"), ("What is Y?", "Y is.", "qa")]
+    inline = "## F\n\n**Q:** What is X? **A:** X is a thing.\n\nQ: Is plan A. B good? A: yes\n"
+    assert [(c.question, c.answer_md) for c in parse_note(inline, "n.md").cards] == [("What is X?", "X is a thing."), ("Is plan A. B good?", "yes")]
     # a plain "Q:" in prose with no "A:" line answering it is not a question
     assert questions("## F\n\n### Q: Real?\n\nSome prose.\nQ: is this asked? Not really.\n\nMore.\n") == ["Real?"]
 
