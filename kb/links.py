@@ -77,7 +77,7 @@ class LinkGraph:
         full = np.asarray(vectors[:, 1, :], dtype=np.float32)
         self.vectors = full / np.maximum(np.linalg.norm(full, axis=1, keepdims=True), 1e-12)
         self.group = [(c.note, c.family) for c in cards]
-        self.lexical = _tfidf_vectors([c.search_text for c in cards])
+        self.lexical = _tfidf_vectors([c.answer_text for c in cards])  # answers: question templates ("Default X?") are not topics
         self.question_key = [re.sub(r"\W+", " ", c.question.casefold()).strip() for c in cards]
         self.explicit_out: dict[int, list[tuple[int, str]]] = {}
         self.explicit_in: dict[int, list[tuple[int, str]]] = {}
