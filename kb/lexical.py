@@ -255,6 +255,7 @@ class LexicalIndex:
         self.vocabulary: dict[str, int] = {}
         corpus_tokens = [document_tokens(t, self.glossary, self.vocabulary) for t in texts]
         self.typos = TypoCorrector(self.vocabulary)
+        self._corrected: dict[str, str] = {}
         self.retriever = bm25s.BM25(k1=k1, b=b)
         self._empty = not any(corpus_tokens)
         self._token_ids: dict[str, int] = {}
@@ -268,6 +269,15 @@ class LexicalIndex:
 
     def corrected(self, query: str) -> str:
         """The query with unknown words replaced by their closest corpus words (other text kept)."""
+        cached = self._corrected.get(query)
+        if cached is None:
+            cached = self._correct_text(query)
+            if len(self._corrected) >= 4096:  # search asks twice per query (BM25 and dense text)
+                self._corrected.clear()
+            self._corrected[query] = cached
+        return cached
+
+    def _correct_text(self, query: str) -> str:
         def fix(match: re.Match) -> str:
             original = match.group(0)
             fixed = "-".join(self.correct(p) for p in original.lower().replace("'", "").split("-"))
