@@ -34,6 +34,8 @@ FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer
 CONTRADICTION_FACTOR = 0.45  # the score is multiplied by this for each contradicting clause
 FORMULA_WEIGHT = 0.5
 NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
+ANCHOR_WINDOW = 8  # tokens between an attribute and a word it can be about
+NEGATION_OVERLAP = 0.5  # share of content words two clauses must share to be "the same claim"
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
@@ -286,6 +288,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
             for other_pos, other_stem, other_pol in items:
                 if other_pos == pos or any(a == axis for a, _ in other_pol):
                     continue
+                if other_pos >= 0 and abs(other_pos - pos) > ANCHOR_WINDOW:
+                    continue  # an attribute speaks about the words near it, not the whole clause
                 if strict and other_pol and not _nearest_of_its_axis(items, other_pos, other_pol, pos):
                     continue  # "forward is seeking and reverse is covering": pair each attribute with its own subject
                 facts.add((other_stem, axis, pole))
@@ -357,9 +361,12 @@ def _negated_words(text: str) -> set[str]:
 
 
 def _same_negated_word(a: str, b: str) -> bool:
-    """The negated word of one clause appears in the other: "never vanish" vs "vanish", not "doesn't blow up" vs "robust"."""
+    """The two clauses say nearly the same words and the negated word is one of them:
+    "never vanish" vs "vanish", not "doesn't blow up" vs "robust"."""
     negated = _negated_words(a) | _negated_words(b)
-    return bool(negated & content_stems(a) & content_stems(b))
+    stems_a, stems_b = content_stems(a), content_stems(b)
+    overlap = len(stems_a & stems_b) / max(1, len(stems_a | stems_b))
+    return bool(negated & stems_a & stems_b) and overlap >= NEGATION_OVERLAP
 
 
 def _without_negation(text: str) -> str:
