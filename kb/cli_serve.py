@@ -1,6 +1,8 @@
 """`kb serve`: the web app (kb/ui). The page is served before the embedding model finishes loading."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .cli import _stderr, common_options, open_kb
@@ -11,17 +13,24 @@ def register(main: click.Group) -> None:
     @common_options
     @click.option("--host", envvar="KB_HOST", default="127.0.0.1", show_default=True, help="Interface to listen on [env KB_HOST].")
     @click.option("--port", envvar="KB_PORT", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port [env KB_PORT].")
-    def serve(corpus, index_dir, model, host, port):
+    @click.option("--auth", envvar="KB_AUTH", default=None, metavar="USER:PASS", help="Require this login [env KB_AUTH].")
+    @click.option("--auth-file", envvar="KB_AUTH_FILE", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Require a login from FILE: one user:pass per line [env KB_AUTH_FILE].")
+    def serve(corpus, index_dir, model, host, port, auth, auth_file):
         """Serve the web app: search, browse by family, cards, chat (and the other tabs).
 
         The index is built first if missing; the model loads in the background.
 
         Example: kb serve --port 7860
         """
+        from .access import credentials, exposure_warning
         from .ui.app import prefetch_gradio, serve as serve_app
 
+        logins = credentials(auth, auth_file)  # a bad --auth fails before anything loads
+        warning = exposure_warning(host, has_login=logins is not None)
+        if warning:
+            _stderr(warning)
         gradio_import = prefetch_gradio()
         kb = open_kb(corpus, index_dir, model, background_model=True)
         gradio_import.join()
         _stderr(f"kb: {len(kb.cards)} cards in {len(kb.families())} families; starting the web app on http://{host}:{port}")
-        serve_app(kb, host=host, port=port)
+        serve_app(kb, host=host, port=port, **({"auth": logins} if logins else {}))
