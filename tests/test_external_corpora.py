@@ -156,14 +156,31 @@ def test_load_corpus_over_the_folder_reports_the_sources_file(external_corpora):
 
 
 def test_kb_build_over_the_external_corpora(external_corpora, tmp_path, encoder):
-    """The real build: real model, real FAISS index; every card searchable, placeholders reported."""
+    """`kb build` on the folder as it is: real model, real FAISS index; placeholders reported, not indexed."""
+    import os
+    import subprocess
+    import sys
+
     from kb import Config, KnowledgeBase
 
-    messages: list[str] = []
-    config = Config(corpus=external_corpora, index=tmp_path / "index", data=tmp_path / "data")
-    kb = KnowledgeBase.load(config=config, encoder_factory=lambda: encoder, log=messages.append)
-    assert kb.report.cards == 207 and kb.report.embedded == 207
+    from .conftest import ROOT
+
+    index = tmp_path / "index"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "kb", "build", "--corpus", str(external_corpora), "--index", str(index)],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "207 cards" in result.stdout and "re-embedded 207" in result.stdout
+    assert "23 placeholder answer(s) not indexed" in result.stdout
+    warnings = [l for l in result.stderr.splitlines() if l.startswith("warning: ")]
+    assert sum("placeholder answer" in w for w in warnings) == 23
+    assert any(w.startswith("warning: SOURCES.md: no questions found") for w in warnings)
+
+    # the index it wrote is whole: it opens without embedding anything, and answers
+    kb = KnowledgeBase.load(config=Config(corpus=external_corpora, index=index), encoder_factory=lambda: encoder)
+    assert kb.report.action == "loaded" and kb.report.embedded == 0
     assert kb.data.vectors.shape == (207, 2, encoder.dim)
-    assert sum("placeholder answer" in m for m in messages) == 23
     hit = kb.search("What is overfitting? How to prevent it?", k=1)[0]
     assert hit.card.note == SALVATORE and "overfitting" in hit.card.question.lower()
