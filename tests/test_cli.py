@@ -235,3 +235,17 @@ def test_render_card_keeps_code_and_formulas_and_strips_escapes():
     assert all(len(l) <= 40 for l in lines[3:6])
     assert "bold words that cross the wrap boundary" in " ".join(lines) and "**" not in text
     assert "\x1b" not in text and "[31m" in text  # the note's escape byte is dropped, its text kept
+
+
+def test_a_corrupt_index_is_rebuilt_with_a_warning(tmp_path):
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("## F\n\n### Q: What is MSE?\n\nMean squared error.\n", encoding="utf-8")
+    env = {"KB_CORPUS": str(corpus), "KB_INDEX": str(tmp_path / "idx")}
+    ok(run("build", env=env))
+    vectors = tmp_path / "idx" / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    result = ok(run("cards", "--json", env=env))
+    assert [r["id"] for r in json.loads(result.stdout)] == ["what-is-mse"]
+    assert "vectors.npy does not match its checksum" in result.stderr and "rebuilt" in result.stderr
+    assert "loaded index" in ok(run("build", env=env)).stdout
