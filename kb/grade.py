@@ -5,18 +5,21 @@ No LLM. Three parts:
 1. Key points come from the card's answer: one point per sentence-level claim (a bold lead term
    such as "**MAE**:" is attached to each claim under it) and one per display formula.
 2. Coverage: each key point's embedding against the answer's sentences (max cosine), blended with
-   how many of the point's content words (ML synonyms folded) the answer uses.
+   how many of the point's content words (ML synonyms folded) the answer uses; the score mixes the
+   weighted coverage with the whole answer's similarity to the card's answer.
 3. Contradictions: embeddings do not see "mean" vs "median" or "forward" vs "reverse", so a small
    general lexicon of contrasting attributes (kb/data/antonyms.txt), plus the card's own compared
-   terms (its bold lead terms), finds clauses that attach the opposite attribute to something the
-   card describes. Each contradicting clause divides the score.
+   terms (bold lead terms, or "X vs Y" in the question), finds clauses that attach the opposite
+   attribute to something the card describes; a clause that restates a claim of the card with the
+   negation flipped counts too. Each contradicting clause divides the score.
 """
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -465,20 +468,29 @@ class Grader:
 
     def __init__(self, encoder, cache_size: int = 256):
         self.encoder = encoder
-        self._cache: OrderedDict[str, tuple[list[KeyPoint], np.ndarray, list[set[str]]]] = OrderedDict()
+        self._cache: OrderedDict[str, object] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # the web app grades from several threads
 
-    def card_points(self, card) -> tuple[list[KeyPoint], np.ndarray, list[set[str]]]:
-        key = f"{card.id}:{card.text_hash}"
-        if key not in self._cache:
-            points = key_points(card)
-            vectors = self.encoder.encode([p.plain for p in points])
-            stems = [content_stems(p.plain) for p in points]
-            self._cache[key] = (points, vectors, stems)
+    def _cached(self, key: str, make):
+        """A per-card value, computed once (outside the lock: encoding is slow) and kept in an LRU."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = make()
+        with self._lock:
+            self._cache[key] = value
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        return value
+
+    def card_points(self, card) -> tuple[list[KeyPoint], np.ndarray, list[set[str]]]:
+        def make():
+            points = key_points(card)
+            return points, self.encoder.encode([p.plain for p in points]), [content_stems(p.plain) for p in points]
+
+        return self._cached(f"points:{card.id}:{card.text_hash}", make)
 
     def grade(self, card, answer: str, hints: int = 0) -> Grade:
         points, point_vectors, point_stems = self.card_points(card)
@@ -518,8 +530,7 @@ class Grader:
 
     def card_clauses(self, card, points) -> tuple[list[str], list[int], np.ndarray]:
         """The card's claims cut into clauses (each with its lead term), embedded once per card."""
-        key = f"clauses:{card.id}:{card.text_hash}"
-        if key not in self._cache:
+        def make():
             texts, owners = [], []
             for index, point in enumerate(points):
                 if point.kind != "claim":
@@ -530,14 +541,12 @@ class Grader:
                         texts.append(f"{_plain(point.lead)}: {clause}" if point.lead else clause)
                         owners.append(index)
             vectors = self.encoder.encode([_without_negation(t) for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
-            self._cache[key] = (texts, owners, vectors)
-        return self._cache[key]
+            return texts, owners, vectors
+
+        return self._cached(f"clauses:{card.id}:{card.text_hash}", make)
 
     def reference_vector(self, card) -> np.ndarray:
-        key = f"ref:{card.id}:{card.text_hash}"
-        if key not in self._cache:
-            self._cache[key] = self.encoder.encode([card.answer_text or card.question])[0]
-        return self._cache[key]
+        return self._cached(f"ref:{card.id}:{card.text_hash}", lambda: self.encoder.encode([card.answer_text or card.question])[0])
 
     @staticmethod
     def _result(points, coverage, found, contradicted, hints, whole: float) -> Grade:
@@ -565,7 +574,3 @@ def grade_answer(kb, card, answer: str, hints: int = 0) -> Grade:
         grader = Grader(kb.encoder)
         kb._grader = grader
     return grader.grade(card, answer, hints=hints)
-
-
-def grade_to_dict(grade: Grade) -> dict:
-    return asdict(grade)
