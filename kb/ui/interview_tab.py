@@ -121,9 +121,11 @@ def build(kb, nav, **services):
     session = gr.State(None)
 
     start_button.click(lambda p, f, n, m: start(kb, store, p, f, n, m), inputs=[profile, families, length, mode],
-                       outputs=[session, chatbot, rating_note], api_visibility="undocumented")
+                       outputs=[session, chatbot, rating_note], api_name="interview_start", api_visibility="undocumented")
     answer.submit(send, inputs=[session, answer, chatbot], outputs=[session, chatbot, answer, rating_note], api_visibility="undocumented")
-    submit.click(send, inputs=[session, answer, chatbot], outputs=[session, chatbot, answer, rating_note], api_visibility="undocumented")
+    # Stable names so benchmarks/load_test.py can drive an interview through gradio_client.
+    submit.click(send, inputs=[session, answer, chatbot], outputs=[session, chatbot, answer, rating_note], api_name="interview_answer",
+                 api_visibility="undocumented")
     for name, button in command_buttons.items():
         button.click(lambda s, h, name=name: send(s, name, h)[:2] + (_rating_prompt(s),), inputs=[session, chatbot],
                      outputs=[session, chatbot, rating_note], api_visibility="undocumented")
