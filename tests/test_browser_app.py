@@ -363,3 +363,30 @@ def test_missing_chromium_fails_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setattr(browser_helpers, "CHROMIUM", str(tmp_path / "no-chromium"))
     with pytest.raises(pytest.fail.Exception, match="Chromium is missing at .*no-chromium"):
         browser_helpers.require_chromium()
+
+
+def test_a_tab_opens_a_card_from_python_through_nav(browser, app_kb):
+    """The contract other tabs use: a handler returns nav.request(id) into nav.open_card_box."""
+    from playwright.sync_api import expect
+
+    target = app_kb.card("what-is-focal-loss")
+
+    def build_probe(kb, nav, **_services):
+        import gradio as gr
+
+        button = gr.Button("Open focal loss", elem_id="probe-open")
+        button.click(lambda: nav.request(target.id), outputs=nav.open_card_box)
+        again = gr.Button("Open it directly", elem_id="probe-direct")
+        again.click(lambda: nav.show_card(target.id), outputs=nav.open_card_outputs)
+
+    server = serve_app(app_kb, extra_tabs=[("probe", "Probe", build_probe)])
+    p = open_page(browser, server.url)
+    try:
+        for button in ("#probe-open", "#probe-open", "#probe-direct"):  # the same card twice still opens it
+            p.get_by_role("tab", name="Probe").click()
+            p.locator(button).click()
+            expect(p.get_by_role("tab", name="Browse")).to_have_attribute("aria-selected", "true")
+            expect(p.locator("#kb-card-header")).to_contain_text(target.question)
+    finally:
+        p.close()
+        server.close()

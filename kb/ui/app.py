@@ -12,6 +12,8 @@ Contract for tab modules (other helpers add a file, nothing else):
   `window.kbOpenCard(id)` or render `<a href="?card=ID">` (intercepted, opens in place).
   `nav.select_tab(tab_id)` switches tabs (`outputs=nav.tabs`); `nav.demo` is the Blocks (for
   `demo.load`); `nav.kb` is the KnowledgeBase.
+* `build_app(kb, extra_tabs=[(tab_id, label, build_fn), ...])` adds tabs without a module file
+  (`build_fn(kb, nav, **services)`), after the optional ones: for plug-ins and tests.
 * Gradio 6 takes css/head/js in launch(), not in Blocks(): launch with `launch(demo, ...)` below
   (or pass `**launch_options()` yourself). Extra CSS for a tab can go in `kb/ui/<name>.css`; every
   `kb/ui/*.css` file is included.
@@ -53,6 +55,7 @@ def build_app(kb, **services):
 
     from . import browse_tab, chat_tab, search_tab
 
+    extra_tabs = list(services.pop("extra_tabs", None) or [])
     with gr.Blocks(title="kb — ML interview notes", analytics_enabled=False) as demo:
         nav = Nav(kb=kb, demo=demo)
         gr.Markdown("## kb · your ML interview notes, offline", elem_id="kb-title")
@@ -71,6 +74,9 @@ def build_app(kb, **services):
                     continue
                 with gr.Tab(getattr(module, "TAB_LABEL", label), id=tab_id):
                     module.build(kb, nav, **services)
+            for tab_id, label, build_tab in extra_tabs:
+                with gr.Tab(label, id=tab_id):
+                    build_tab(kb, nav, **services)
         nav.wire()
         browse_tab.wire_deep_link(kb, nav)
     demo.kb_nav = nav  # for tests and for tabs that need it after build
