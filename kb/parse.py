@@ -236,114 +236,116 @@ def _is_bold_style(candidates: list[tuple[int, int, str]]) -> bool:
     return len(candidates) >= 3 and asking * 2 >= len(candidates)
 
 
-def parse_note(text: str, note: str = "note.md") -> NoteParse:
-    """Split one note into cards. Pure: text in, cards and problems out."""
-    result = NoteParse()
-    text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
-    lines = text.split("\n")
-    line_starts = _line_starts(text)
-    tokens = parser().parse(text)
+@dataclass
+class _Details:
+    """A top-level <details> block: lines of its open and close tags, its summary and where its answer starts."""
 
-    # --- details regions: (open line, close line, summary, first answer line)
-    details: list[tuple[int, int, str | None, int | None]] = []
-    stack: list[tuple[int, str | None, int | None]] = []
-    for line, delta, summary, body_line in sorted(_details_events(tokens, text, line_starts), key=lambda e: e[0]):
+    open: int
+    close: int
+    summary: str | None
+    body_line: int | None
+    same_line: str | None  # answer text after </summary> on the summary's own line
+
+
+@dataclass
+class _Blocks:
+    """What one pass over the tokens finds outside <details> answers."""
+
+    headings: list[_Heading]
+    bold_lines: list[tuple[int, int, str]]  # (line, end line, bold text) of bold-only paragraphs
+    line_questions: list[_Question]  # quick-fire, Q:/A: pairs and question callouts
+
+
+def _details_blocks(tokens, text: str, lines: list[str], note: str, problems: list[Problem]) -> list[_Details]:
+    """Top-level <details> blocks in line order; nested ones are answer text of the outer one."""
+    found: list[_Details] = []
+    stack: list[tuple[int, str | None, tuple]] = []
+    for line, delta, summary, body in sorted(_details_events(tokens, text, _line_starts(text)), key=lambda e: e[0]):
         if delta > 0:
-            stack.append((line, summary, body_line))
+            stack.append((line, summary, body))
         elif stack:
-            open_line, summary, body_line = stack.pop()
-            if not stack:  # only top-level blocks are questions; nested ones are answer text
-                details.append((open_line, line, summary, body_line))
+            open_line, summary, body = stack.pop()
+            if not stack:
+                found.append(_Details(open_line, line, summary, *body))
     if stack:
-        open_line, summary, body_line = stack[0]
-        result.problems.append(Problem(note, open_line + 1, "<details> block is never closed; it runs to the end of the note"))
-        details.append((open_line, len(lines), summary, body_line))
-    details.sort()
-    details_starts = [d[0] for d in details]
+        open_line, summary, body = stack[0]
+        problems.append(Problem(note, open_line + 1, "<details> block is never closed; it runs to the end of the note"))
+        found.append(_Details(open_line, len(lines), summary, *body))
+    return sorted(found, key=lambda d: d.open)
 
-    def in_details(line: int) -> bool:
-        i = bisect.bisect_right(details_starts, line) - 1
-        return i >= 0 and line <= details[i][1]
 
-    # --- headings and candidate paragraphs. Only top-level blocks give structure: a heading in a
-    # list, a blockquote or a <details> answer is answer text, and so is a `#` line in a code fence.
-    outside: list[_Heading] = []
-    bold_candidates: list[tuple[int, int, str]] = []
-    quickfire: list[_Question] = []
+def _scan_blocks(tokens, lines: list[str], in_details) -> _Blocks:
+    """Headings and question-shaped paragraphs. Only top-level blocks give structure: a heading in a
+    list, a blockquote or a <details> answer is answer text, and so is a `#` line in a code fence."""
+    blocks = _Blocks([], [], [])
     for i, token in enumerate(tokens):
-        if token.map is None:
+        if token.map is None or in_details(token.map[0]):
             continue
         start, end = token.map
-        if token.type == "heading_open" and token.level == 0 and not in_details(start):
-            outside.append(_Heading(start, end, int(token.tag[1]), tokens[i + 1].content))
-        elif token.type == "blockquote_open" and token.level == 0 and not in_details(start):
+        if token.type == "heading_open" and token.level == 0:
+            blocks.headings.append(_Heading(start, end, int(token.tag[1]), tokens[i + 1].content))
+        elif token.type == "blockquote_open" and token.level == 0:
             callout = CALLOUT_RE.match(lines[start])
             if callout:
-                quickfire.append(_Question(start, start + 1, "callout", callout.group(2), end_limit=end))
-        elif token.type == "paragraph_open" and not in_details(start):
-            first_in_item = token.level > 0 and tokens[i - 1].type == "list_item_open"
-            if token.level > 0 and not first_in_item:
+                blocks.line_questions.append(_Question(start, start + 1, "callout", callout.group(2), end_limit=end))
+        elif token.type == "paragraph_open":
+            if token.level > 0 and tokens[i - 1].type != "list_item_open":
                 continue  # deeper in a list item or in a blockquote: answer text
             for offset, raw in enumerate(lines[start:end] if token.level == 0 else lines[start : start + 1]):
-                qf = QUICKFIRE_RE.match(raw)
-                if qf:
-                    quickfire.append(_Question(start + offset, start + offset + 1, "quickfire", qf.group(2), first_answer_line=qf.group(3).strip()))
-                    continue
-                qa = QA_LINE_RE.match(raw)
-                if not qa:
-                    continue
-                question, answer = qa.group(2), None
-                parts = INLINE_ANSWER_RE.split(question, maxsplit=1)
-                if len(parts) == 2:
-                    question, answer = parts
-                # A plain `Q:` line could be prose; it asks only when an `A:` answers it.
-                if qa.group(1) or answer is not None or _answered_below(lines, start + offset + 1):
-                    quickfire.append(_Question(start + offset, start + offset + 1, "qa", question, first_answer_line=answer))
+                question = _line_question(raw, start + offset, lines)
+                if question:
+                    blocks.line_questions.append(question)
             bold = BOLD_ONLY_RE.match(tokens[i + 1].content) if end - start == 1 and token.level == 0 else None
             if bold and not QUICKFIRE_RE.match(lines[start]) and not clean_question(bold.group(2)).endswith(":"):
-                bold_candidates.append((start, end, bold.group(2)))  # a bold line ending in ':' is a label
+                blocks.bold_lines.append((start, end, bold.group(2)))  # a bold line ending in ':' is a label
+    return blocks
 
-    section_ends = _section_ends(outside, len(lines))
-    kinds = [_heading_kind(h.text) for h in outside]
-    question_list_levels = _numbered_question_levels(outside, kinds)
-    for idx, heading in enumerate(outside):
+
+def _line_question(raw: str, line: int, lines: list[str]) -> _Question | None:
+    """A quick-fire line (`**Q: ...?** answer`) or a Q:/A: line, else None."""
+    quick = QUICKFIRE_RE.match(raw)
+    if quick:
+        return _Question(line, line + 1, "quickfire", quick.group(2), first_answer_line=quick.group(3).strip())
+    qa = QA_LINE_RE.match(raw)
+    if not qa:
+        return None
+    question, answer = qa.group(2), None
+    parts = INLINE_ANSWER_RE.split(question, maxsplit=1)
+    if len(parts) == 2:
+        question, answer = parts
+    # A plain `Q:` line could be prose; it asks only when an `A:` answers it.
+    if qa.group(1) or answer is not None or _answered_below(lines, line + 1):
+        return _Question(line, line + 1, "qa", question, first_answer_line=answer)
+    return None
+
+
+def _heading_questions(headings: list[_Heading], section_ends: list[int], lines: list[str], details: list[_Details], blocks: _Blocks) -> list[bool]:
+    """Which headings are questions. Also turns reveal toggles in `details` into answer text."""
+    kinds = [_heading_kind(h.text) for h in headings]
+    question_list_levels = _numbered_question_levels(headings, kinds)
+    for idx, heading in enumerate(headings):
         if kinds[idx] == "numbered" and heading.level not in question_list_levels and not _asks(heading.text):
             kinds[idx] = None  # a numbered section title, not a question
 
     def subtree(idx: int):
         j = idx + 1
-        while j < len(outside) and outside[j].line < section_ends[idx]:
+        while j < len(headings) and headings[j].line < section_ends[idx]:
             yield j
             j += 1
 
     # A '?' or numbered heading deeper inside a `Q:` heading's answer is part of that answer.
-    for idx in range(len(outside)):
+    for idx in range(len(headings)):
         if kinds[idx] == "strong":
             for j in subtree(idx):
                 if kinds[j] in ("numbered", "qmark"):
                     kinds[j] = None
 
-    # A <details> whose summary does not ask ("Answer", "Show solution") under a question is a
-    # reveal toggle: it holds that question's answer and is not a question itself.
-    asking_starts, asking_ends = _span_index([(outside[i].line, section_ends[i]) for i in range(len(outside)) if kinds[i] is not None])
-    line_questions = sorted([q.line for q in quickfire] + [c[0] for c in bold_candidates if clean_question(c[2]).endswith("?")])
-    boundaries = sorted([h.line for h in outside] + [d[1] for d in details])
-
-    def is_toggle(open_line: int, summary: str | None) -> bool:
-        if summary is None or _asks(inline_to_text(summary)):
-            return False
-        if _covered(open_line, asking_starts, asking_ends):
-            return True
-        i = bisect.bisect_left(line_questions, open_line) - 1
-        j = bisect.bisect_left(boundaries, open_line) - 1
-        return i >= 0 and (j < 0 or line_questions[i] > boundaries[j])
-
-    details = [d if not is_toggle(d[0], d[2]) else (d[0], d[1], None, d[3]) for d in details]
+    _mark_reveal_toggles(details, headings, section_ends, kinds, blocks)
 
     # Questions that are not headings, which a heading's section may hold.
-    strong_starts, strong_ends = _span_index([(outside[i].line, section_ends[i]) for i in range(len(outside)) if kinds[i] == "strong"])
-    inner = [q.line for q in quickfire] + [d[0] for d in details if d[2] is not None]
-    plain_bold = [c for c in bold_candidates if not _covered(c[0], strong_starts, strong_ends)]
+    strong_starts, strong_ends = _span_index([(headings[i].line, section_ends[i]) for i in range(len(headings)) if kinds[i] == "strong"])
+    inner = [q.line for q in blocks.line_questions] + [d.open for d in details if d.summary is not None]
+    plain_bold = [c for c in blocks.bold_lines if not _covered(c[0], strong_starts, strong_ends)]
     if _is_bold_style(plain_bold):
         inner += [c[0] for c in plain_bold]
     inner.sort()
@@ -351,131 +353,179 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
     def holds_other_questions(idx: int) -> bool:
         if any(kinds[j] is not None for j in subtree(idx)):
             return True
-        i = bisect.bisect_right(inner, outside[idx].line)
+        i = bisect.bisect_right(inner, headings[idx].line)
         return i < len(inner) and inner[i] < section_ends[idx]
 
     # A '?' or numbered heading that holds other questions is a section (a family), not a question;
     # a '?' heading with no text under it is a title.
-    is_question = [False] * len(outside)
-    for idx, heading in enumerate(outside):
+    is_question = [False] * len(headings)
+    for idx, heading in enumerate(headings):
         if kinds[idx] == "strong":
             is_question[idx] = True
         elif kinds[idx] is not None and not holds_other_questions(idx):
             body = lines[heading.end : section_ends[idx]]
             is_question[idx] = kinds[idx] == "numbered" or any(l.strip() and not TRAILING_JUNK_RE.match(l) for l in body)
+    return is_question
 
-    questions: list[_Question] = [
-        _Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=section_ends[idx]) for idx, h in enumerate(outside) if is_question[idx]
-    ]
+
+def _mark_reveal_toggles(details: list[_Details], headings: list[_Heading], section_ends: list[int], kinds: list, blocks: _Blocks) -> None:
+    """A <details> whose summary does not ask ("Answer", "Show solution") under a question is a
+    reveal toggle: it holds that question's answer and is not a question itself."""
+    asking_starts, asking_ends = _span_index([(headings[i].line, section_ends[i]) for i in range(len(headings)) if kinds[i] is not None])
+    line_questions = sorted([q.line for q in blocks.line_questions] + [c[0] for c in blocks.bold_lines if clean_question(c[2]).endswith("?")])
+    boundaries = sorted([h.line for h in headings] + [d.close for d in details])
+    for block in details:
+        if block.summary is None or _asks(inline_to_text(block.summary)):
+            continue
+        i = bisect.bisect_left(line_questions, block.open) - 1
+        j = bisect.bisect_left(boundaries, block.open) - 1
+        under_line_question = i >= 0 and (j < 0 or line_questions[i] > boundaries[j])
+        if _covered(block.open, asking_starts, asking_ends) or under_line_question:
+            block.summary = None
+
+
+def parse_note(text: str, note: str = "note.md") -> NoteParse:
+    """Split one note into cards. Pure: text in, cards and problems out."""
+    result = NoteParse()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
+    lines = text.split("\n")
+    tokens = parser().parse(text)
+
+    details = _details_blocks(tokens, text, lines, note, result.problems)
+    details_starts = [d.open for d in details]
+
+    def in_details(line: int) -> bool:
+        i = bisect.bisect_right(details_starts, line) - 1
+        return i >= 0 and line <= details[i].close
+
+    blocks = _scan_blocks(tokens, lines, in_details)
+    headings = blocks.headings
+    section_ends = _section_ends(headings, len(lines))
+    is_question = _heading_questions(headings, section_ends, lines, details, blocks)
+
+    questions = [_Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=section_ends[i]) for i, h in enumerate(headings) if is_question[i]]
     # Bold lines inside a heading question's answer are emphasis, not questions.
     q_starts, q_ends = _span_index([(q.line, q.end_limit) for q in questions])
-    bold_candidates = [c for c in bold_candidates if not _covered(c[0], q_starts, q_ends)]
-    bold_style = _is_bold_style(bold_candidates)
-    for start, end, raw in bold_candidates:
-        if bold_style or clean_question(raw).endswith("?"):
-            questions.append(_Question(start, end, "bold", raw))
-
-    questions.extend(quickfire)
-    for open_line, close_line, summary, (body_line, same_line) in details:
-        if summary is not None and inline_to_text(summary).strip():
-            questions.append(_Question(open_line, body_line, "details", summary, end_limit=close_line, first_answer_line=same_line))
-
+    bold_lines = [c for c in blocks.bold_lines if not _covered(c[0], q_starts, q_ends)]
+    bold_style = _is_bold_style(bold_lines)
+    questions += [_Question(start, end, "bold", raw) for start, end, raw in bold_lines if bold_style or clean_question(raw).endswith("?")]
+    questions += blocks.line_questions
+    questions += [
+        _Question(d.open, d.body_line, "details", d.summary, end_limit=d.close, first_answer_line=d.same_line)
+        for d in details
+        if d.summary is not None and inline_to_text(d.summary).strip()
+    ]
     questions.sort(key=lambda q: q.line)
-    structure = [h for idx, h in enumerate(outside) if not is_question[idx]]  # family and title headings
-    structure_lines = [h.line for h in structure]
+
+    structure = [h for i, h in enumerate(headings) if not is_question[i]]  # family and title headings
     title = next((h.text for h in structure if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
-
-    def enclosing(line: int, below_level: int = 99) -> _Heading | None:
-        """The nearest structural heading above `line` with a level under `below_level`."""
-        i = bisect.bisect_left(structure_lines, line) - 1
-        while i >= 0 and structure[i].level >= below_level:
-            i -= 1
-        return structure[i] if i >= 0 else None
-
-    def family_of(q: _Question) -> str | None:
-        h = enclosing(q.line, q.level if q.kind == "heading" else 99)
-        return inline_to_text(h.text if h else title)
-
-    def family_level(q: _Question) -> int:
-        h = enclosing(q.line)
-        return h.level if h else 0
-
-    heading_lines = [h.line for h in outside]
-
-    starts = [q.line for q in questions]
+    families = _Families(structure, title, Path(note).stem)
+    heading_lines = [h.line for h in headings]
     seen_ids: dict[str, int] = {}
     for n, q in enumerate(questions):
-        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        end = questions[n + 1].line if n + 1 < len(questions) else len(lines)
         if q.end_limit is not None:
             end = min(end, q.end_limit)
         else:
             # A bold or quick-fire answer runs to the next heading at its family's level or above.
-            level = family_level(q)
+            level = families.level_at(q.line)
             j = bisect.bisect_right(heading_lines, q.line)
-            while j < len(outside) and not (level == 0 or outside[j].level <= level):
+            while j < len(headings) and not (level == 0 or headings[j].level <= level):
                 j += 1
-            if j < len(outside):
-                end = min(end, outside[j].line)
-        family = family_of(q)
-        if TOC_HEADING_RE.match((family or "").strip()):
+            if j < len(headings):
+                end = min(end, headings[j].line)
+        family = families.of(q)
+        if TOC_HEADING_RE.match(family.strip()):
             continue
-        body = lines[q.body_start : end]
-        if q.first_answer_line is not None:
-            body = [q.first_answer_line] + body
-        if q.kind == "callout":
-            body = [QUOTE_MARK_RE.sub("", l, count=1) for l in body]
-        while body and (not body[-1].strip() or TRAILING_JUNK_RE.match(body[-1])):
-            body.pop()
-        lead = 0
-        while lead < len(body) and not body[lead].strip():
-            lead += 1
-        if q.kind == "qa" and lead < len(body):
-            body[lead] = A_MARKER_RE.sub("", body[lead], count=1)  # the `A:` marker is not answer text
-        answer_md = "\n".join(body[lead:])
-        answer_text, stray_dollars = text_and_stray_dollars(answer_md)
-        question = clean_question(q.text)
-        line_start = q.line + 1
-        line_end = max(line_start, q.body_start + lead + len(body[lead:]) - (1 if q.first_answer_line is not None else 0))
-        if not question:
-            result.problems.append(Problem(note, line_start, "question marker with no question text; skipped"))
+        card = _card(q, lines, end, note, family, result)
+        if card is None:
             continue
-        if _is_placeholder(answer_text):
-            result.placeholders += 1
-            result.problems.append(Problem(note, line_start, f"placeholder answer for {question!r}; not indexed"))
-            continue
-        card_id = slugify(question)
-        if card_id in seen_ids:
+        if card.id in seen_ids:
             result.problems.append(
-                Problem(note, line_start, f"duplicated question {question!r} (first at line {seen_ids[card_id]}); kept as a separate card")
+                Problem(note, card.line_start, f"duplicated question {card.question!r} (first at line {seen_ids[card.id]}); kept as a separate card")
             )
-        seen_ids.setdefault(card_id, line_start)
-        # A quick-fire answer starts on the question's own line, one line above body_start.
-        answer_first_line = q.body_start + lead + 1 - (1 if q.first_answer_line is not None else 0)
-        links = []
-        for offset, raw in enumerate(answer_md.split("\n")):
-            for m in WIKI_LINK_RE.finditer(raw):
-                links.append(WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), answer_first_line + offset))
-        # A `$` the math parser did not pair up is probably a broken formula (prices like $5 are fine).
-        result.problems.extend(Problem(note, answer_first_line + offset, "unbalanced $ in a formula; it is shown as plain text") for offset in stray_dollars)
-        result.cards.append(
-            Card(
-                id=card_id,
-                note=note,
-                family=family or Path(note).stem,
-                question=question,
-                answer_md=answer_md,
-                answer_text=answer_text,
-                line_start=line_start,
-                line_end=line_end,
-                kind=q.kind,
-                links=links,
-            )
-        )
+        seen_ids.setdefault(card.id, card.line_start)
+        result.cards.append(card)
     if not result.cards and not result.placeholders:
         result.problems.append(
             Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
     return result
+
+
+class _Families:
+    """The family of a question: the nearest structural (non-question) heading above it."""
+
+    def __init__(self, structure: list[_Heading], title: str, fallback: str):
+        self.structure = structure
+        self.lines = [h.line for h in structure]
+        self.title = title
+        self.fallback = fallback  # the note's file name, for a title that is all markup
+
+    def enclosing(self, line: int, below_level: int = 99) -> _Heading | None:
+        i = bisect.bisect_left(self.lines, line) - 1
+        while i >= 0 and self.structure[i].level >= below_level:
+            i -= 1
+        return self.structure[i] if i >= 0 else None
+
+    def of(self, q: _Question) -> str:
+        # A heading question's family sits above its own level; any other question's, at any level.
+        h = self.enclosing(q.line, q.level if q.kind == "heading" else 99)
+        return inline_to_text(h.text if h else self.title) or self.fallback
+
+    def level_at(self, line: int) -> int:
+        h = self.enclosing(line)
+        return h.level if h else 0
+
+
+def _card(q: _Question, lines: list[str], end: int, note: str, family: str, result: NoteParse) -> Card | None:
+    """The card for one question whose answer ends before line `end`; None (and a problem) when unusable."""
+    body = lines[q.body_start : end]
+    if q.first_answer_line is not None:
+        body = [q.first_answer_line] + body
+    if q.kind == "callout":
+        body = [QUOTE_MARK_RE.sub("", l, count=1) for l in body]
+    while body and (not body[-1].strip() or TRAILING_JUNK_RE.match(body[-1])):
+        body.pop()
+    lead = 0
+    while lead < len(body) and not body[lead].strip():
+        lead += 1
+    if q.kind == "qa" and lead < len(body):
+        body[lead] = A_MARKER_RE.sub("", body[lead], count=1)  # the `A:` marker is not answer text
+    answer_md = "\n".join(body[lead:])
+    answer_text, stray_dollars = text_and_stray_dollars(answer_md)
+    question = clean_question(q.text)
+    line_start = q.line + 1
+    # An answer on the question's own line (quick-fire) starts one line above body_start.
+    same_line = 1 if q.first_answer_line is not None else 0
+    line_end = max(line_start, q.body_start + len(body) - same_line)
+    if not question:
+        result.problems.append(Problem(note, line_start, "question marker with no question text; skipped"))
+        return None
+    if _is_placeholder(answer_text):
+        result.placeholders += 1
+        result.problems.append(Problem(note, line_start, f"placeholder answer for {question!r}; not indexed"))
+        return None
+    answer_first_line = q.body_start + lead + 1 - same_line
+    links = [
+        WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), answer_first_line + offset)
+        for offset, raw in enumerate(answer_md.split("\n"))
+        for m in WIKI_LINK_RE.finditer(raw)
+    ]
+    # A `$` the math parser did not pair up is probably a broken formula (prices like $5 are fine).
+    result.problems.extend(Problem(note, answer_first_line + offset, "unbalanced $ in a formula; it is shown as plain text") for offset in stray_dollars)
+    return Card(
+        id=slugify(question),
+        note=note,
+        family=family,
+        question=question,
+        answer_md=answer_md,
+        answer_text=answer_text,
+        line_start=line_start,
+        line_end=line_end,
+        kind=q.kind,
+        links=links,
+    )
 
 
 def read_note(path: Path, note: str, max_bytes: int) -> tuple[str | None, list[Problem], str]:
