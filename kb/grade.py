@@ -34,10 +34,12 @@ LEXICAL_WEIGHT = 0.35  # share of a point's coverage that comes from its content
 WHOLE_WEIGHT = 0.3  # share of the score from the whole answer's similarity to the card's answer
 COVERED_AT = 0.5  # a point counts as covered from this coverage on
 FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer never says everything)
-CONTRADICTION_FACTOR = 0.45  # the score is multiplied by this for each contradicting clause
+SCORE_CURVE = 0.5  # < 1 lifts partial answers: saying one point right is worth more than 1/n of the marks
+CONTRADICTION_FACTOR = 0.4  # the score is multiplied by this for each contradicting clause
 FORMULA_WEIGHT = 0.5
 NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
 ANCHOR_WINDOW = 8  # tokens between an attribute and a word it can be about
+NEAR_WINDOW = 2  # an attribute this close to a word is surely about it ("biased estimate", "variance is low")
 NEGATION_OVERLAP = 0.5  # share of content words two clauses must share to be "the same claim"
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
@@ -249,12 +251,13 @@ def _clauses(text: str) -> list[str]:
     return out
 
 
-def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = "", strict: bool = True) -> set[tuple[str, object, int]]:
+def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = "", strict: bool = True, near: set | None = None) -> set[tuple[str, object, int]]:
     """(anchor, axis, pole) triples: a contrasting attribute and the words it is said about.
 
     Compared terms (the card's MSE / MAE / Huber) form one more axis whose anchors are the attribute
     words near them: an attribute belongs to the nearest compared term before it. The card (not
     strict) also gives it to the claim's lead term, so only a clear mismatch counts as a contradiction.
+    `near` collects the facts whose word sits right beside the attribute ("biased estimate").
     """
     lexicon = antonym_lexicon()
     toks = tokens(clause)
@@ -296,6 +299,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
                 if strict and other_pol and not _nearest_of_its_axis(items, other_pos, other_pol, pos):
                     continue  # "forward is seeking and reverse is covering": pair each attribute with its own subject
                 facts.add((other_stem, axis, pole))
+                if near is not None and other_pos >= 0 and abs(other_pos - pos) <= NEAR_WINDOW:
+                    near.add((other_stem, axis, pole))
             if compared and not negated:
                 before = [e for e in entities if e[0] < pos]
                 chosen = {before[-1][1]} if before else ({entities[0][1]} if entities else set())
@@ -316,15 +321,21 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
 def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
     """Clauses of an answer; a clause with no compared term inherits the last one named before it in
     the sentence ("hinge keeps a gradient, and it gives probabilities": "it" is still hinge)."""
+    lexicon = antonym_lexicon()
     out = []
     for sentence in split_sentences(answer):
         subject = ""
-        for clause in _clauses(sentence):
-            named = [w for w in tokens(clause) if _stem(w) in compared]
+        clauses = _clauses(sentence)
+        first = next((w for w in tokens(clauses[0]) if w not in STOPWORDS and w not in GENERIC and w not in lexicon), "") if clauses else ""
+        for clause in clauses:
+            words = tokens(clause)
+            named = [w for w in words if _stem(w) in compared]
             if named:
                 subject = named[-1]
             elif subject:
                 clause = f"{subject} {clause}"
+            elif first and not any(w not in STOPWORDS and w not in GENERIC and w not in lexicon for w in words):
+                clause = f"{first} {clause}"  # "..., which is biased": about the sentence's subject
             out.append(clause)
     return out
 
@@ -439,18 +450,19 @@ def contradictions(card, points: list[KeyPoint], answer: str) -> tuple[list[str]
         for clause in _clauses(point.plain):
             for anchor, axis, pole in _facts(clause, compared, sizes, lead=point.lead, strict=False):
                 card_facts.setdefault((anchor, axis), {}).setdefault(pole, set()).add(index)
-    # A clash about a named thing (a compared term, a word of the question or of a lead) counts at once;
-    # a clash about an incidental word needs a second one in the same clause.
+    # A clash about a named thing (a compared term, a word of the question or of a lead) or about the
+    # word right beside the attribute counts at once; a clash about a word further off needs a second one.
     named = set(compared) | content_stems(card.question) | {_stem(w) for p in points for w in tokens(p.lead)}
     found: list[str] = []
     hit_points: set[int] = set()
     for clause in _answer_clauses(answer, compared):
         conflicting: set[int] = set()
         strong, weak = 0, set()
-        for anchor, axis, pole in _facts(clause, compared, sizes):
+        near: set = set()
+        for anchor, axis, pole in _facts(clause, compared, sizes, near=near):
             poles = card_facts.get((anchor, axis))
             if poles and pole not in poles:
-                if axis == "compared" or anchor in named:
+                if axis == "compared" or anchor in named or (anchor, axis, pole) in near:
                     strong += 1
                 else:
                     weak.add(anchor)
@@ -556,7 +568,7 @@ class Grader:
         share = float((weights * credited).sum() / weights.sum()) if len(points) else 0.0
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
         blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
-        score = blended * (CONTRADICTION_FACTOR ** len(found))
+        score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found))
         score = min(100.0 * score, max_score_after_hints(hints))
         covered = [p.text for i, p in enumerate(points) if credited[i] >= COVERED_AT]
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]

@@ -211,7 +211,7 @@ class InterviewSession:
         if self.follow_ups and asked.follow_up_of is None and len(self.asked) < self.length:
             link = self._follow_up_card(asked.card_id)
             if link is not None:
-                opener = "Good." if asked.grade.score >= 65 else ("Fair." if asked.grade.score >= 40 else "Let's build on that.")
+                opener = {"easy": "Good.", "good": "Good.", "hard": "Fair."}.get(asked.rating or "", "Let's build on that.")
                 follow = Asked(link.id, link.question, link.family, follow_up_of=asked.card_id)
                 self.asked.append(follow)
                 self.queue = [c for c in self.queue if c.id != link.id]

@@ -10,8 +10,8 @@ import json
 from datetime import datetime, timezone
 
 RATING_NAMES = ("again", "hard", "good", "easy")
-# grade thresholds: below 40 Again, below 65 Hard, below 88 Good, else Easy
-RATING_THRESHOLDS = ((40, "again"), (65, "hard"), (88, "good"))
+# grade thresholds: below 50 Again, below 72 Hard, below 90 Good, else Easy
+RATING_THRESHOLDS = ((50, "again"), (72, "hard"), (90, "good"))
 
 
 def rating_for_score(score: float) -> str:
@@ -23,7 +23,12 @@ def rating_for_score(score: float) -> str:
 
 
 def rating_explanation() -> str:
-    return "score < 40 → Again · 40–64 → Hard · 65–87 → Good · ≥ 88 → Easy"
+    """The mapping in words, e.g. "score < 50 → Again · 50–71 → Hard · 72–89 → Good · ≥ 90 → Easy"."""
+    parts, low = [], None
+    for limit, name in RATING_THRESHOLDS:
+        parts.append(f"score < {limit} → {name.capitalize()}" if low is None else f"{low}–{limit - 1} → {name.capitalize()}")
+        low = limit
+    return " · ".join(parts + [f"≥ {low} → Easy"])
 
 
 def _rating(name: str):
