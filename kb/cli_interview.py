@@ -83,11 +83,11 @@ def register(main: click.Group) -> None:
             else:
                 click.echo(f"{click.style(card.question, bold=True)}\nscore {out['score']}/100")
                 for point in out["covered"]:
-                    click.echo(f"  ✓ {point}")
+                    click.echo(f"  ✓ {_plain_terminal(point)}")
                 for point in out["missed"]:
-                    click.echo(f"  ✗ {point}")
+                    click.echo(f"  ✗ {_plain_terminal(point)}")
                 for clause in out["contradictions"]:
-                    click.echo(f"  ! says the opposite: {clause}")
+                    click.echo(f"  ! says the opposite: {_plain_terminal(clause)}")
 
     @main.command()
     @common_options
