@@ -280,20 +280,32 @@ def parse_incrementally(corpus: Path, max_bytes: int, old: IndexData | None, has
     return CorpusParse(cards, problems, hashes)
 
 
-def embed_cards(cards: list[Card], encoder, reuse: dict[str, np.ndarray], progress=None) -> tuple[np.ndarray, int]:
-    """[n, 2, dim] vectors; cards whose text hash is in `reuse` are not embedded again."""
-    dim = encoder.dim
+def embed_cards(cards: list[Card], encoder_factory, reuse: dict[str, np.ndarray], progress=None) -> tuple[np.ndarray, int, object | None]:
+    """[n, 2, dim] vectors, how many cards were embedded, and the encoder if one was made.
+
+    Cards whose text hash is in `reuse` keep their stored vectors. The encoder is only made
+    (encoder_factory()) when some card's text is new, so deleting a note or moving text around
+    never loads the model.
+    """
+    todo = [i for i, card in enumerate(cards) if card.text_hash not in reuse]
+    encoder = encoder_factory() if todo or not reuse else None
+    dim = encoder.dim if encoder is not None else next(iter(reuse.values())).shape[-1]
     vectors = np.zeros((len(cards), 2, dim), dtype=np.float32)
-    todo = []
+    todo_set = set(todo)
     for i, card in enumerate(cards):
-        cached = reuse.get(card.text_hash)
-        if cached is not None and cached.shape == (2, dim):
+        if i in todo_set:
+            continue
+        cached = reuse[card.text_hash]
+        if cached.shape == (2, dim):
             vectors[i] = cached
-        else:
+        else:  # stored with another dimension: embed again
             todo.append(i)
+    todo.sort()
     if todo:
+        if encoder is None:
+            encoder = encoder_factory()
         texts = [cards[i].question for i in todo] + [cards[i].search_text for i in todo]
         encoded = encoder.encode(texts, batch_size=32, progress=progress)
         vectors[todo, 0] = encoded[: len(todo)]
         vectors[todo, 1] = encoded[len(todo) :]
-    return vectors, len(todo)
+    return vectors, len(todo), encoder

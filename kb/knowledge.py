@@ -84,9 +84,8 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
             log(f"warning: {problem}")
     if not parsed.cards:
         raise CorpusError(f"nothing could be indexed in {corpus}: {len(parsed.problems)} problem(s), see the warnings above")
-    encoder = encoder_factory()
     reuse = {card.text_hash: old.vectors[i] for i, card in enumerate(old.cards)} if old is not None else {}
-    vectors, embedded = embed_cards(parsed.cards, encoder, reuse, progress=progress)
+    vectors, embedded, encoder = embed_cards(parsed.cards, encoder_factory, reuse, progress=progress)  # model loads only if needed
     faiss_index = make_faiss_index(vectors.reshape(-1, vectors.shape[-1]))
     data = IndexData(parsed.cards, vectors, faiss_index, parsed.problems, hashes, config.model)
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kb import Config, KnowledgeBase
-from kb.index import DATA_FILES, FORMAT_VERSION, MANIFEST, _atomic_write, load_index
+from kb.index import DATA_FILES, FORMAT_VERSION, LEXICAL_FILE, MANIFEST, _atomic_write, load_index
 
 A = """# Notes A
 
@@ -86,7 +86,7 @@ def test_round_trip(corpus, tmp_path, encoder):
     index = tmp_path / "index"
     kb = open_kb(corpus, index, encoder)
     assert kb.report.action == "built" and kb.report.cards == 5 and kb.report.embedded == 5
-    assert sorted(p.name for p in index.iterdir() if not p.name.startswith(".")) == sorted([MANIFEST, *DATA_FILES])
+    assert sorted(p.name for p in index.iterdir() if not p.name.startswith(".")) == sorted([MANIFEST, *DATA_FILES, LEXICAL_FILE])
     manifest = json.loads((index / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == kb.config.model
@@ -172,6 +172,21 @@ def test_adding_and_removing_notes(corpus, tmp_path, encoder):
     assert removed.report.embedded == 0 and len(removed.cards) == 5
     assert not removed.has_card("what-is-cross-entropy")
     assert set(load_index(index).note_hashes) == {"a.md", "sub/c.md"}
+
+
+def test_removing_a_note_or_moving_text_does_not_load_the_model(corpus, tmp_path, encoder):
+    index = tmp_path / "index"
+    open_kb(corpus, index, encoder)
+    (corpus / "b.md").unlink()
+    (corpus / "a.md").write_text(A.replace("# Notes A\n", "# Notes A\n\nA new intro line.\n"), encoding="utf-8")
+
+    def no_model():
+        raise AssertionError("nothing new to embed, so the model must not load")
+
+    kb = KnowledgeBase.load(config=Config(corpus=corpus, index=index, data=tmp_path / "data"), encoder_factory=no_model)
+    assert kb.report.action == "updated" and kb.report.embedded == 0 and len(kb.cards) == 3
+    assert kb.card("what-is-mse").line_start == 7
+    assert load_index(index).note_hashes.keys() == {"a.md"}
 
 
 def test_incremental_update_equals_a_full_rebuild(corpus, tmp_path, encoder):
