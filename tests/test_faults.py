@@ -229,3 +229,118 @@ def test_note_edited_while_running_is_found_at_the_next_search(make_kb):
     hits = kb.search("quokka regularisation", k=1)
     assert hits[0].card.question == "What is quokka regularisation?"
     assert kb.report.action == "updated" and kb.report.embedded == 1
+
+
+# ---- the interview's progress database ------------------------------------------------------------------
+
+
+class Terminal:
+    """Talks to `kb interview` over pipes, reading prompts that end without a newline."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.seen = ""
+
+    def until(self, marker: str, timeout: float = KILL_WAIT_S) -> str:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while marker not in self.seen:
+            if time.monotonic() > deadline or self.proc.poll() is not None and not select.select([self.proc.stdout], [], [], 0)[0]:
+                raise AssertionError(f"no {marker!r} from kb interview; last output: {self.seen[-500:]!r}")
+            if select.select([self.proc.stdout], [], [], 0.5)[0]:
+                chunk = os.read(self.proc.stdout.fileno(), 65536).decode("utf-8", "replace")
+                if not chunk and self.proc.poll() is not None:
+                    continue
+                self.seen += chunk
+        before, _, self.seen = self.seen.partition(marker)
+        return before
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+
+def start_interview(shipped_kb, data: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kb", "interview", "--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index),
+         "--data", str(data), "--profile", "ana", "--length", "20", "--mode", "random", "--seed", "3", "--no-follow-ups", *extra],
+        cwd=shipped_kb.config.corpus.parent, env=kb_env(shipped_kb.config.corpus.parent), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
+def test_kill_during_an_interview_answer_loses_no_acknowledged_review(shipped_kb, tmp_path):
+    from kb.progress import ProgressStore
+
+    data = tmp_path / "data"
+    proc = start_interview(shipped_kb, data)
+    term = Terminal(proc)
+    acknowledged = []
+    try:
+        for n in range(1, 4):
+            term.until("> ")
+            answer = f"the loss is minimised by gradient descent (answer {n})"
+            term.send(answer)
+            term.until("rating [Enter")  # shown only after the review is committed
+            acknowledged.append(answer)
+            term.send("good" if n == 2 else "")
+        term.until("> ")
+        term.send("an answer that is being graded when the process dies (answer 4)")
+        time.sleep(0.05)  # inside grading or the SQLite write
+        sigkill(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+    with ProgressStore(data / "progress.sqlite3") as store:
+        assert store.integrity_check() == "ok"
+        reviews = store.reviews("ana")
+        stored = [r.answer for r in reviews]
+        assert set(acknowledged) <= set(stored), (acknowledged, stored)
+        assert len(stored) in (3, 4)  # the answer in flight is either wholly written or not at all
+        assert [r.rating for r in reviews if r.answer == acknowledged[1]] == ["good"]  # the override was committed too
+        assert sum(s.reviews for s in store.card_states("ana").values()) == len(stored)
+
+    again = start_interview(shipped_kb, data)  # the next run opens the same database and goes on
+    out, err = again.communicate(b"end\n", timeout=KILL_WAIT_S)
+    assert again.returncode == 0, err.decode()
+
+
+def test_a_corrupt_progress_database_is_named_and_left_untouched(shipped_kb, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    damaged = b"SQLite format 3\x00" + b"\xff" * 8000  # a real header over garbage pages
+    (data / "progress.sqlite3").write_bytes(damaged)
+    proc = start_interview(shipped_kb, data)
+    out, err = proc.communicate(b"end\n", timeout=KILL_WAIT_S)
+    message = err.decode()
+    assert proc.returncode == 1
+    assert f"{data / 'progress.sqlite3'}" in message and "corrupt" in message and "move it aside" in message
+    assert "Traceback" not in message
+    assert (data / "progress.sqlite3").read_bytes() == damaged, "never silently replaced"
+
+
+def test_a_data_path_under_a_regular_file_is_a_clear_error(shipped_kb, tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder\n")
+    proc = start_interview(shipped_kb, tmp_path / "blocker" / "data")
+    out, err = proc.communicate(b"end\n", timeout=KILL_WAIT_S)
+    message = err.decode()
+    assert proc.returncode == 1, message
+    assert "kb: error:" in message and str(tmp_path / "blocker" / "data") in message and "KB_DATA" in message
+    assert "Traceback" not in message
+
+
+def test_an_immutable_data_folder_is_a_clear_error(shipped_kb, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    if not _chattr("+i", data):
+        pytest.skip("chattr +i is not permitted here (filesystem or container); the regular-file test covers this")
+    try:
+        proc = start_interview(shipped_kb, data)
+        out, err = proc.communicate(b"end\n", timeout=KILL_WAIT_S)
+    finally:
+        _chattr("-i", data)
+    message = err.decode()
+    assert proc.returncode == 1, message
+    assert "kb: error:" in message and str(data) in message and "Traceback" not in message
