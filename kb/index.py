@@ -5,6 +5,9 @@ index/
   cards.json      the parsed cards and the problems found while parsing
   vectors.npy     float32 [cards, 2, dim]: row 0 embeds the question, row 1 question + answer
   index.faiss     inner-product index over those rows (vectors are L2-normalised)
+  lexical.npz     the BM25 index (kb/lexical.py), so a load does not tokenise every card again;
+                  derived from cards.json alone, so a missing, damaged or stale one is rebuilt
+                  from the cards without re-embedding anything
 
 Every file is written to a temporary name and renamed into place; the manifest goes
 last and pins each file's checksum, so a half-written index never loads. Temporary files left
@@ -31,6 +34,7 @@ from .parse import CorpusParse, Problem, load_corpus, note_paths, read_note, par
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DATA_FILES = ("cards.json", "vectors.npy", "index.faiss")
+LEXICAL_FILE = "lexical.npz"  # pinned in the manifest like DATA_FILES, but optional: see _load_lexical
 EXACT_SEARCH_MAX_ROWS = 60_000  # above this, an HNSW graph answers dense queries
 TEMP_FILE_GRACE_S = 60.0  # a temporary file older than this is from a killed write, not a running one
 
@@ -43,6 +47,8 @@ class IndexData:
     problems: list[Problem]
     note_hashes: dict[str, str]
     model_id: str
+    lexical: object | None = None  # kb.lexical.LexicalIndex over the cards, when stored or built
+    lexical_problem: str | None = None  # why a stored lexical index could not be used
 
 
 @dataclass
@@ -206,7 +212,43 @@ def _load_verified(index_dir: Path) -> IndexData:
         raise IndexCorruptError(f"{index_dir} could not be read ({type(exc).__name__}: {exc})") from exc
     if vectors.shape[0] != len(cards) or faiss_index.ntotal != 2 * len(cards):
         raise IndexCorruptError(f"{index_dir}: {len(cards)} cards but {vectors.shape[0]} vector pairs and {faiss_index.ntotal} index rows")
-    return IndexData(cards, vectors, faiss_index, problems, manifest["notes"], manifest["model"])
+    lexical, lexical_problem = _load_lexical(index_dir, manifest, len(cards))
+    return IndexData(cards, vectors, faiss_index, problems, manifest["notes"], manifest["model"], lexical, lexical_problem)
+
+
+def _load_lexical(index_dir: Path, manifest: dict, documents: int):
+    """The stored lexical index, or (None, why not). None without a reason: an index from before kb stored one."""
+    from .lexical import LexicalIndex, StoredLexicalError
+
+    path = index_dir / LEXICAL_FILE
+    pinned = manifest.get("files", {}).get(LEXICAL_FILE)
+    if pinned is None:
+        return None, None
+    try:
+        if file_sha256(path) != pinned:
+            raise StoredLexicalError(f"{path} does not match its checksum in the manifest (half-written or damaged)")
+        return LexicalIndex.load(path, documents), None
+    except FileNotFoundError:
+        return None, f"{path} is missing"
+    except StoredLexicalError as exc:
+        return None, str(exc)
+
+
+def store_lexical(index_dir: Path, data: IndexData) -> bool:
+    """Add or replace the lexical file of the index on disk, if that index still holds data's cards.
+
+    Returns False when another process rewrote the index meanwhile (its own build stores its own).
+    """
+    try:
+        with _write_lock(index_dir):
+            manifest = read_manifest(index_dir)
+            if manifest.get("notes") != data.note_hashes or manifest.get("cards") != len(data.cards) or manifest.get("model") != data.model_id:
+                return False
+            manifest["files"][LEXICAL_FILE] = _atomic_write(index_dir / LEXICAL_FILE, data.lexical.save)
+            _atomic_write(index_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
+            return True
+    except OSError as exc:
+        raise IndexWriteError(f"cannot write the index to {index_dir}: {exc.strerror or exc}") from exc
 
 
 def save_index(index_dir: Path, data: IndexData) -> None:
@@ -225,6 +267,10 @@ def save_index(index_dir: Path, data: IndexData) -> None:
                 "vectors.npy": _atomic_write(index_dir / "vectors.npy", lambda p: _save_npy(p, data.vectors)),
                 "index.faiss": _atomic_write(index_dir / "index.faiss", lambda p: faiss.write_index(data.faiss_index, str(p))),
             }
+            if data.lexical is not None:
+                files[LEXICAL_FILE] = _atomic_write(index_dir / LEXICAL_FILE, data.lexical.save)
+            else:  # never leave a lexical file beside cards it was not built from
+                (index_dir / LEXICAL_FILE).unlink(missing_ok=True)
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "model": data.model_id,

@@ -21,6 +21,7 @@ from .index import (
     make_faiss_index,
     parse_incrementally,
     save_index,
+    store_lexical,
 )
 from .lexical import LexicalIndex
 from .search import MODES, Hit, dense_query_text, dense_scores, rank
@@ -73,6 +74,8 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
         report.rebuilt_reason = "rebuild requested"
         old = None
     if old is not None and old.note_hashes == hashes:
+        if old.lexical is None:
+            _restore_lexical(index_dir, old, log)
         report.cards, report.reused = len(old.cards), len(old.cards)
         report.seconds = time.perf_counter() - started
         return old, report, None
@@ -88,6 +91,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     vectors, embedded, encoder = embed_cards(parsed.cards, encoder_factory, reuse, progress=progress)  # model loads only if needed
     faiss_index = make_faiss_index(vectors.reshape(-1, vectors.shape[-1]))
     data = IndexData(parsed.cards, vectors, faiss_index, parsed.problems, hashes, config.model)
+    data.lexical = LexicalIndex.for_cards(parsed.cards)  # stored beside the vectors: loads skip tokenising
     try:
         save_index(index_dir, data)
     except IndexWriteError as exc:
@@ -97,6 +101,17 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     report.action = "built" if old is None else "updated"
     report.seconds = time.perf_counter() - started
     return data, report, encoder
+
+
+def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None]) -> None:
+    """Rebuild a missing, damaged or stale lexical index from the cards (no re-embedding) and store it."""
+    data.lexical = LexicalIndex.for_cards(data.cards)
+    if data.lexical_problem:
+        log(f"warning: the stored lexical index was unusable ({data.lexical_problem}); rebuilt it from the cards")
+    try:
+        store_lexical(index_dir, data)
+    except (IndexWriteError, IndexCorruptError, FileNotFoundError):
+        pass  # a read-only or vanished folder: the rebuilt index serves this run from memory
 
 
 class KnowledgeBase:
@@ -154,7 +169,7 @@ class KnowledgeBase:
         self.cards: list[Card] = data.cards
         self._by_id = {card.id: i for i, card in enumerate(self.cards)}
         self.problems = data.problems
-        self.lexical = LexicalIndex([f"{c.question}\n{c.question}\n{c.family}\n{c.answer_text}" for c in self.cards])
+        self.lexical = data.lexical if data.lexical is not None else LexicalIndex.for_cards(self.cards)
         self._family_of = np.array([c.family for c in self.cards], dtype=object)
 
     # ---- the model ----------------------------------------------------------------------------

@@ -12,8 +12,11 @@ and "reinforcement" does not match REINFORCE.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from itertools import compress, count, filterfalse, repeat
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z][A-Z0-9]+)s\b")  # "GANs", "SVMs", "LLM
 CONCEPT_PREFIX = "concept:"  # never produced by WORD_RE, so it cannot collide with a real word
 PHRASE_WORD_WEIGHT = 0.25  # weight of the raw words of a recognised glossary phrase in a query
 LETTERS = 26
+LEXICAL_FORMAT = 1  # layout and tokenisation of a stored lexical index; bump it when either changes
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,23 +91,36 @@ class Glossary:
                 if key:
                     self.phrases[key].add(gid)
         self.longest_from: dict[str, int] = {}  # first stem -> longest phrase starting with it
+        self._prefixes: set[tuple[str, ...]] = set()  # every phrase's every prefix: a match is extended only through these
         for key in self.phrases:
             self.longest_from[key[0]] = max(self.longest_from.get(key[0], 0), len(key))
+            self._prefixes.update(key[:n] for n in range(1, len(key) + 1))
 
     def spans(self, stems: list[str]) -> list[tuple[int, int, set[int]]]:
         """Non-overlapping (start, end, group ids) for the phrases found, scanning left to right."""
-        out, i = [], 0
-        while i < len(stems):
-            longest = self.longest_from.get(stems[i], 0)
-            for length in range(min(longest, len(stems) - i), 0, -1):
-                groups = self.phrases.get(tuple(stems[i : i + length]))
-                if groups:
-                    out.append((i, i + length, groups))
-                    i += length
+        # Only positions whose stem starts some phrase can start a match: find them at C speed,
+        # then scan those left to right (the same spans as stepping through every position).
+        out, free_from = [], 0
+        for i in compress(count(), map(self.longest_from.__contains__, stems)):
+            if i < free_from:
+                continue
+            end, key, match = i + 1, (stems[i],), None
+            while key in self._prefixes:  # the longest phrase wins: remember the last full match
+                if key in self.phrases:
+                    match = end
+                if end == len(stems):
                     break
-            else:
-                i += 1
+                key += (stems[end],)
+                end += 1
+            if match is not None:
+                out.append((i, match, self.phrases[tuple(stems[i:match])]))
+                free_from = match
         return out
+
+    @functools.cached_property
+    def signature(self) -> str:
+        """Fingerprint of the phrase groups: a stored lexical index is only valid for the same glossary."""
+        return hashlib.sha256(json.dumps(self.groups).encode("utf-8")).hexdigest()
 
     def concepts(self, text: str) -> list[int]:
         """Group ids mentioned in a text, in order."""
@@ -158,6 +175,53 @@ def document_tokens(text: str, glossary: Glossary, vocabulary: dict[str, int] | 
     stems = _stemmer().stemWords(plain)
     tokens.extend(concept_token(g) for _, _, groups in glossary.spans(stems) for g in sorted(groups))
     return tokens
+
+
+class _StemCache(dict):
+    """word -> stem; a word is stemmed the first time it is looked up (PyStemmer stems word by word)."""
+
+    def __missing__(self, word: str) -> str:
+        stem = self[word] = _stemmer().stemWord(word)
+        return stem
+
+
+class CorpusTokenizer:
+    """`document_tokens` for many texts at once, with the same output and a fraction of the work.
+
+    Each text's words come from one regex call; every distinct word is stemmed once (stems are
+    remembered across texts); glossary phrases are only looked for where a phrase can start.
+    Counts every word into `vocabulary` (for typo repair) as it goes.
+    """
+
+    def __init__(self, glossary: Glossary):
+        self.glossary = glossary
+        self.vocabulary: Counter[str] = Counter()
+        self._stem_of = _StemCache()
+
+    def tokens(self, text: str) -> list[str]:
+        lowered = lower(text)
+        found = WORD_RE.findall(lowered)
+        if "'" in lowered:
+            found = [word.replace("'", "") for word in found]
+        every = plain = found
+        if "-" in lowered:  # compounds also give their parts; phrases are matched on the parts
+            every, plain, done = [], [], 0
+            for i in compress(count(), map(str.__contains__, found, repeat("-"))):
+                every += found[done:i]
+                plain += found[done:i]
+                parts = [part for part in found[i].split("-") if part]
+                every.append(found[i])
+                every += parts
+                plain += parts
+                done = i + 1
+            every += found[done:]
+            plain += found[done:]
+        self.vocabulary.update(every)
+        stem_of = self._stem_of
+        tokens = list(map(stem_of.__getitem__, filterfalse(STOPWORDS.__contains__, every)))
+        stems = list(map(stem_of.__getitem__, plain))
+        tokens.extend(concept_token(g) for _, _, groups in self.glossary.spans(stems) for g in sorted(groups))
+        return tokens
 
 
 def query_token_weights(text: str, glossary: Glossary) -> dict[str, float]:
@@ -220,9 +284,12 @@ class TypoCorrector:
                 by_letter[word[0]].append(word)
         self._buckets = {}
         for letter, bucket in by_letter.items():
-            matrix = np.stack([_letter_counts(w) for w in bucket])
-            lengths = np.array([len(w) for w in bucket], dtype=np.int16)
-            self._buckets[letter] = (bucket, matrix, lengths)
+            # All of the bucket's letter counts at once (one bincount), not one small array per word.
+            lengths = np.fromiter(map(len, bucket), dtype=np.int64, count=len(bucket))
+            letters = np.frombuffer("".join(bucket).encode("ascii"), dtype=np.uint8).astype(np.int64) - 97
+            rows = np.repeat(np.arange(len(bucket)), lengths)
+            matrix = np.bincount(rows * LETTERS + letters, minlength=len(bucket) * LETTERS).reshape(len(bucket), LETTERS)
+            self._buckets[letter] = (bucket, matrix.astype(np.int16), lengths.astype(np.int16))
 
     def correct(self, word: str) -> str:
         if word in self.counts or len(word) < 4 or not (word.isascii() and word.isalpha()) or word in STOPWORDS:
@@ -244,24 +311,48 @@ class TypoCorrector:
         return best
 
 
+def card_document(card) -> str:
+    """The text BM25 indexes for a card: the question twice (it names the topic), the family, the answer."""
+    return f"{card.question}\n{card.question}\n{card.family}\n{card.answer_text}"
+
+
 class LexicalIndex:
-    """BM25 over question (counted twice: it names the topic) + family + answer, with concept tokens."""
+    """BM25 over question (counted twice: it names the topic) + family + answer, with concept tokens.
+
+    bm25s computes the per-token, per-document scores once (a sparse matrix stored token by token);
+    a query sums the rows of its tokens. `save` / `load` keep that matrix, the token ids and the
+    word counts for typo repair in one .npz file (plain arrays, no pickle), so opening a large
+    knowledge base does not tokenise every card again.
+    """
 
     def __init__(self, texts: list[str], glossary: Glossary | None = None, k1: float = 1.2, b: float = 0.75):
-        import bm25s
-
-        self.size = len(texts)
         self.glossary = glossary or default_glossary()
-        self.vocabulary: dict[str, int] = {}
-        corpus_tokens = [document_tokens(t, self.glossary, self.vocabulary) for t in texts]
-        self.typos = TypoCorrector(self.vocabulary)
+        self.k1, self.b = k1, b
+        tokenizer = CorpusTokenizer(self.glossary)
+        corpus_tokens = [tokenizer.tokens(t) for t in texts]
+        token_ids: dict[str, int] = {}
+        matrix = None
+        if any(corpus_tokens):
+            import bm25s
+
+            retriever = bm25s.BM25(k1=k1, b=b)
+            retriever.index(corpus_tokens, show_progress=False)
+            token_ids = retriever.vocab_dict
+            matrix = tuple(np.asarray(retriever.scores[key]) for key in ("data", "indices", "indptr"))
+        self._install(len(texts), dict(tokenizer.vocabulary), token_ids, matrix)
+
+    @classmethod
+    def for_cards(cls, cards) -> "LexicalIndex":
+        return cls([card_document(c) for c in cards])
+
+    def _install(self, size: int, vocabulary: dict[str, int], token_ids: dict[str, int], matrix) -> None:
+        self.size = size
+        self.vocabulary = vocabulary
+        self.typos = TypoCorrector(vocabulary)
         self._corrected: dict[str, str] = {}
-        self.retriever = bm25s.BM25(k1=k1, b=b)
-        self._empty = not any(corpus_tokens)
-        self._token_ids: dict[str, int] = {}
-        if not self._empty:
-            self.retriever.index(corpus_tokens, show_progress=False)
-            self._token_ids = self.retriever.vocab_dict
+        self._token_ids = token_ids
+        self._empty = matrix is None or size == 0
+        self._data, self._indices, self._indptr = matrix if matrix is not None else (None, None, None)
 
     def correct(self, word: str) -> str:
         """The corpus word closest to an unknown query word, or the word itself."""
@@ -307,5 +398,104 @@ class LexicalIndex:
                 by_weight[weight].append(token)
         out = zeros
         for weight, tokens in by_weight.items():
-            out = out + weight * np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+            out = out + weight * self._token_scores([self._token_ids[t] for t in tokens])
         return out
+
+    def _token_scores(self, token_ids: list[int]) -> np.ndarray:
+        """Sum of the tokens' per-document BM25 scores, added in query order (as bm25s does)."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        for token_id in token_ids:
+            if token_id + 1 < len(self._indptr):  # bm25s's empty token "" has no row
+                start, end = self._indptr[token_id], self._indptr[token_id + 1]
+                np.add.at(scores, self._indices[start:end], self._data[start:end])
+        return scores
+
+    # ---- storage -----------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the index as one uncompressed .npz of plain arrays (np.load reads it with allow_pickle=False)."""
+        tokens = sorted(self._token_ids, key=self._token_ids.__getitem__)
+        if [self._token_ids[t] for t in tokens] != list(range(len(tokens))):
+            raise ValueError("token ids are not 0..n-1")
+        empty = np.zeros(0, dtype=np.float32)
+        arrays = {
+            "format": np.array([LEXICAL_FORMAT], dtype=np.int64),
+            "glossary": _blob([self.glossary.signature]),
+            "params": np.array([self.k1, self.b], dtype=np.float64),
+            "size": np.array([self.size], dtype=np.int64),
+            "tokens": _blob(tokens),
+            "token_count": np.array([len(tokens)], dtype=np.int64),
+            "words": _blob(list(self.vocabulary)),
+            "word_counts": np.fromiter(self.vocabulary.values(), dtype=np.int64, count=len(self.vocabulary)),
+            "data": empty if self._empty else self._data,
+            "indices": empty.astype(np.int32) if self._empty else self._indices,
+            "indptr": empty.astype(np.int32) if self._empty else self._indptr,
+            "empty": np.array([self._empty]),
+        }
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, documents: int, glossary: Glossary | None = None) -> "LexicalIndex":
+        """Read an index written by `save`, checking it fits: raises StoredLexicalError saying why not."""
+        glossary = glossary or default_glossary()
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+        except FileNotFoundError:
+            raise StoredLexicalError(f"{path} is missing") from None
+        except Exception as exc:  # a damaged zip or array header: any of several exception types
+            raise StoredLexicalError(f"{path} could not be read ({type(exc).__name__}: {exc})") from exc
+        missing = sorted({"format", "glossary", "params", "size", "tokens", "token_count", "words", "word_counts", "data", "indices", "indptr", "empty"} - set(arrays))
+        if missing:
+            raise StoredLexicalError(f"{path} lacks {', '.join(missing)}")
+        if int(arrays["format"][0]) != LEXICAL_FORMAT:
+            raise StoredLexicalError(f"{path} has lexical format {int(arrays['format'][0])}, this kb reads {LEXICAL_FORMAT}")
+        if _unblob(arrays["glossary"], 1) != [glossary.signature]:
+            raise StoredLexicalError(f"{path} was built with another glossary (kb/data/synonyms.txt changed since)")
+        size = int(arrays["size"][0])
+        if size != documents:
+            raise StoredLexicalError(f"{path} covers {size} cards, the index has {documents}")
+        tokens = _unblob(arrays["tokens"], int(arrays["token_count"][0]))
+        counts = arrays["word_counts"]
+        words_ = _unblob(arrays["words"], len(counts))
+        if tokens is None or words_ is None:
+            raise StoredLexicalError(f"{path} has a damaged token or word list")
+        index = cls.__new__(cls)
+        index.glossary = glossary
+        index.k1, index.b = (float(x) for x in arrays["params"])
+        matrix = None
+        if not bool(arrays["empty"][0]):
+            matrix = (arrays["data"], arrays["indices"], arrays["indptr"])
+            if not _consistent(*matrix, tokens=len(tokens), documents=size):
+                raise StoredLexicalError(f"{path} holds an inconsistent score matrix")
+        index._install(size, dict(zip(words_, counts.tolist())), {t: i for i, t in enumerate(tokens)}, matrix)
+        return index
+
+
+class StoredLexicalError(Exception):
+    """A stored lexical index is missing, damaged or stale; the caller rebuilds it from the cards."""
+
+
+def _consistent(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, tokens: int, documents: int) -> bool:
+    """A score matrix that cannot index out of bounds: one row per token (bar the empty one), ids < documents."""
+    if indptr.ndim != 1 or not 1 <= len(indptr) <= tokens + 1 or len(data) != len(indices):
+        return False
+    if int(indptr[0]) != 0 or int(indptr[-1]) != len(data) or not bool(np.all(np.diff(indptr) >= 0)):
+        return False
+    return len(indices) == 0 or (int(indices.min()) >= 0 and int(indices.max()) < documents)
+
+
+def _blob(items: list[str]) -> np.ndarray:
+    """Strings as one newline-joined UTF-8 byte array (corpus words and stems never contain a newline)."""
+    return np.frombuffer("\n".join(items).encode("utf-8"), dtype=np.uint8)
+
+
+def _unblob(blob: np.ndarray, n: int) -> list[str] | None:
+    """The strings of `_blob`, or None when there are not exactly n of them."""
+    if n == 0:
+        return [] if blob.size == 0 else None
+    try:
+        items = blob.tobytes().decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    return items if len(items) == n else None
