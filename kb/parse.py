@@ -29,6 +29,7 @@ from .cards import Card, WikiLink, slugify
 from .markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
+Q_NUMBER_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{1,4}\b\s*[-\u2013\u2014:.)]?\s*", re.IGNORECASE)  # "Q1 What ..."
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")
 QUICKFIRE_RE = re.compile(r"^\s*(?:[-*+]\s+|\d{1,3}[.)]\s+)?(\*\*|__)\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?!\1)(.+?)\s*\1(.*)$", re.IGNORECASE)
 # `**Q:** question` or `Q: question` on its own line, the answer below (after an optional `A:`).
@@ -100,8 +101,9 @@ class _Question:
 @functools.lru_cache(maxsize=8192)  # headings are cleaned more than once while a note is read
 def clean_question(raw: str) -> str:
     """Question text without 'Q:', numbering, markup, difficulty emoji or stray spacing."""
-    text = inline_to_text(raw)
+    text = unicodedata.normalize("NFC", inline_to_text(raw))  # so accents survive the mark filter below
     text = Q_PREFIX_RE.sub("", text)
+    text = Q_NUMBER_RE.sub("", text)
     text = NUMBERED_RE.sub("", text)
     # Difficulty markers and decorations: emoji, variation selectors, zero-width joiners.
     kept = [ch for ch in text if unicodedata.category(ch) not in ("So", "Sk", "Cf", "Mn") or ch in "^`"]

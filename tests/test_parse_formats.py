@@ -278,3 +278,15 @@ def test_obsidian_question_callouts():
         ("What is X?", "X is $a_b$.\n\nMore.", "callout", 3, 6),
         ("Why Y?", "Because.", "callout", 11, 12),
     ]
+
+
+def test_question_numbering_and_accents_are_cleaned():
+    import unicodedata
+
+    from kb.parse import clean_question
+
+    assert clean_question("Q1 What is X?") == "What is X?"
+    assert clean_question("Question 12 - What is Y?") == "What is Y?"
+    assert clean_question("Q-learning vs SARSA?") == "Q-learning vs SARSA?"
+    assert clean_question(unicodedata.normalize("NFD", "Qué es él?")) == "Qué es él?"
+    assert clean_question("**What is TD(λ)?** \u200d⭐️") == "What is TD(λ)?"
