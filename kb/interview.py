@@ -145,6 +145,8 @@ class InterviewSession:
             return [Turn("info", "No question is waiting for an answer.")]
         if not (text or "").strip():
             return [Turn("info", "Type an answer, or `hint`, `skip`, `repeat`, `end`.")]
+        if not self.kb.has_card(asked.card_id):
+            return self._card_gone(asked)
         card = self.kb.card(asked.card_id)
         grade = grade_answer(self.kb, card, text, hints=asked.hints)
         asked.grade = grade
@@ -161,6 +163,8 @@ class InterviewSession:
         asked = self.current
         if asked is None:
             return [Turn("info", "No question is waiting for an answer.")]
+        if not self.kb.has_card(asked.card_id):
+            return self._card_gone(asked)
         card = self.kb.card(asked.card_id)
         # the grader's own key points, claims before formulas (a formula alone rarely helps recall)
         points = sorted(key_points(card), key=lambda p: p.kind != "claim")
@@ -176,9 +180,16 @@ class InterviewSession:
         if asked is None:
             return [Turn("info", "No question is waiting for an answer.")]
         asked.skipped = True
+        if not self.kb.has_card(asked.card_id):
+            return self._card_gone(asked)
         card = self.kb.card(asked.card_id)
         turns = [Turn("info", f"Skipped. The model answer:\n\n{card.answer_md}", {"card_id": card.id, "skipped": True})]
         return turns + self._ask_next()
+
+    def _card_gone(self, asked: Asked) -> list[Turn]:
+        """The notes changed under the interview and this card is gone: say so and move on."""
+        asked.skipped = True
+        return [Turn("info", "That question is no longer in the notes (they were edited); moving on.", {"card_id": asked.card_id, "missing": [asked.card_id]})] + self._ask_next()
 
     def repeat(self) -> list[Turn]:
         asked = self.current

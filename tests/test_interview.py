@@ -170,3 +170,19 @@ def test_progress_tables_for_the_progress_tab(shipped_kb, store):
     assert row["mastery"] == round(80 / classification_cards, 1)
     assert per_day["reviews"].tolist() == [1]
     assert "1 reviewed" in due
+
+
+def test_a_card_deleted_mid_interview_is_skipped_with_a_message(make_kb, shipped_kb, tmp_path):
+    note = (shipped_kb.config.corpus / "losses-in-deep-learning.md").read_text(encoding="utf-8")
+    kb = make_kb({"losses.md": note})
+    with ProgressStore(tmp_path / "gone.sqlite3") as store:
+        session = InterviewSession(kb, store, length=2, follow_ups=False, card_ids=["what-is-focal-loss", "what-does-label-smoothing-do"])
+        assert session.start()[-1].data["card_id"] == "what-is-focal-loss"
+        start = note.index("### Q: What is focal loss?")
+        end = note.index("### Q: What does label smoothing do?")
+        (kb.config.corpus / "losses.md").write_text(note[:start] + note[end:], encoding="utf-8")
+        assert kb.refresh_if_changed(force_check=True)
+        turns = session.handle("It down-weights easy examples.")
+        assert "no longer in the notes" in turns[0].text
+        assert turns[-1].kind == "question" and turns[-1].data["card_id"] == "what-does-label-smoothing-do"
+        assert store.reviews("default") == []
