@@ -14,6 +14,8 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 
 WIKI_LINK_RE = re.compile(r"\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\]\]")
 HTML_TAG_RE = re.compile(r"<[^>]{0,500}>")
+# Obsidian image embeds (`![[plot.png]]`) and `%% comments %%` are not words of the answer.
+OBSIDIAN_NOISE_RE = re.compile(r"!\[\[[^\[\]]*\.(?:png|jpe?g|gif|svg|webp|bmp|pdf)(?:\|[^\[\]]*)?\]\]|%%.*?%%", re.IGNORECASE | re.DOTALL)
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,6 +62,7 @@ def text_and_stray_dollars(markdown: str) -> tuple[str, list[int]]:
 
     One parse serves both, since notes are parsed card by card.
     """
+    markdown = OBSIDIAN_NOISE_RE.sub(lambda m: "\n" * m.group(0).count("\n"), markdown)  # keep line offsets
     markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)
     out: list[str] = []
     stray: list[int] = []

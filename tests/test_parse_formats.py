@@ -290,3 +290,11 @@ def test_question_numbering_and_accents_are_cleaned():
     assert clean_question("Q-learning vs SARSA?") == "Q-learning vs SARSA?"
     assert clean_question(unicodedata.normalize("NFD", "Qué es él?")) == "Qué es él?"
     assert clean_question("**What is TD(λ)?** \u200d⭐️") == "What is TD(λ)?"
+
+
+def test_obsidian_image_embeds_and_comments_are_not_answer_text():
+    card = one("## F\n\n### Q: A?\n\nSee ![[plot.png|300]] and [[Other note]] %% private\nnote %%done.\n\nThen $ stray.\n", "A?")
+    assert "plot" not in card.answer_text and "private" not in card.answer_text
+    assert "Other note" in card.answer_text and "done." in card.answer_text
+    assert "![[plot.png|300]]" in card.answer_md  # the markdown itself is kept as written
+    assert [p.line for p in parse_note("## F\n\n### Q: A?\n\n%% a\nb %%\n\nThen $ stray.\n", "n.md").problems] == [8]
