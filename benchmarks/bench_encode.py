@@ -116,8 +116,10 @@ def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -
         "kb": ["kb OnnxEncoder.encode_query", "kb encode of the expanded query", "kb.search hybrid end-to-end"],
     }
     samples = {name: [] for block in names.values() for name in block}
-    for _ in range(rounds):
-        for block, fns in blocks.items():
+    order = list(blocks)
+    for round_no in range(rounds):
+        for block in order[round_no % len(order) :] + order[: round_no % len(order)]:  # rotate: no path always goes first
+            fns = blocks[block]
             for q in queries[:3]:  # warm-up after the other runtime
                 for fn in fns:
                     fn(q)
@@ -146,18 +148,19 @@ def bench_batches(st_model, onnx_encoder, sets: dict[str, list[str]], bf16: bool
     paths = {"torch fp32": lambda t: torch_encode(t, False), "onnxruntime fp32": lambda t: onnx_encoder.encode(t, batch_size=32)}
     if bf16:
         paths["torch bf16 autocast"] = lambda t: torch_encode(t, True)
+    st_model_reference = {name: torch_encode(texts, False) for name, texts in sets.items()}  # for the cosines
     rates: dict = {}
     cos: dict = {}
-    for _ in range(rounds):  # paths take turns, so a burst of load from elsewhere hits all of them
+    order = list(paths)
+    for round_no in range(rounds):  # paths take turns, so a burst of load from elsewhere hits all of them
         for set_name, texts in sets.items():
-            reference = None
-            for name, fn in paths.items():
+            reference = st_model_reference[set_name]
+            for name in order[round_no % len(order) :] + order[: round_no % len(order)]:
+                fn = paths[name]
                 fn(texts[:32])  # warm-up
                 started = time.perf_counter()
                 vectors = fn(texts)
                 seconds = time.perf_counter() - started
-                if reference is None:
-                    reference = vectors
                 rates.setdefault((name, set_name), []).append(len(texts) / seconds)
                 cos[(name, set_name)] = float(np.min(np.sum(vectors * reference, axis=1)))
     results: dict = {}

@@ -233,6 +233,11 @@ def open_cached_export(model_id: str, digest: str) -> OnnxEncoder:
         # Touched since export: only a full checksum can tell a copy from damage.
         if file_sha256(onnx_path) != recorded.get("sha256"):
             raise OnnxCacheInvalid(f"{onnx_path} does not match the checksum recorded at export (damaged or replaced)")
+        recorded.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)  # intact: skip the checksum next time
+        try:
+            write_text_atomic(meta_path, json.dumps(meta, indent=1))
+        except OSError:
+            pass
     try:
         encoder = OnnxEncoder(folder, model_id=model_id, meta=meta)
     except Exception as exc:  # onnxruntime/tokenizers raise their own types for damaged files

@@ -143,6 +143,16 @@ def test_damaged_export_is_detected_without_a_crash(tmp_cache):
         open_cached_export(embed.DEFAULT_MODEL, digest)
 
 
+def test_touched_but_intact_export_is_still_used(tmp_cache):
+    """A new mtime alone (a copy, a backup restore) costs one checksum, not a re-export."""
+    onnx_file = tmp_cache / ONNX_FILE
+    os.utime(onnx_file, ns=(onnx_file.stat().st_atime_ns, onnx_file.stat().st_mtime_ns + 10**9))
+    digest = model_digest(locate_model(embed.DEFAULT_MODEL))
+    assert isinstance(open_cached_export(embed.DEFAULT_MODEL, digest), OnnxEncoder)
+    meta = json.loads((tmp_cache / "meta.json").read_text(encoding="utf-8"))
+    assert meta["onnx_file"]["mtime_ns"] == onnx_file.stat().st_mtime_ns  # remembered: no checksum next time
+
+
 @pytest.mark.slow
 def test_corrupt_export_is_logged_and_exported_again(tmp_cache, caplog, reference):
     onnx_file = tmp_cache / ONNX_FILE
