@@ -4,6 +4,9 @@ Two pages with two profiles check that each browser session has its own Intervie
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from kb.progress import ProgressStore
@@ -12,6 +15,13 @@ from tests.browser import chromium_browser, open_page, serve_app
 pytestmark = pytest.mark.browser
 
 DIFFUSION = "Diffusion / Score Matching"  # both of its cards have display formulas
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def shot(page, name: str, tmp_path: Path) -> None:
+    """KB_SAVE_SCREENSHOTS=1 refreshes docs/screenshots/; otherwise the picture goes to tmp_path."""
+    folder = SCREENSHOTS if os.environ.get("KB_SAVE_SCREENSHOTS") else tmp_path
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +55,7 @@ def start_interview(page, profile: str, family: str, length: str = "3") -> None:
     page.get_by_role("button", name="Start interview").click()
 
 
-def test_a_full_interview_in_the_browser(browser, app_url, store):
+def test_a_full_interview_in_the_browser(browser, app_url, store, tmp_path):
     page = open_page(browser, app_url)
     other = open_page(browser, app_url)
     try:
@@ -73,6 +83,7 @@ def test_a_full_interview_in_the_browser(browser, app_url, store):
         grade.locator(".katex-display").first.wait_for()
         assert "$$" not in text
         assert "How does that connect to" in chat.inner_text()
+        shot(page, "interview", tmp_path)
 
         page.get_by_role("button", name="Easy", exact=True).click()
         chat.get_by_text("Rating set to").wait_for()
@@ -88,6 +99,8 @@ def test_a_full_interview_in_the_browser(browser, app_url, store):
         page.locator("#kb-progress-profile textarea, #kb-progress-profile input").first.fill("ana")
         page.get_by_role("button", name="Refresh").click()
         page.locator("#kb-progress-due").get_by_text("1 reviewed").wait_for()
+        page.locator("#kb-progress-mastery").get_by_text("Mastery per family").wait_for()
+        shot(page, "progress", tmp_path)
     finally:
         page.close()
         other.close()
