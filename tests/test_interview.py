@@ -186,3 +186,11 @@ def test_a_card_deleted_mid_interview_is_skipped_with_a_message(make_kb, shipped
         assert "no longer in the notes" in turns[0].text
         assert turns[-1].kind == "question" and turns[-1].data["card_id"] == "what-does-label-smoothing-do"
         assert store.reviews("default") == []
+
+
+def test_family_picker_keeps_all_or_the_chosen_families():
+    from kb.ui.interview_tab import ALL_FAMILIES, tidy_families
+
+    assert tidy_families([ALL_FAMILIES, "Regression"]) == ["Regression"]
+    assert tidy_families(["Regression", "GAN Losses", ALL_FAMILIES]) == [ALL_FAMILIES]
+    assert tidy_families([]) == [ALL_FAMILIES]

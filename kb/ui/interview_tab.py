@@ -41,6 +41,14 @@ def _rating_prompt(session: InterviewSession | None) -> str:
             "Click another rating to change it.")
 
 
+def tidy_families(chosen) -> list[str]:
+    """Picking a family drops "All families"; picking "All families" (or nothing) drops the rest."""
+    chosen = [f for f in (chosen or []) if f]
+    if not chosen or (chosen[-1] == ALL_FAMILIES):
+        return [ALL_FAMILIES]
+    return [f for f in chosen if f != ALL_FAMILIES]
+
+
 def start(kb, store, profile: str, families, length, mode_label: str):
     """New session -> (session, chat history, rating note). Errors become a chat message."""
     chosen = [f for f in (families or []) if f and f != ALL_FAMILIES] or None
@@ -119,6 +127,7 @@ def build(kb, nav, **services):
     with gr.Row():
         command_buttons = {name: gr.Button(name.capitalize(), size="sm", elem_id=f"kb-interview-{name}") for name in ("hint", "skip", "repeat", "end")}
     session = gr.State(None)
+    families.input(tidy_families, inputs=[families], outputs=[families], queue=False, api_visibility="undocumented")
 
     start_button.click(lambda p, f, n, m: start(kb, store, p, f, n, m), inputs=[profile, families, length, mode],
                        outputs=[session, chatbot, rating_note], api_name="interview_start", api_visibility="undocumented")
