@@ -23,12 +23,16 @@ Contract for tab modules (other helpers add a file, nothing else):
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 from .nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
 
 UI_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+# Gradio runs one request per event at a time by default, so 20 users' searches would wait in one line.
+# Search, chat and grading release the GIL in ONNX Runtime / numpy / FAISS; see docs/benchmarks.md (load).
+QUEUE_CONCURRENCY = 4
 
 # (module name under kb.ui, tab id, default label), in the order the tabs appear after Chat.
 OPTIONAL_TABS = [
@@ -89,8 +93,19 @@ def launch_options() -> dict:
     return {"css": css, "head": NAV_JS}
 
 
+def queue_concurrency() -> int:
+    """Requests of one event (e.g. search) that may run at once: KB_CONCURRENCY, else QUEUE_CONCURRENCY."""
+    from ..errors import ConfigError
+
+    raw = os.environ.get("KB_CONCURRENCY") or str(QUEUE_CONCURRENCY)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"KB_CONCURRENCY must be a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
 def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
     """Serve the app (blocks unless prevent_thread_lock=True is passed)."""
+    demo.queue(default_concurrency_limit=queue_concurrency())
     return demo.launch(server_name=host, server_port=port, footer_links=[], quiet=kwargs.pop("quiet", True), **launch_options(), **kwargs)
 
 
