@@ -144,18 +144,18 @@ def edit_one_card(corpus: Path) -> str:
     return note.name
 
 
-def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int) -> dict:
+def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None) -> dict:
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
     from kb.index import EXACT_SEARCH_MAX_ROWS
     from kb.parse import load_corpus
-    from synthetic_corpus import write_corpus
+    from synthetic_corpus import MAX_ANSWER_WORDS, write_corpus
 
     result: dict = {"cards": cards, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-                    "exact_search_max_rows": EXACT_SEARCH_MAX_ROWS}
+                    "exact_search_max_rows": EXACT_SEARCH_MAX_ROWS, "answer_words": answer_words or MAX_ANSWER_WORDS}
     corpus, index = workdir / "corpus", workdir / "index"
     started = time.perf_counter()
-    write_corpus(corpus, cards, seed=1)
+    write_corpus(corpus, cards, seed=1, answer_words=answer_words or MAX_ANSWER_WORDS)
     result["corpus_write_s"] = round(time.perf_counter() - started, 1)
     result["corpus_mb"] = round(dir_size_mb(corpus), 1)
 
@@ -208,10 +208,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the workdir afterwards.")
     parser.add_argument("--query-rounds", type=int, default=3)
     parser.add_argument("--raw-sample", type=int, default=1000, help="Cards in the raw encode sample.")
+    parser.add_argument("--answer-words", type=int, default=None, help="Cut synthetic answers at this many words (default 80; fewer = a cheaper build).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"kb-scale-{args.cards}-"))
     try:
-        result = run(args.cards, workdir, args.query_rounds, args.raw_sample)
+        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
