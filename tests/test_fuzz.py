@@ -227,12 +227,17 @@ def _optional(module: str):
         raise
 
 
+chat_history = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": hostile_query}), max_size=3)
+
+
 @examples(200)
-@given(question=hostile_query)
-def test_chat_survives_hostile_questions(shipped_kb, question):
+@given(question=hostile_query, history=chat_history)
+def test_chat_survives_hostile_questions(shipped_kb, question, history):
     chat = _optional("kb.chat")
     TRIED["chat"] += 1
-    expect_answer_or_kb_error(lambda: chat.answer(shipped_kb, question))
+    reply = expect_answer_or_kb_error(lambda: chat.answer(shipped_kb, question, history))
+    if reply is not None:
+        assert isinstance(reply.markdown, str) and reply.markdown.strip()
 
 
 @examples(200)
