@@ -1,7 +1,7 @@
 """The on-disk index: a cache of the corpus that can always be rebuilt.
 
 index/
-  manifest.json   format version, model id, per-note sha256, sha256 of every file below
+  manifest.json   format and parser versions, model id, per-note sha256, sha256 of every file below
   cards.json      the parsed cards and the problems found while parsing
   vectors.npy     float32 [cards, 2, dim]: row 0 embeds the question, row 1 question + answer
   index.faiss     inner-product index over those rows (vectors are L2-normalised)
@@ -29,7 +29,7 @@ import numpy as np
 
 from .cards import Card
 from .errors import IndexCorruptError, IndexWriteError
-from .parse import CorpusParse, Problem, load_corpus, note_paths, read_note, parse_note, assign_unique_ids
+from .parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note, read_note
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -213,7 +213,10 @@ def _load_verified(index_dir: Path) -> IndexData:
     if vectors.shape[0] != len(cards) or faiss_index.ntotal != 2 * len(cards):
         raise IndexCorruptError(f"{index_dir}: {len(cards)} cards but {vectors.shape[0]} vector pairs and {faiss_index.ntotal} index rows")
     lexical, lexical_problem = _load_lexical(index_dir, manifest, len(cards))
-    return IndexData(cards, vectors, faiss_index, problems, manifest["notes"], manifest["model"], lexical, lexical_problem)
+    # Cards read by another parser version may be wrong: forget the note hashes, so every note is
+    # parsed again (its unchanged cards keep their vectors).
+    notes = manifest["notes"] if manifest.get("parser") == PARSER_VERSION else {}
+    return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem)
 
 
 def _load_lexical(index_dir: Path, manifest: dict, documents: int):
@@ -273,6 +276,7 @@ def save_index(index_dir: Path, data: IndexData) -> None:
                 (index_dir / LEXICAL_FILE).unlink(missing_ok=True)
             manifest = {
                 "format_version": FORMAT_VERSION,
+                "parser": PARSER_VERSION,
                 "model": data.model_id,
                 "dim": int(data.vectors.shape[-1]) if data.vectors.size else None,
                 "cards": len(data.cards),

@@ -28,6 +28,10 @@ from pathlib import Path
 from .cards import Card, WikiLink, slugify
 from .markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 
+# Bump when the rules change what a note parses to: an index written by another parser version
+# re-reads every note (vectors are reused for cards whose text did not change).
+PARSER_VERSION = 2
+
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
 Q_NUMBER_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{1,4}\b\s*[-\u2013\u2014:.)]?\s*", re.IGNORECASE)  # "Q1 What ..."
 NUMBERED_RE = re.compile(r"^\s*\d{1,4}\s*[.)]\s+(?=\S)")

@@ -347,3 +347,33 @@ def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
         assert reader.is_alive() and loaded == []
     reader.join(timeout=60)
     assert len(loaded) == 1 and len(loaded[0].cards) == 5
+
+
+def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_path, encoder):
+    """Cards cached by an older parser are not trusted: notes are parsed again, unchanged cards keep their vectors."""
+    from kb.index import file_sha256
+    from kb.parse import PARSER_VERSION
+
+    index = tmp_path / "index"
+    open_kb(corpus, index, encoder)
+
+    def tamper(parser_version):
+        stored = json.loads((index / "cards.json").read_text())
+        stored["cards"][0]["question"] = "What is MSE, as an old parser read it?"
+        (index / "cards.json").write_text(json.dumps(stored))
+        manifest = json.loads((index / MANIFEST).read_text())
+        manifest["files"]["cards.json"] = file_sha256(index / "cards.json")
+        manifest["parser"] = parser_version
+        (index / MANIFEST).write_text(json.dumps(manifest))
+
+    tamper(PARSER_VERSION)  # same parser: the stored cards are trusted as they are
+    same = open_kb(corpus, index, encoder)
+    assert same.report.action == "loaded" and same.cards[0].question == "What is MSE, as an old parser read it?"
+
+    tamper(PARSER_VERSION - 1)
+    kb = open_kb(corpus, index, encoder)
+    assert kb.report.action == "updated" and kb.report.notes_changed == ["a.md", "b.md"]
+    assert kb.cards[0].question == "What is MSE?"
+    # only the card whose text the old parser got wrong is embedded again
+    assert kb.report.embedded == 1 and kb.report.reused == 4 and kb.counting.texts[0] == "What is MSE?"
+    assert json.loads((index / MANIFEST).read_text())["parser"] == PARSER_VERSION
