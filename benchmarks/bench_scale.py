@@ -144,7 +144,8 @@ def edit_one_card(corpus: Path) -> str:
     return note.name
 
 
-def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None) -> dict:
+def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None, checkpoint=lambda result: None) -> dict:
+    """All the measurements; `checkpoint(result)` is called after each stage (a long run keeps what it has)."""
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
     from kb.index import EXACT_SEARCH_MAX_ROWS
@@ -167,6 +168,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     result["encoder"] = {"backend": getattr(encoder, "backend", type(encoder).__name__), "notes": list(getattr(encoder, "notes", []))}
     del sample_cards
     print(f"raw encode: {result['raw_encode']}", flush=True)
+    checkpoint(result)
 
     config = Config(corpus=corpus, index=index, data=workdir / "data")
     started = time.perf_counter()
@@ -178,6 +180,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
                        "peak_rss_mb_after": round(peak_rss_mb()), "faiss_index": type(kb.data.faiss_index).__name__}
     result["index_mb"] = round(dir_size_mb(index), 1)
     print(f"build: {result['build']}; index {result['index_mb']} MB", flush=True)
+    checkpoint(result)
 
     note = edit_one_card(corpus)
     started = time.perf_counter()
@@ -185,6 +188,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     result["incremental"] = {"edited_note": note, "seconds": round(time.perf_counter() - started, 1), "re_embedded_cards": kb2.report.embedded,
                              "reused_cards": kb2.report.reused, "notes_changed": kb2.report.notes_changed, "action": kb2.report.action}
     print(f"incremental: {result['incremental']}", flush=True)
+    checkpoint(result)
     del kb
     kb = kb2
 
@@ -192,6 +196,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     result["search"] = search_latency(kb, queries, query_rounds)
     result["search"]["faiss_index"] = type(kb.data.faiss_index).__name__
     print(f"search: {result['search']}", flush=True)
+    checkpoint(result)
 
     query_vectors = np.stack([encoder.encode_query(q) for q in queries]).astype(np.float32)
     result["faiss"] = faiss_comparison(kb.data.vectors, query_vectors)
@@ -211,8 +216,18 @@ def main() -> None:
     parser.add_argument("--answer-words", type=int, default=None, help="Cut synthetic answers at this many words (default 80; fewer = a cheaper build).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"kb-scale-{args.cards}-"))
+
+    def save(result: dict) -> None:
+        if not args.out:
+            return
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+        previous = previous if isinstance(previous, dict) and "runs" in previous else {"runs": {}}
+        previous["runs"][str(args.cards)] = result
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(previous, indent=1) + "\n")
+
     try:
-        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words)
+        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words, checkpoint=lambda r: save({**r, "complete": False}))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -220,14 +235,9 @@ def main() -> None:
         result["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
         pass
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-        previous = previous if isinstance(previous, dict) and "runs" in previous else {"runs": {}}
-        previous["runs"][str(args.cards)] = result
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(previous, indent=1) + "\n")
+    result["complete"] = True
+    print(json.dumps(result, indent=1))
+    save(result)
 
 
 if __name__ == "__main__":
