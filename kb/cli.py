@@ -31,10 +31,10 @@ def _stderr(message: str) -> None:
     click.echo(message, err=True)
 
 
-def open_kb(corpus, index_dir, model, progress=None, force=False, background_model=False):
+def open_kb(corpus, index_dir, model, progress=None, force=False, background_model=False, data_dir=None):
     from .knowledge import KnowledgeBase
 
-    config = Config.from_env(corpus=corpus, index=index_dir, model=model)
+    config = Config.from_env(corpus=corpus, index=index_dir, model=model, data=data_dir)
     return KnowledgeBase.load(config=config, log=_stderr, progress=progress, force=force, background_model=background_model)
 
 

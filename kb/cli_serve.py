@@ -14,8 +14,9 @@ def register(main: click.Group) -> None:
     @click.option("--host", envvar="KB_HOST", default="127.0.0.1", show_default=True, help="Interface to listen on [env KB_HOST].")
     @click.option("--port", envvar="KB_PORT", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port [env KB_PORT].")
     @click.option("--auth", envvar="KB_AUTH", default=None, metavar="USER:PASS", help="Require this login [env KB_AUTH].")
+    @click.option("--data", "data_dir", envvar="KB_DATA", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder of the interview progress database [env KB_DATA; default: per-user data dir].")
     @click.option("--auth-file", envvar="KB_AUTH_FILE", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Require a login from FILE: one user:pass per line [env KB_AUTH_FILE].")
-    def serve(corpus, index_dir, model, host, port, auth, auth_file):
+    def serve(corpus, index_dir, model, host, port, data_dir, auth, auth_file):
         """Serve the web app: search, browse by family, cards, chat (and the other tabs).
 
         The index is built first if missing; the model loads in the background.
@@ -30,7 +31,7 @@ def register(main: click.Group) -> None:
         if warning:
             _stderr(warning)
         gradio_import = prefetch_gradio()
-        kb = open_kb(corpus, index_dir, model, background_model=True)
+        kb = open_kb(corpus, index_dir, model, background_model=True, data_dir=data_dir)
         gradio_import.join()
         _stderr(f"kb: {len(kb.cards)} cards in {len(kb.families())} families; starting the web app on http://{host}:{port}")
         serve_app(kb, host=host, port=port, **({"auth": logins} if logins else {}))
