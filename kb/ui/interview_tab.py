@@ -109,6 +109,7 @@ def build(kb, nav, **services):
         gr.Markdown(f"⚠️ {store_error}", elem_id="kb-interview-store-error")
     with gr.Row():
         profile = gr.Textbox(label="Profile", value="default", max_lines=1, scale=1, elem_id="kb-interview-profile")
+        nav.interview_profile = profile  # the Progress tab follows it
         families = gr.Dropdown(choices=[ALL_FAMILIES] + [name for name, _ in kb.families()], value=[ALL_FAMILIES], multiselect=True,
                                label="Families", scale=3, elem_id="kb-interview-families")
         length = gr.Dropdown(choices=LENGTHS, value=5, label="Questions", scale=1, elem_id="kb-interview-length")

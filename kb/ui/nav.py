@@ -52,6 +52,7 @@ class Nav:
     tabs: Any = None  # gr.Tabs
     open_card_box: Any = None  # hidden gr.Textbox: set it to nav.request(card_id)
     open_card_outputs: list = field(default_factory=list)  # what show_card() updates, tabs first
+    interview_profile: Any = None  # the Interview tab's profile box; the Progress tab follows it
     _render_card: Callable[[str], tuple] | None = None
 
     @staticmethod

@@ -70,3 +70,8 @@ def build(kb, nav, **services):
     refresh.click(show, inputs=[profile], outputs=[mastery, reviews, due], api_visibility="undocumented")
     profile.submit(show, inputs=[profile], outputs=[mastery, reviews, due], api_visibility="undocumented")
     nav.demo.load(show, inputs=[profile], outputs=[mastery, reviews, due], api_visibility="undocumented")
+    interview_profile = getattr(nav, "interview_profile", None)
+    if interview_profile is not None:
+        # One person, one name: this tab follows the profile typed in the Interview tab.
+        interview_profile.change(lambda name: (name, *show(name)), inputs=[interview_profile], outputs=[profile, mastery, reviews, due],
+                                 api_visibility="undocumented")
