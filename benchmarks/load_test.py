@@ -170,6 +170,44 @@ def check_database(db_path: Path, users: list[User]) -> dict:
             "missing_samples": missing[:5], "reviews_in_db": sum(len(v) for v in stored.values())}
 
 
+def in_process_costs(work: Path, queries: list[str]) -> dict:
+    """Where a request's time goes without HTTP: query encode, kb.search, the search tab's HTML, a chat
+    reply, and a trivial Gradio round trip (the framework's own cost per request on this machine)."""
+    sys.path.insert(0, str(ROOT))
+    import gradio as gr
+    from gradio_client import Client
+
+    from kb import Config, KnowledgeBase
+    from kb.chat import answer
+    from kb.ui.search_tab import search_results_html
+
+    kb = KnowledgeBase.load(config=Config(corpus=work / "corpus", index=work / "index", data=work / "probe-data"))
+    kb.search("warm up")
+    sample = queries[:60]
+
+    def p50(call) -> float:
+        times = []
+        for q in sample:
+            started = time.perf_counter()
+            call(q)
+            times.append((time.perf_counter() - started) * 1000)
+        return round(float(np.percentile(times, 50)), 1)
+
+    costs = {"encode_query_ms": p50(kb.encoder.encode_query), "kb_search_ms": p50(lambda q: kb.search(q, k=10)),
+             "search_tab_html_ms": p50(lambda q: search_results_html(kb, q, "All families")), "chat_answer_ms": p50(lambda q: answer(kb, q))}
+    with gr.Blocks() as echo_app:
+        box, out = gr.Textbox(), gr.HTML()
+        box.submit(lambda x: x, box, out, api_name="echo")
+    port = free_port()
+    echo_app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}", verbose=False)
+        costs["gradio_echo_round_trip_ms"] = p50(lambda q: client.predict(q, api_name="/echo"))
+    finally:
+        echo_app.close()
+    return costs
+
+
 def start_server(work: Path, port: int, concurrency: int | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     env.update(KB_DATA=str(work / "data"), KB_CORPUS=str(work / "corpus"), KB_INDEX=str(work / "index"))
@@ -189,6 +227,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--baseline", type=float, default=15.0, help="Seconds of one user alone before the load.")
     parser.add_argument("--concurrency", type=int, default=None, help="KB_CONCURRENCY for the server (Gradio default_concurrency_limit).")
+    parser.add_argument("--breakdown", action="store_true", help="Also time encode, kb.search, chat and a trivial Gradio call in process.")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--label", default=None, help="Name of this run in the results file (default: users-concurrency).")
     args = parser.parse_args()
@@ -204,6 +243,9 @@ def main() -> None:
     users: list[User] = []
     try:
         wait_http(url + "/", timeout=300)
+        if args.breakdown:
+            result["in_process"] = in_process_costs(work, queries)
+            print("in process:", json.dumps(result["in_process"]), flush=True)
         solo = User(99, url, queries, seed=99)
         solo.search()  # the model finishes loading in the background; wait for it outside the clock
         users.append(solo)
