@@ -8,6 +8,10 @@ one concept token on BOTH sides, so "smooth L1" in a query meets "Huber" in a ca
 "reinforcement learning" meets "RL". In the query, the words of a recognised phrase are replaced by
 their concept (kept only at a low weight), so "smooth L1" does not pull up every card that says "L1"
 and "reinforcement" does not match REINFORCE.
+
+Storage: the BM25 score matrix, token ids and word counts are saved in the index folder
+(`LexicalIndex.save` / `load`, one .npz of plain arrays), so opening a large knowledge base does not
+tokenise every card again; `CorpusTokenizer` makes the tokenising itself fast when it is needed.
 """
 from __future__ import annotations
 
@@ -157,7 +161,8 @@ def concept_token(gid: int) -> str:
 def document_tokens(text: str, glossary: Glossary, vocabulary: dict[str, int] | None = None) -> list[str]:
     """Stemmed content words plus one concept token per glossary phrase found (one pass over the text).
 
-    With `vocabulary`, also counts the text's words into it (for typo repair)."""
+    With `vocabulary`, also counts the text's words into it (for typo repair). This is the plain
+    definition; indexes use CorpusTokenizer, which is tested to give exactly these tokens."""
     every, plain = [], []
     for match in WORD_RE.finditer(lower(text)):
         word = match.group(0).replace("'", "")
