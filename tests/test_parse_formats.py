@@ -298,3 +298,31 @@ def test_obsidian_image_embeds_and_comments_are_not_answer_text():
     assert "Other note" in card.answer_text and "done." in card.answer_text
     assert "![[plot.png|300]]" in card.answer_md  # the markdown itself is kept as written
     assert [p.line for p in parse_note("## F\n\n### Q: A?\n\n%% a\nb %%\n\nThen $ stray.\n", "n.md").problems] == [8]
+
+
+FRAGMENTS = [
+    "# Title", "## Family", "### Q: What is X?", "#### Sub heading", "### What is Y?", "#### 3) What is Z",
+    "Plain answer text with $a_b$ and **bold**.", "", "- item one\n- item two", "```python\n# comment\nx = 1\n```",
+    "<details>\n<summary><b>What is D?</b></summary>\n\nD answer.\n\n</details>", "<details><summary>Answer</summary>\n\nhidden\n</details>",
+    "**What is B? ⭐️**", "**Q: Quick?** yes it is", "**Q:** Marker?\n**A:** marker answer", "> [!question] Callout?\n> callout answer",
+    "> quoted text", "---", "<br/>", "Answer here", "!", "$$\n\\sum_i x_i\n$$", "Setext?\n-------", "1. What is numbered?",
+    "<details>\n<summary>Unclosed?</summary>\n", "Q: plain?\nA: plain answer", "%% comment %%", "[[#Q: What is X?]]",
+]
+
+
+def test_mixed_notes_give_disjoint_cards_whose_answers_come_from_their_lines():
+    """Random mixes of every shape: no crash, cards never overlap, each answer line is in its card's range."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        text = "\n\n".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 25)))
+        lines = text.split("\n")
+        cards = parse_note(text, "mix.md").cards
+        spans = sorted((c.line_start, c.line_end) for c in cards)
+        assert all(a2 > b1 for (_, b1), (a2, _) in zip(spans, spans[1:])), text
+        for card in cards:
+            assert 1 <= card.line_start <= card.line_end <= len(lines)
+            source = "\n".join(lines[card.line_start - 1 : card.line_end])
+            assert all(l.strip() in source for l in card.answer_md.split("\n")), (card.question, text)
+            assert card.question and card.answer_text.strip() and not card.question.lower().startswith("q:")
