@@ -326,3 +326,14 @@ def test_mixed_notes_give_disjoint_cards_whose_answers_come_from_their_lines():
             source = "\n".join(lines[card.line_start - 1 : card.line_end])
             assert all(l.strip() in source for l in card.answer_md.split("\n")), (card.question, text)
             assert card.question and card.answer_text.strip() and not card.question.lower().startswith("q:")
+
+
+def test_ids_in_other_scripts_stay_readable():
+    from kb.cards import slugify
+
+    assert slugify("What’s X?") == slugify("What's X?") == "whats-x"
+    assert slugify("Naïve Bayes — why naïve?") == "naive-bayes-why-naive"
+    assert slugify("Что такое переобучение?") == "что-такое-переобучение"
+    assert slugify("什么是过拟合？") == "什么是过拟合"
+    assert slugify("???").startswith("q-") and slugify("???") == slugify("???")
+    assert len(slugify("word " * 100)) <= 80
