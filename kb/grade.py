@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import grade_relations as relations
 from .lexical import STOPWORDS, synonym_groups
 
 ANTONYMS_FILE = Path(__file__).parent / "data" / "antonyms.txt"
@@ -44,6 +45,7 @@ NEGATION_OVERLAP = 0.5  # share of content words two clauses must share to be "t
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
+LESS_MODIFIERS = frozenset({"less", "fewer"})
 NEGATIONS = frozenset("not no never without nor neither nothing none cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
 GENERIC = frozenset(
     """loss losses model models use uses used using get gets make makes one two also just like way thing things
@@ -92,6 +94,8 @@ def _stemmer():
 
 
 def _stem(word: str) -> str:
+    if len(word) > 5 and word.endswith("our"):  # British spelling: behaviour -> behavior, favour -> favor
+        word = word[:-2] + "r"
     return _stemmer().stemWord(word)
 
 
@@ -285,6 +289,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
         if not polarities or polarities[0][0] == "compared":
             continue
         negated = any(t in NEGATIONS for t in toks[max(0, pos - 3) : pos])
+        if pos > 0 and toks[pos - 1] in LESS_MODIFIERS:  # "less stable" says the opposite of "stable"
+            negated = not negated
         noun = next((s for p, s, pol in items if p > pos and not pol), None) if pos >= 0 else None
         for axis, pole in polarities:
             if negated:
@@ -474,6 +480,86 @@ def contradictions(card, points: list[KeyPoint], answer: str) -> tuple[list[str]
     return found, hit_points
 
 
+def _lead_poles(card, points: list[KeyPoint]) -> list[tuple[set[str], str]]:
+    """The card's compared lead terms ("Forward KL", "Reverse KL") as (distinctive stems, name)."""
+    leads: list[tuple[set[str], str]] = []
+    for point in points:
+        if point.lead and _is_compared_term(point.lead, card.question):
+            stems = {_stem(w) for w in tokens(point.lead) if w not in STOPWORDS}
+            if stems and all(stems != known for known, _ in leads):
+                leads.append((stems, _plain(point.lead)))
+    shared = set.intersection(*(stems for stems, _ in leads)) if leads else set()
+    return [(stems - shared, name) for stems, name in leads if stems - shared]
+
+
+def _pole_of(words: list[str], leads: list[tuple[set[str], str]]) -> int | None:
+    poles = {i for i, (stems, _) in enumerate(leads) for w in words if _stem(w) in stems}
+    return poles.pop() if len(poles) == 1 else None
+
+
+def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
+    """Ordered formula arguments the card ties to one compared term: {"pq": forward, "qp": reverse}."""
+    leads = _lead_poles(card, points)
+    ties: dict[str, set[int]] = {}
+    for point in points:
+        pole = _pole_of(tokens(point.lead), leads) if point.lead else None
+        if pole is None:
+            continue
+        for _, pair in relations.ordered_pairs(point.text):
+            ties.setdefault(pair, set()).add(pole)
+    return {pair: next(iter(poles)) for pair, poles in ties.items() if len(poles) == 1 and pair[::-1] in ties}
+
+
+def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[str, list[str]]:
+    """Write KL(q||p) as the card's name for that order ("Reverse KL"), so attribute checks see it; and
+    flag "Forward KL is KL(q||p)": a name set equal to the other order."""
+    poles = _pair_poles(card, points)
+    if not poles:
+        return answer, []
+    leads = _lead_poles(card, points)
+    names = {i: name for i, (_, name) in enumerate(leads)}
+    clashes = []
+    for clause in _clauses(answer):
+        for start, pair in relations.ordered_pairs(clause):
+            before = tokens(clause[:start])[-4:]
+            named = [p for p in (_pole_of([w], leads) for w in before) if p is not None]
+            if pair in poles and named and named[-1] != poles[pair] and any(w in ("is", "are", "means", "equals") for w in before):
+                if clause.strip() not in clashes:
+                    clashes.append(clause.strip())
+    pattern = re.compile(r"(?:\b(?:D|KL|D_?\{?(?:\\text\{)?KL\}?\}?)\s*)?" + relations.ORDERED_PAIR_RE.pattern, re.I)
+
+    def rename(match: re.Match) -> str:
+        pair = (match.group(1) + match.group(2)).lower()
+        return f" {names[poles[pair]]} " if pair in poles and poles[pair] in names else match.group(0)
+
+    return pattern.sub(rename, answer), clashes
+
+
+def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[str]:
+    """Answer clauses that reverse one of the card's comparisons, or dismiss what the card is about."""
+    question = frozenset(content_stems(card.question))
+    card_comparisons = []
+    card_dismisses = False
+    for point in points:
+        if point.kind != "claim":
+            continue
+        subject = frozenset(_stem(w) for w in tokens(point.lead) if w not in STOPWORDS) or question
+        body = point.plain[len(_plain(point.lead)) + 2 :] if point.lead else point.plain
+        card_dismisses = card_dismisses or relations.dismisses(body)
+        for clause in _clauses(body):
+            card_comparisons.extend(relations.comparisons(clause, subject))
+    named = set(question) | {_stem(w) for p in points for w in tokens(p.lead) if w not in STOPWORDS}
+    found = []
+    for unit in units:
+        for clause in _clauses(unit):
+            said = relations.comparisons(clause)
+            if said and card_comparisons and relations.clashing_comparison(card_comparisons, said):
+                found.append(clause.strip())
+            elif not card_dismisses and relations.dismisses(clause) and content_stems(clause) & named:
+                found.append(clause.strip())
+    return found
+
+
 # ---- grading -----------------------------------------------------------------------------------------
 class Grader:
     """Grades answers with the real sentence encoder; key-point embeddings are cached per card."""
@@ -519,7 +605,9 @@ class Grader:
         answer_stems = content_stems(" ".join(units))
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
         coverage = (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical
-        found, contradicted = contradictions(card, points, " ".join(units))
+        text, pair_clashes = _resolve_ordered_pairs(card, points, " ".join(units))
+        found, contradicted = contradictions(card, points, text)
+        found += [c for c in dict.fromkeys(pair_clashes + _relation_clashes(card, points, units)) if c not in found]
         negated_found, negated_points = self._negation_flips(card, points, units)
         found += [c for c in negated_found if c not in found]
         return self._result(points, coverage, found, contradicted | negated_points, hints, whole)

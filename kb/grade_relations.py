@@ -1,0 +1,123 @@
+"""Directional relations the grader checks beyond single attributes (used by kb/grade.py).
+
+Sentence embeddings score "A is faster than B" and "B is faster than A" alike, and an answer that
+waves a topic away ("X has nothing to do with Y") still shares the card's words. Three general,
+pattern-based checks, none keyed to one card:
+
+- comparatives: "A is more/less X than B", "A is simpler than B", read as (A, axis, direction, B);
+  an answer that reverses the direction, or swaps A and B, contradicts the card;
+- ordered arguments written as formulas, KL(p||q) vs KL(q||p): the card ties each order to one of its
+  compared terms (Forward KL / Reverse KL); an answer that ties it to the other one contradicts it;
+- dismissals: "unrelated", "has nothing to do with", "doesn't matter" said about something the card
+  asks about or explains, when the card never dismisses it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMPARATIVE_WINDOW = 6  # tokens before "than" that may hold the comparative ("much more sample efficient than")
+ENTITY_WORDS = 3  # content words after "than" that name the other side
+LESS_WORDS = frozenset({"less", "fewer"})
+MORE_WORDS = frozenset({"more"})
+DISMISSAL_RE = re.compile(
+    r"\b(?:nothing to do with|unrelated|not related|no relation|no connection|not connected|says nothing about|"
+    r"irrelevant|unimportant|(?:does ?n[o']?t|do ?n[o']?t) (?:really )?matter|no bearing)\b", re.I)
+# A pair of single-letter arguments: (p || q), (p \| q), D(q‖p), "p | q" once LaTeX is spelt out.
+ORDERED_PAIR_RE = re.compile(r"\(\s*([a-z])(?:_?[a-z0-9]{0,3})?\s*(?:\\\||\|\||\u2016|\|)\s*([a-z])(?:_?[a-z0-9]{0,3})?\s*\)", re.I)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    left: frozenset  # stems of the thing compared ("sac")
+    axis: object  # antonym axis, or ("word", stem) for an attribute outside the lexicon
+    direction: int  # +1 more / -1 less
+    right: frozenset  # stems of what it is compared with ("ppo")
+
+
+def _helpers():
+    from . import grade
+
+    return grade
+
+
+def _content(words: list[str]) -> list[str]:
+    g = _helpers()
+    lexicon = g.antonym_lexicon()
+    return [w for w in words if w not in g.STOPWORDS and w not in g.GENERIC and w not in lexicon and w != "than" and len(w) > 1]
+
+
+def _direction_of(words: list[str]) -> tuple[object, int] | None:
+    """The comparative just before "than": (axis, +1/-1), or None when there is none."""
+    g = _helpers()
+    lexicon = g.antonym_lexicon()
+    sizes = g._axis_sizes()
+    for pos in range(len(words) - 1, -1, -1):  # the comparative nearest to "than" speaks for it
+        word = words[pos]
+        polarities = [p for p in lexicon.get(word, ()) if sizes.get(p[0], 2) == 2]
+        if word in MORE_WORDS or word in LESS_WORDS:
+            sign = 1 if word in MORE_WORDS else -1
+            after = words[pos + 1 :]
+            for follower in reversed(after):  # "more sample efficient": the attribute is the last word
+                follower_pol = [p for p in lexicon.get(follower, ()) if sizes.get(p[0], 2) == 2]
+                if follower_pol:
+                    axis, pole = follower_pol[0]
+                    return axis, sign * (1 if pole == 0 else -1)
+            if after:
+                return ("word", g._stem(after[-1])), sign
+            if pos > 0:  # "matters more than"
+                return ("word", g._stem(words[pos - 1])), sign
+            return None
+        if polarities and word not in ("high", "low", "large", "small"):
+            axis, pole = polarities[0]
+            if word.endswith(("er", "ier")) or word in ("better", "worse", "more", "less"):
+                return axis, 1 if pole == 0 else -1
+    return None
+
+
+def comparisons(clause: str, implicit_subject: frozenset = frozenset()) -> list[Comparison]:
+    """Every "A ... -er than B" in a clause; A defaults to `implicit_subject` (the card's lead or question)."""
+    g = _helpers()
+    words = g.tokens(clause)
+    out = []
+    for pos, word in enumerate(words):
+        if word != "than":
+            continue
+        window = words[max(0, pos - COMPARATIVE_WINDOW) : pos]
+        found = _direction_of(window)
+        if found is None:
+            continue
+        axis, direction = found
+        start = max(0, pos - COMPARATIVE_WINDOW)
+        comparative_at = next((start + i for i, w in enumerate(window) if w in MORE_WORDS | LESS_WORDS or w in g.antonym_lexicon()), pos)
+        left = {g._stem(w) for w in _content(words[:comparative_at])} or set(implicit_subject)
+        right = {g._stem(w) for w in _content(words[pos + 1 :])[:ENTITY_WORDS]}
+        shared = left & right
+        left, right = left - shared, right - shared
+        if left and right:
+            out.append(Comparison(frozenset(left), axis, direction, frozenset(right)))
+    return out
+
+
+def clashing_comparison(card_side: list[Comparison], answer_side: list[Comparison]) -> bool:
+    """The answer reverses a comparison the card makes, or swaps its two sides."""
+    for said in answer_side:
+        for known in card_side:
+            if said.axis != known.axis:
+                continue
+            same_order = bool(said.left & known.left) and bool(said.right & known.right)
+            swapped = bool(said.left & known.right) and bool(said.right & known.left)
+            if same_order and not swapped and said.direction != known.direction:
+                return True
+            if swapped and not same_order and said.direction == known.direction:
+                return True
+    return False
+
+
+def ordered_pairs(text: str) -> list[tuple[int, str]]:
+    """(character position, "pq") for each ordered pair of single-letter arguments."""
+    return [(m.start(), (m.group(1) + m.group(2)).lower()) for m in ORDERED_PAIR_RE.finditer(text)]
+
+
+def dismisses(clause: str) -> bool:
+    return bool(DISMISSAL_RE.search(clause))
