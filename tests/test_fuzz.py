@@ -43,8 +43,10 @@ def report_counts(request):
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     total = sum(TRIED.values())
     line = f"fuzz inputs tried: {total} ({', '.join(f'{k} {v}' for k, v in sorted(TRIED.items()))})"
-    if reporter is not None:
-        reporter.write_line(line)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # shown in the normal pytest output, not swallowed
+            reporter.write_line("\n" + line)
 
 
 # ---- markdown generators ---------------------------------------------------------------------------
