@@ -1,6 +1,6 @@
 """Load test: the real `kb serve` on loopback, driven by concurrent simulated users through gradio_client.
 
-    python benchmarks/load_test.py --users 20 --duration 60 --out benchmarks/results/load.json
+    python benchmarks/load_test.py --users 20 --duration 60 --out benchmarks/results/load_test.json
 
 Each user has its own gradio_client session and its own interview profile, and loops over a mix of
 search (50 %), chat (25 %) and interview answers (25 %), with queries from benchmarks/queries.jsonl.
