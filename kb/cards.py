@@ -34,7 +34,7 @@ class Card:
     answer_text: str
     line_start: int  # 1-based, inclusive: the question line
     line_end: int  # 1-based, inclusive: last line of the answer
-    kind: str = "heading"  # heading | quickfire | qa | bold | details | callout
+    kind: str = "heading"  # heading | quickfire (also Q:/A: lines) | bold | details (also question callouts)
     links: list[WikiLink] = field(default_factory=list)
 
     @property
@@ -57,32 +57,21 @@ class Card:
 
 
 def slugify(text: str, max_chars: int = MAX_SLUG_CHARS) -> str:
-    """Lower-case words joined by '-', cut at a word boundary.
+    """Lower-case ASCII words joined by '-', cut at a word boundary.
 
-    Latin letters are folded to ASCII (é -> e); letters of scripts with no ASCII form (Cyrillic,
-    CJK, ...) are kept, so a Russian or Chinese note still gets readable ids. Text with no letters
-    or digits at all gets a short content hash so the id is still stable.
+    Non-ASCII letters are folded (é -> e); text with no ASCII letters at all
+    gets a short content hash so the id is still stable.
     """
     # Greek letters are common in ML questions (TD(λ)); spell them out rather than drop them.
     text = "".join(_greek_name(ch) for ch in text)
-    text = unicodedata.normalize("NFC", text).replace("'", "").replace("\u2019", "")  # what's -> whats
-    folded = "".join(_fold(ch) for ch in text).lower()
-    slug = re.sub(r"[^\w]+|_", "-", folded).strip("-")
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    folded = folded.lower().replace("'", "").replace("\u2019", "")
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
     if len(slug) > max_chars:
         slug = slug[:max_chars].rsplit("-", 1)[0]
     if not slug:
         slug = "q-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     return slug
-
-
-def _fold(ch: str) -> str:
-    """ASCII for a character that has one (é -> e, ﬁ -> fi); other letters and digits as they are."""
-    if ch.isascii():
-        return ch
-    ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
-    if ascii_form:
-        return ascii_form
-    return ch if ch.isalnum() else " "
 
 
 def _greek_name(ch: str) -> str:

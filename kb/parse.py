@@ -28,6 +28,9 @@ from pathlib import Path
 from .cards import Card, WikiLink, slugify
 from .markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 
+# Card.kind keeps four values: a Q:/A: pair is a quick-fire card, a question callout a collapsible one.
+CARD_KINDS = {"qa": "quickfire", "callout": "details"}
+
 # Bump when the rules change what a note parses to: an index written by another parser version
 # re-reads every note (vectors are reused for cards whose text did not change).
 PARSER_VERSION = 2
@@ -529,7 +532,7 @@ def _card(q: _Question, lines: list[str], end: int, note: str, family: str, resu
         answer_text=answer_text,
         line_start=line_start,
         line_end=line_end,
-        kind=q.kind,
+        kind=CARD_KINDS.get(q.kind, q.kind),
         links=links,
     )
 
