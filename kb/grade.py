@@ -36,7 +36,7 @@ WHOLE_WEIGHT = 0.3  # share of the score from the whole answer's similarity to t
 COVERED_AT = 0.5  # a point counts as covered from this coverage on
 FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer never says everything)
 SCORE_CURVE = 0.5  # < 1 lifts partial answers: saying one point right is worth more than 1/n of the marks
-CONTRADICTION_FACTOR = 0.4  # the score is multiplied by this for each contradicting clause
+CONTRADICTION_FACTOR = 0.25  # the score is multiplied by this for each contradicting clause
 FORMULA_WEIGHT = 0.5
 NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
 ANCHOR_WINDOW = 8  # tokens between an attribute and a word it can be about
@@ -150,6 +150,7 @@ def _synonym_patterns() -> list[tuple[re.Pattern, str]]:
     return [(re.compile(r"\b" + r"[\s-]+".join(map(re.escape, words)) + r"\b"), canonical) for words, canonical in pairs]
 
 
+@functools.lru_cache(maxsize=8192)  # the same clauses and words are tokenised by several checks
 def canonical_text(text: str) -> str:
     """Lower-case text with ML synonyms folded to one form (\"mean absolute error\" -> \"mae\")."""
     text = text.lower()
@@ -160,7 +161,12 @@ def canonical_text(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lower-case tokens after synonym folding; hyphenated compounds kept whole (on-policy)."""
-    return TOKEN_RE.findall(canonical_text(text).replace("'", ""))
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(TOKEN_RE.findall(canonical_text(text).replace("'", "")))
 
 
 def content_stems(text: str) -> set[str]:
@@ -535,29 +541,100 @@ def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[s
     return pattern.sub(rename, answer), clashes
 
 
-def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[str]:
-    """Answer clauses that reverse one of the card's comparisons, or dismiss what the card is about."""
+@dataclass
+class CardRelations:
+    """What the relation checks need from a card, worked out once per card version."""
+    question: frozenset
+    comparisons: list
+    dismisses: bool
+    named: set
+    roles: set
+    pairs: dict
+    denied: set
+    affirmed: set
+
+
+_RELATIONS_CACHE: OrderedDict[tuple, CardRelations] = OrderedDict()
+_RELATIONS_LOCK = threading.Lock()
+
+
+def card_relations(card, points: list[KeyPoint]) -> CardRelations:
+    key = (card.id, getattr(card, "text_hash", card.answer_md))
+    with _RELATIONS_LOCK:
+        if key in _RELATIONS_CACHE:
+            _RELATIONS_CACHE.move_to_end(key)
+            return _RELATIONS_CACHE[key]
     question = frozenset(content_stems(card.question))
-    card_comparisons = []
-    card_dismisses = False
+    comparisons, dismisses = [], False
     for point in points:
         if point.kind != "claim":
             continue
         subject = frozenset(_stem(w) for w in tokens(point.lead) if w not in STOPWORDS) or question
         body = point.plain[len(_plain(point.lead)) + 2 :] if point.lead else point.plain
-        card_dismisses = card_dismisses or relations.dismisses(body)
+        dismisses = dismisses or relations.dismisses(body)
         for clause in _clauses(body):
-            card_comparisons.extend(relations.comparisons(clause, subject))
+            comparisons.extend(relations.comparisons(clause, subject))
     named = set(question) | {_stem(w) for p in points for w in tokens(p.lead) if w not in STOPWORDS}
+    roles, pairs, denied = _card_roles(card, points)
+    affirmed = set().union(*(relations.affirmed_terms(tokens(c), _stem) for p in points if p.kind == "claim" for c in _clauses(p.plain)))
+    value = CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed)
+    with _RELATIONS_LOCK:
+        _RELATIONS_CACHE[key] = value
+        while len(_RELATIONS_CACHE) > 512:
+            _RELATIONS_CACHE.popitem(last=False)
+    return value
+
+
+def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[str]:
+    """Answer clauses that reverse one of the card's comparisons or swap its roles, dismiss what the
+    card is about, deny what it says is there, or claim what it says is not needed."""
+    rel = card_relations(card, points)
+    question, card_comparisons, card_dismisses, named = rel.question, rel.comparisons, rel.dismisses, rel.named
+    roles, card_pairs, card_denied, card_affirmed = rel.roles, rel.pairs, rel.denied, rel.affirmed
     found = []
     for unit in units:
         for clause in _clauses(unit):
+            words = tokens(clause)
             said = relations.comparisons(clause)
             if said and card_comparisons and relations.clashing_comparison(card_comparisons, said):
                 found.append(clause.strip())
             elif not card_dismisses and relations.dismisses(clause) and content_stems(clause) & named:
                 found.append(clause.strip())
+            elif relations.swapped_roles(card_pairs, relations.role_pairs(words, roles, _stem)):
+                found.append(clause.strip())  # "the student teaches the teacher": the card's roles swapped
+            elif relations.denied_terms(words, _stem) & named - card_denied - question:
+                found.append(clause.strip())  # "with no KL penalty": denies what the card says is there
+            elif relations.affirmed_terms(words, _stem) & (named & card_denied) - card_affirmed:
+                found.append(clause.strip())  # "needs a separately trained critic" where the card says "no critic"
     return found
+
+
+def _card_roles(card, points: list[KeyPoint]) -> tuple[set[str], set[tuple[str, str]], set[str]]:
+    """The card's recurring things (content words said at least twice), the ordered pairs of them it
+    links ("student ... teacher"), and the words it itself denies ("no critic")."""
+    words = tokens(" ".join(p.plain for p in points if p.kind == "claim"))
+    counts: dict[str, int] = {}
+    for word in words:
+        if word not in STOPWORDS and word not in GENERIC and word not in NEGATIONS and len(word) > 2 and word not in antonym_lexicon():
+            counts[_stem(word)] = counts.get(_stem(word), 0) + 1
+    roles = {stem for stem, n in counts.items() if n >= 2}
+    pairs: dict[tuple[str, str], frozenset] = {}
+    for point in points:
+        if point.kind == "claim":
+            for clause in _clauses(point.plain):
+                for pair, linking in relations.role_pairs(tokens(clause), roles, _stem).items():
+                    pairs[pair] = pairs.get(pair, frozenset()) | linking
+    denied = relations.denied_terms(words, _stem) | {_stem(w) for w in _negated_words_all(words)}
+    return roles, pairs, denied
+
+
+def _negated_words_all(words: list[str]) -> set[str]:
+    """Every content word within three words after a negation in the card (it denies them itself)."""
+    out = set()
+    for pos, word in enumerate(words):
+        if word in NEGATIONS or word.startswith(("non-", "un")):
+            out.update(w for w in words[pos + 1 : pos + 4] if w not in STOPWORDS)
+    return out
 
 
 # ---- grading -----------------------------------------------------------------------------------------

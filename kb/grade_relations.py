@@ -121,3 +121,59 @@ def ordered_pairs(text: str) -> list[tuple[int, str]]:
 
 def dismisses(clause: str) -> bool:
     return bool(DISMISSAL_RE.search(clause))
+
+
+ROLE_GAP = 3  # content words allowed between two roles of one relation ("student [to match] teacher")
+ROLE_SEPARATORS = frozenset("and or vs versus than by from with like between both nor each".split())
+DENIERS = frozenset("no without never".split())
+DENIAL_SKIP = frozenset("a an the any separate separately explicit extra real single need for of".split())
+
+
+def role_pairs(words: list[str], roles: set[str], stem) -> dict[tuple[str, str], frozenset]:
+    """(a, b) -> the words linking them, for roles a then b joined by a short run of words with no
+    separator between them: "student [to match] teacher" is (student, teacher) via match."""
+    pairs: dict[tuple[str, str], frozenset] = {}
+    positions = [(i, stem(w)) for i, w in enumerate(words) if stem(w) in roles]
+    for (i, a), (j, b) in zip(positions, positions[1:]):
+        between = words[i + 1 : j]
+        if a == b or any(w in ROLE_SEPARATORS for w in between) or any("'" in w for w in between):
+            continue
+        linking = _content(between)
+        if linking and len(linking) <= ROLE_GAP and j - i <= ROLE_GAP + 4:
+            pairs[(a, b)] = pairs.get((a, b), frozenset()) | {stem(w) for w in linking}
+    return pairs
+
+
+def swapped_roles(card_pairs: dict, said_pairs: dict) -> bool:
+    """The answer links two of the card's roles by the same word in the opposite order
+    ("the teacher is trained to match the student" against "train the student to match the teacher")."""
+    return any((b, a) in card_pairs and (a, b) not in card_pairs and linking & card_pairs[(b, a)] for (a, b), linking in said_pairs.items())
+
+
+def denied_terms(words: list[str], stem) -> set[str]:
+    """Stems of the word a "no"/"without"/"never" takes ("with no KL penalty" -> kl)."""
+    out = set()
+    for pos, word in enumerate(words):
+        if word in DENIERS:
+            following = [w for w in words[pos + 1 : pos + 6] if w not in DENIAL_SKIP]
+            if following:
+                out.add(stem(following[0]))
+    return out
+
+
+AFFIRMING_VERBS = frozenset("need needs needed require requires required use uses used using train trains trained rely relies has have keep keeps add adds".split())
+AFFIRM_WINDOW = 4  # tokens between the verb and the thing it affirms ("needs a separately trained critic")
+
+
+def affirmed_terms(words: list[str], stem) -> set[str]:
+    """Stems a clause says something needs or uses ("needs a separately trained critic" -> critic),
+    unless the clause negates anything."""
+    from .grade import NEGATIONS
+
+    if any(w in NEGATIONS for w in words):
+        return set()
+    out = set()
+    for pos, word in enumerate(words):
+        if word in AFFIRMING_VERBS:
+            out.update(stem(w) for w in words[pos + 1 : pos + 1 + AFFIRM_WINDOW])
+    return out
