@@ -6,10 +6,11 @@
 Measured (texts come from the shipped corpus: card questions = short sentences, answers cut
 to ~250 tokens = paragraphs):
   1. query encode, batch 1, p50/p95 ms: sentence-transformers torch fp32 (the baseline), raw
-     onnxruntime (session + tokenizers + numpy pooling, no kb code), kb's OnnxEncoder, and
+     onnxruntime (one-thread session + tokenizers + numpy pooling, no kb code), kb's OnnxEncoder, and
      kb.search end to end (hybrid: encode + BM25 + fusion), as a paired ratio to the encode time of
      the text it encodes (the query after typo repair and glossary expansion).
-     The paths take turns in rounds, so load from other processes hits all alike.
+     torch and onnxruntime take turns in rounds; the onnxruntime paths alternate query by query,
+     and their ratios are medians of per-query pairs.
   2. batch throughput (batch 32), texts/s: torch fp32, torch fp32 under bf16 autocast, onnxruntime,
      each with its worst cosine against torch fp32.
   3. cold start in a fresh process (import + load + first encode), medians of a few runs:
@@ -79,7 +80,7 @@ def raw_onnx_pipeline(folder: Path, max_length: int):
     tokenizer.enable_truncation(max_length=max_length)
     tokenizer.no_padding()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    options.intra_op_num_threads = 1  # as kb's query session
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
@@ -98,22 +99,33 @@ def raw_onnx_pipeline(folder: Path, max_length: int):
 def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -> dict:
     raw = raw_onnx_pipeline(onnx_encoder.folder, onnx_encoder.max_seq_length)
     torch_encode = lambda q: st_model.encode([q], batch_size=1, normalize_embeddings=True, show_progress_bar=False)  # noqa: E731
-    # Blocks, not query-by-query alternation between runtimes: torch's OpenMP threads keep spinning
-    # for a while after each call and would slow whatever runs next. The kb encoder and kb.search
-    # alternate query by query (same runtime), so their ratio is paired.
-    # kb.search encodes the repaired, glossary-expanded query: its own encode time is that text's.
+    # torch runs in its own blocks: its OpenMP threads keep spinning for a while after each call
+    # and would slow whatever runs next. The onnxruntime paths alternate query by query, so their
+    # comparisons are paired. kb.search encodes the repaired, glossary-expanded query, so its own
+    # encode time is that text's.
     from kb import search as kb_search
 
     expand = getattr(kb_search, "dense_query_text", lambda q, _lexical: q)
+    import torch
+
+    default_threads = torch.get_num_threads()
+
+    def torch_one_thread(q):  # on a busy machine torch's default OpenMP team is the slow part
+        torch.set_num_threads(1)
+        try:
+            return torch_encode(q)
+        finally:
+            torch.set_num_threads(default_threads)
+
     blocks = {
-        "sentence-transformers torch fp32": [torch_encode],
-        "raw onnxruntime": [raw],
-        "kb": [onnx_encoder.encode_query, lambda q: onnx_encoder.encode_query(expand(q, kb.lexical)), lambda q: kb.search(q, k=5)],
+        "torch": [torch_encode],
+        "torch 1 thread": [torch_one_thread],
+        "onnxruntime": [raw, onnx_encoder.encode_query, lambda q: onnx_encoder.encode_query(expand(q, kb.lexical)), lambda q: kb.search(q, k=5)],
     }
     names = {
-        "sentence-transformers torch fp32": ["sentence-transformers torch fp32"],
-        "raw onnxruntime": ["raw onnxruntime"],
-        "kb": ["kb OnnxEncoder.encode_query", "kb encode of the expanded query", "kb.search hybrid end-to-end"],
+        "torch": ["sentence-transformers torch fp32"],
+        "torch 1 thread": ["sentence-transformers torch fp32, 1 thread"],
+        "onnxruntime": ["raw onnxruntime", "kb OnnxEncoder.encode_query", "kb encode of the expanded query", "kb.search hybrid end-to-end"],
     }
     samples = {name: [] for block in names.values() for name in block}
     order = list(blocks)
@@ -129,8 +141,11 @@ def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -
                     fn(q)
                     samples[name].append(time.perf_counter() - started)
     out = {name: percentiles(s) for name, s in samples.items()}
-    ratios = np.array(samples["kb.search hybrid end-to-end"]) / np.array(samples["kb encode of the expanded query"])
-    out["kb.search hybrid end-to-end"]["ratio_to_encode_p50"] = round(float(np.median(ratios)), 3)
+    def paired(a: str, b: str) -> float:
+        return round(float(np.median(np.array(samples[a]) / np.array(samples[b]))), 3)
+
+    out["kb OnnxEncoder.encode_query"]["ratio_to_raw_onnxruntime"] = paired("kb OnnxEncoder.encode_query", "raw onnxruntime")
+    out["kb.search hybrid end-to-end"]["ratio_to_encode_p50"] = paired("kb.search hybrid end-to-end", "kb encode of the expanded query")
     return out
 
 
@@ -280,6 +295,7 @@ def print_table(results: dict) -> None:
         print("Query encode, batch 1                        p50 ms   p95 ms")
         for name, r in results["query_batch1"].items():
             extra = f"   ({r['ratio_to_encode_p50']}x the encode of the expanded query)" if "ratio_to_encode_p50" in r else ""
+            extra += f"   ({r['ratio_to_raw_onnxruntime']}x raw onnxruntime)" if "ratio_to_raw_onnxruntime" in r else ""
             print(f"  {name:<42} {r['p50_ms']:>7.2f}  {r['p95_ms']:>7.2f}{extra}")
     if "batch32_throughput" in results:
         print("\nBatch of 32, texts/s (min cosine vs torch fp32)")

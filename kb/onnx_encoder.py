@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from .embed import Encoder
 META_FORMAT = 1
 MIN_COSINE = 0.9999  # the export must reproduce sentence-transformers at least this closely
 ONNX_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "meta.json"
+BATCH_SESSION_MIN_TEXTS = 16  # smaller jobs (a query, an edited card) stay on the one-thread session
 
 
 class OnnxCacheMissing(Exception):
@@ -115,7 +117,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def onnx_threads() -> int:
-    """KB_ONNX_THREADS, else the cores this process may use (at most 4: a small model gains nothing beyond)."""
+    """Threads for batch jobs: KB_ONNX_THREADS, else the cores this process may use (at most 4)."""
     configured = os.environ.get("KB_ONNX_THREADS", "")
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
@@ -133,7 +135,6 @@ class OnnxEncoder(Encoder):
     backend = "onnxruntime"
 
     def __init__(self, folder: Path, model_id: str | None = None, meta: dict | None = None):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
@@ -150,13 +151,29 @@ class OnnxEncoder(Encoder):
         # max_seq_length window, and pad per batch (below) instead of to a fixed length.
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
         self.tokenizer.no_padding()
+        # Queries run on one thread: a ~20-token query gains nothing from a second one, and on a busy
+        # CPU a thread team waits for its slowest member. Batch jobs get their own multi-threaded
+        # session, made on first need (builds; the web app usually never needs it).
+        self.session = self._session(1)
+        self._batch_session = self.session if onnx_threads() == 1 else None
+        self._batch_lock = threading.Lock()
+
+    def _session(self, threads: int):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = onnx_threads()
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Threads that spin between runs steal the CPU from the web server and other processes.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+
+    def batch_session(self):
+        with self._batch_lock:
+            if self._batch_session is None:
+                self._batch_session = self._session(onnx_threads())
+        return self._batch_session
 
     def token_counts(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._tokenize(texts)]
@@ -174,18 +191,19 @@ class OnnxEncoder(Encoder):
 
     def _encode(self, texts, batch_size, progress):
         encodings = self._tokenize(texts)
+        session = self.batch_session() if len(texts) >= BATCH_SESSION_MIN_TEXTS else self.session
         # Similar lengths together: less padding, same vectors.
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         step = max(int(batch_size), 1)
         for start in range(0, len(order), step):
             chosen = order[start : start + step]
-            out[chosen] = self._run([encodings[i] for i in chosen])
+            out[chosen] = self._run([encodings[i] for i in chosen], session)
             if progress is not None:
                 progress(len(chosen))
         return out
 
-    def _run(self, encodings) -> np.ndarray:
+    def _run(self, encodings, session=None) -> np.ndarray:
         length = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), length), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), length), dtype=np.int64)
@@ -194,7 +212,7 @@ class OnnxEncoder(Encoder):
             n = len(e.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        hidden = (session or self.session).run(None, {name: feeds[name] for name in self.input_names})[0]
         return pool(hidden, mask, self.pooling)
 
 
