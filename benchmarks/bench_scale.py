@@ -146,6 +146,29 @@ def faiss_comparison(vectors: np.ndarray, query_vectors: np.ndarray) -> dict:
     return out
 
 
+def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: list[str], rounds: int) -> dict:
+    """Search latency at smaller sizes without embedding again: keep the first notes of the corpus beside a
+    copy of the big index; the update re-embeds nothing (every card's vectors are reused)."""
+    from kb import Config, KnowledgeBase
+    from synthetic_corpus import CARDS_PER_NOTE
+
+    out = {}
+    notes = sorted(config.corpus.glob("*.md"))
+    for size in sizes:
+        folder = workdir / f"subset-{size}"
+        (folder / "corpus").mkdir(parents=True)
+        for note in notes[: size // CARDS_PER_NOTE]:
+            shutil.copy2(note, folder / "corpus" / note.name)
+        shutil.copytree(config.index, folder / "index")
+        kb = KnowledgeBase.load(config=Config(corpus=folder / "corpus", index=folder / "index", data=folder / "data"), encoder_factory=lambda: encoder, log=lambda m: None)
+        assert kb.report.embedded == 0 and len(kb.cards) == size, (kb.report, len(kb.cards))
+        out[str(size)] = {**search_latency(kb, queries, rounds), "faiss_index": type(kb.data.faiss_index).__name__, "index_mb": round(dir_size_mb(folder / "index"), 1)}
+        print(f"search at {size}: {out[str(size)]}", flush=True)
+        del kb
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
 def edit_one_card(corpus: Path) -> str:
     """Change the answer of one card in one note; returns the note's name."""
     note = sorted(corpus.glob("*.md"))[len(list(corpus.glob("*.md"))) // 2]
@@ -156,7 +179,7 @@ def edit_one_card(corpus: Path) -> str:
     return note.name
 
 
-def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None, checkpoint=lambda result: None) -> dict:
+def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None, checkpoint=lambda result: None, also_at: tuple[int, ...] = ()) -> dict:
     """All the measurements; `checkpoint(result)` is called after each stage (a long run keeps what it has)."""
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
@@ -212,6 +235,10 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     print(f"search: {result['search']}", flush=True)
     checkpoint(result)
 
+    if also_at:
+        result["search_at"] = smaller_sizes(workdir, config, encoder, [n for n in also_at if n < cards], queries, query_rounds)
+        checkpoint(result)
+
     query_vectors = np.stack([encoder.encode_query(q) for q in queries]).astype(np.float32)
     result["faiss"] = faiss_comparison(kb.data.vectors, query_vectors)
     print(f"faiss: {json.dumps(result['faiss'])}", flush=True)
@@ -227,6 +254,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the workdir afterwards.")
     parser.add_argument("--query-rounds", type=int, default=3)
     parser.add_argument("--raw-sample", type=int, default=1000, help="Cards in the raw encode sample.")
+    parser.add_argument("--also-at", type=int, nargs="*", default=[], help="Also measure search at these smaller sizes (no re-embedding).")
     parser.add_argument("--answer-words", type=int, default=None, help="Cut synthetic answers at this many words (default 80; fewer = a cheaper build).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"kb-scale-{args.cards}-"))
@@ -241,7 +269,7 @@ def main() -> None:
         args.out.write_text(json.dumps(previous, indent=1) + "\n")
 
     try:
-        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words, checkpoint=lambda r: save({**r, "complete": False}))
+        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words, checkpoint=lambda r: save({**r, "complete": False}), also_at=tuple(args.also_at))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
