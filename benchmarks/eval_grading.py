@@ -2,7 +2,10 @@
 
 For every triple the grader should rank strong > partial, strong > wrong and partial > wrong.
 The baseline, measured in the same run with the same model, is plain cosine similarity between
-the answer and the card's answer text. Reports the dev split (tuned on) and the held-out test split.
+the answer and the card's answer text. Reports the dev split (tuned on) and the held-out splits
+(test, and test2: written later and never tuned on), each with the grader's score distribution per
+class (mean and quartiles) and how often the score's suggested rating fits the class (a wrong answer
+should get Again, < 50; a strong one Good or Easy, >= 72).
 
     python benchmarks/eval_grading.py [--triples benchmarks/grading_triples.jsonl] [--out benchmarks/results/grading.json]
 """
@@ -29,6 +32,21 @@ def pairwise_accuracy(scores: list[dict]) -> dict:
             per_pair[f"{a}>{b}"] += row[a] > row[b]
     n = max(1, len(scores))
     return {"accuracy": round(sum(per_pair.values()) / (3 * n), 4), **{k: round(v / n, 4) for k, v in per_pair.items()}, "triples": len(scores)}
+
+
+def distribution(scores: list[dict]) -> dict:
+    """Per class: mean and quartiles of the grader's 0-100 score, and the share in the rating it should get."""
+    out = {}
+    for kind in ("strong", "partial", "wrong"):
+        values = sorted(row[kind] for row in scores)
+        if not values:
+            continue
+        q = lambda f: values[min(len(values) - 1, int(round(f * (len(values) - 1))))]  # noqa: E731
+        out[kind] = {"mean": round(sum(values) / len(values), 1), "q1": q(0.25), "median": q(0.5), "q3": q(0.75)}
+    out["wrong_below_50"] = round(sum(row["wrong"] < 50 for row in scores) / max(1, len(scores)), 3)
+    out["partial_50_to_89"] = round(sum(50 <= row["partial"] < 90 for row in scores) / max(1, len(scores)), 3)
+    out["strong_72_or_more"] = round(sum(row["strong"] >= 72 for row in scores) / max(1, len(scores)), 3)
+    return out
 
 
 def main() -> None:
@@ -73,11 +91,16 @@ def main() -> None:
         result["splits"][split] = {
             "grader": pairwise_accuracy(rows["grader"][split]),
             "cosine_baseline": pairwise_accuracy(rows["cosine"][split]),
+            "grader_scores": distribution(rows["grader"][split]),
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for split, numbers in result["splits"].items():
-        print(f"{split:<5} grader {numbers['grader']['accuracy']:.3f}   cosine {numbers['cosine_baseline']['accuracy']:.3f}   ({numbers['grader']['triples']} triples)")
+        g, c, d = numbers["grader"], numbers["cosine_baseline"], numbers["grader_scores"]
+        print(f"{split:<5} grader {g['accuracy']:.3f}   cosine {c['accuracy']:.3f}   ({g['triples']} triples)   "
+              f"partial>wrong {g['partial>wrong']:.2f} vs {c['partial>wrong']:.2f}")
+        print("      scores " + "   ".join(f"{k} {d[k]['mean']:.0f} ({d[k]['q1']}/{d[k]['median']}/{d[k]['q3']})" for k in ("strong", "partial", "wrong"))
+              + f"   wrong<50 {d['wrong_below_50']:.2f}  strong>=72 {d['strong_72_or_more']:.2f}")
     print(f"grade p50 {result['grade_ms_p50']} ms; wrote {args.out}")
 
 

@@ -53,6 +53,7 @@ GENERIC = frozenset(
     very much many more most less least some all each every any other same different per via""".split()
 )
 CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|:\s|\u2014|\u2013| -- |\bbut\b|\bwhile\b|\bwhereas\b|\bunlike\b|\balthough\b|\bhowever\b|\bversus\b|, and\b|\bwhich\b)\s*", re.I)
+ARROW_RE = re.compile(r"\s*(?:\u2192|->|=>)\s*")
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$*(\[\"'])")
 ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "cf.", "approx.")
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -370,8 +371,12 @@ def _says_something(sentence: str, question_stems: set[str]) -> bool:
     return bool(new) and (len(new) >= 2 or len(stems & question_stems) < 2)
 
 
+# Verbs that deny what follows them: "prevents premature collapse" says the same as "doesn't collapse prematurely".
+PREVENTIONS = frozenset("prevent prevents prevented preventing avoid avoids avoiding stop stops stopping".split())
+
+
 def _is_negated(text: str) -> bool:
-    return any(t in NEGATIONS for t in tokens(text))
+    return any(t in NEGATIONS or t in PREVENTIONS for t in tokens(text))
 
 
 def _negated_words(text: str) -> set[str]:
@@ -379,7 +384,7 @@ def _negated_words(text: str) -> set[str]:
     toks = tokens(text)
     out = set()
     for pos, tok in enumerate(toks):
-        if tok in NEGATIONS:
+        if tok in NEGATIONS or tok in PREVENTIONS:
             following = [t for t in toks[pos + 1 : pos + 6] if t not in STOPWORDS and t not in GENERIC and t not in NEGATIONS]
             if following:
                 out.add(_stem(following[0]))
@@ -713,7 +718,7 @@ class Grader:
                 if point.kind != "claim":
                     continue
                 body = point.plain[len(_plain(point.lead)) + 2 :] if point.lead else point.plain
-                for clause in _clauses(body):
+                for clause in (part for c in _clauses(body) for part in ARROW_RE.split(c)):  # "A → B → C": each link is a claim
                     if len(clause.split()) >= 2:
                         texts.append(f"{_plain(point.lead)}: {clause}" if point.lead else clause)
                         owners.append(index)
