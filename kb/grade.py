@@ -290,7 +290,8 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
     lead_poles = {compared[_stem(w)] for w in tokens(lead) if _stem(w) in compared}
     if lead and not strict:  # the card's lead term is what every clause under it speaks about
         items.extend((-1, _stem(w), ()) for w in tokens(lead) if w not in STOPWORDS and _stem(w) not in compared)
-    entities = [(p, pol[0][1]) for p, _, pol in items if pol and pol[0][0] == "compared"]
+    # A term right after "than" is the yardstick, not the subject ("SAC is more efficient than PPO, so it suits ...").
+    entities = [(p, pol[0][1]) for p, _, pol in items if pol and pol[0][0] == "compared" and not (p > 0 and toks[p - 1] == "than")]
     facts = set()
     for pos, stem, polarities in items:
         if not polarities or polarities[0][0] == "compared":
@@ -342,7 +343,7 @@ def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
         first = next((w for w in tokens(clauses[0]) if w not in STOPWORDS and w not in GENERIC and w not in lexicon), "") if clauses else ""
         for clause in clauses:
             words = tokens(clause)
-            named = [w for w in words if _stem(w) in compared]
+            named = [w for i, w in enumerate(words) if _stem(w) in compared and not (i > 0 and words[i - 1] == "than")]
             if named:
                 subject = named[-1]
             elif subject:
@@ -521,12 +522,12 @@ def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
     return {pair: next(iter(poles)) for pair, poles in ties.items() if len(poles) == 1 and pair[::-1] in ties}
 
 
-def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[str, list[str]]:
+def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[str, list[str], dict[str, str]]:
     """Write KL(q||p) as the card's name for that order ("Reverse KL"), so attribute checks see it; and
     flag "Forward KL is KL(q||p)": a name set equal to the other order."""
     poles = _pair_poles(card, points)
     if not poles:
-        return answer, []
+        return answer, [], {}
     leads = _lead_poles(card, points)
     names = {i: name for i, (_, name) in enumerate(leads)}
     clashes = []
@@ -541,9 +542,24 @@ def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[s
 
     def rename(match: re.Match) -> str:
         pair = (match.group(1) + match.group(2)).lower()
-        return f" {names[poles[pair]]} " if pair in poles and poles[pair] in names else match.group(0)
+        if pair in poles and poles[pair] in names:
+            written[names[poles[pair]]] = match.group(0).strip()
+            return f" {names[poles[pair]]}{RENAMED_MARK} "
+        return match.group(0)
 
-    return pattern.sub(rename, answer), clashes
+    written: dict[str, str] = {}
+    renamed = pattern.sub(rename, answer)
+    return renamed, clashes, written
+
+
+RENAMED_MARK = "\u2060"  # an invisible word joiner after a renamed formula: no token, and findable again
+
+
+def _as_written(clause: str, written: dict[str, str]) -> str:
+    """A flagged clause of the renamed answer, shown with the formula the student wrote."""
+    for name, original in written.items():
+        clause = clause.replace(f"{name}{RENAMED_MARK}", original)
+    return re.sub(r"\s+", " ", clause).strip()
 
 
 @dataclass
@@ -615,14 +631,14 @@ def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[st
 
 
 def _card_roles(card, points: list[KeyPoint]) -> tuple[set[str], set[tuple[str, str]], set[str]]:
-    """The card's recurring things (content words said at least twice), the ordered pairs of them it
-    links ("student ... teacher"), and the words it itself denies ("no critic")."""
+    """The card's things (its content words), the ordered pairs of them it links by a short run of
+    words ("student [to match] teacher"), and the words it itself denies ("no critic")."""
     words = tokens(" ".join(p.plain for p in points if p.kind == "claim"))
     counts: dict[str, int] = {}
     for word in words:
         if word not in STOPWORDS and word not in GENERIC and word not in NEGATIONS and len(word) > 2 and word not in antonym_lexicon():
             counts[_stem(word)] = counts.get(_stem(word), 0) + 1
-    roles = {stem for stem, n in counts.items() if n >= 2}
+    roles = set(counts)
     pairs: dict[tuple[str, str], frozenset] = {}
     for point in points:
         if point.kind == "claim":
@@ -687,8 +703,9 @@ class Grader:
         answer_stems = content_stems(" ".join(units))
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
         coverage = (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical
-        text, pair_clashes = _resolve_ordered_pairs(card, points, " ".join(units))
+        text, pair_clashes, written = _resolve_ordered_pairs(card, points, " ".join(units))
         found, contradicted = contradictions(card, points, text)
+        found = list(dict.fromkeys(_as_written(c, written) for c in found))
         found += [c for c in dict.fromkeys(pair_clashes + _relation_clashes(card, points, units)) if c not in found]
         negated_found, negated_points = self._negation_flips(card, points, units)
         found += [c for c in negated_found if c not in found]

@@ -130,18 +130,32 @@ DENIAL_SKIP = frozenset("a an the any separate separately explicit extra real si
 
 
 def role_pairs(words: list[str], roles: set[str], stem) -> dict[tuple[str, str], frozenset]:
-    """(a, b) -> the words linking them, for roles a then b joined by a short run of words with no
-    separator between them: "student [to match] teacher" is (student, teacher) via match."""
+    """(a, b) -> the verbs linking them, for roles a then b joined by a short run of words with a verb
+    and no separator between them: "student [to match] teacher" is (student, teacher) via match."""
     pairs: dict[tuple[str, str], frozenset] = {}
     positions = [(i, stem(w)) for i, w in enumerate(words) if stem(w) in roles]
-    for (i, a), (j, b) in zip(positions, positions[1:]):
-        between = words[i + 1 : j]
-        if a == b or any(w in ROLE_SEPARATORS for w in between) or any("'" in w for w in between):
-            continue
-        linking = _content(between)
-        if linking and len(linking) <= ROLE_GAP and j - i <= ROLE_GAP + 4:
-            pairs[(a, b)] = pairs.get((a, b), frozenset()) | {stem(w) for w in linking}
+    for n, (i, a) in enumerate(positions):
+        for j, b in positions[n + 1 :]:
+            between = words[i + 1 : j]
+            if a == b or any(w in ROLE_SEPARATORS for w in between) or any("'" in w for w in between):
+                continue
+            linking = _content(between)
+            verbs = {stem(words[k]) for k in range(i + 1, j) if _verbish(words, k)}
+            if linking and verbs and len(linking) <= ROLE_GAP and j - i <= ROLE_GAP + 4:
+                pairs[(a, b)] = pairs.get((a, b), frozenset()) | verbs
     return pairs
+
+
+VERB_CUES = frozenset("to is are was were be will must can should does do".split())
+DETERMINERS = frozenset("the a an its their his her".split())
+
+
+def _verbish(words: list[str], k: int) -> bool:
+    """A word used as a verb: after "to"/"is"/a modal ("to match", "is trained"), or an -s/-ed form
+    followed by a determiner ("teaches the teacher")."""
+    if k > 0 and words[k - 1] in VERB_CUES:
+        return True
+    return words[k].endswith(("s", "ed")) and k + 1 < len(words) and words[k + 1] in DETERMINERS
 
 
 def swapped_roles(card_pairs: dict, said_pairs: dict) -> bool:

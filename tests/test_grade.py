@@ -66,6 +66,61 @@ def test_a_confidently_wrong_answer_with_the_right_words_scores_low(shipped_kb, 
     assert bad.score < 40 <= good.score or bad.score < good.score / 2
 
 
+@pytest.mark.parametrize(
+    "card_id, right, reversed_",
+    [
+        (  # a comparative with its two sides swapped
+            "ppo-vs-trpo-vs-sac-when-to-use-each",
+            "SAC is off-policy and much more sample efficient than PPO because it reuses data, so it suits expensive continuous control.",
+            "PPO is off-policy and much more sample efficient than SAC because it reuses data, so it suits expensive continuous control.",
+        ),
+        (  # the same comparative with the attribute's direction reversed
+            "why-behavior-cloning-on-replayed-data-clear",
+            "Behaviour cloning on the replayed data is more stable than re-running the RL loss on off-policy data.",
+            "Behaviour cloning on the replayed data is less stable than re-running the RL loss on off-policy data.",
+        ),
+        (  # formula arguments in the other order
+            "whats-the-difference-between-forward-and-reverse-kl",
+            "Forward KL is D(p||q) and is mode-covering; reverse KL is D(q||p) and is mode-seeking.",
+            "Forward KL is D(q||p) and is mode-covering; reverse KL is D(p||q) and is mode-seeking.",
+        ),
+        (  # a formula standing for the wrong term, with that term's attribute
+            "whats-the-difference-between-forward-and-reverse-kl",
+            "KL(p||q) forces q to spread over every mode of p, while KL(q||p) lets q concentrate on a single peak.",
+            "KL(p||q) lets q concentrate on a single peak, while KL(q||p) forces q to spread over every mode of p.",
+        ),
+        (  # waving away what the card is about
+            "how-does-psro-relate-to-continual-learning",
+            "Each PSRO iteration adds a policy that must stay competent against all the earlier ones, which is continual learning over strategies.",
+            "PSRO has nothing to do with continual learning: each iteration adds a policy and earlier ones stop mattering.",
+        ),
+        (  # roles swapped around the same verb
+            "how-does-knowledge-distillation-loss-work",
+            "The student is trained to match the teacher's soft predictions, with a temperature T.",
+            "The teacher is trained to match the student's soft predictions, with a temperature T.",
+        ),
+        (  # claiming what the card says is not needed
+            "whats-grpo-and-why-does-deepseek-use-it",
+            "GRPO normalizes rewards within a group of sampled answers; the group mean is the baseline, so there is no critic.",
+            "GRPO normalizes rewards within a group of sampled answers, and it needs a separately trained critic as the baseline.",
+        ),
+    ],
+)
+def test_a_reversed_relation_is_flagged_and_lands_below_50(shipped_kb, grader, card_id, right, reversed_):
+    card = shipped_kb.card(card_id)
+    good, bad = grader.grade(card, right), grader.grade(card, reversed_)
+    assert bad.contradictions, "the reversed relation should be flagged"
+    assert not good.contradictions
+    assert bad.score < 50 <= good.score
+
+
+def test_a_flagged_formula_is_shown_as_the_student_wrote_it(shipped_kb, grader):
+    card = shipped_kb.card("whats-the-difference-between-forward-and-reverse-kl")
+    result = grader.grade(card, "KL(p||q) lets q concentrate on a single peak, while KL(q||p) forces q to spread over every mode of p.")
+    assert any("KL(p||q)" in c for c in result.contradictions)
+    assert not any("\u2060" in c for c in result.contradictions)
+
+
 def test_a_strong_answer_in_other_words_beats_a_copy_of_the_question(shipped_kb, grader):
     for card_id, answer in [
         ("what-is-focal-loss", "It multiplies cross-entropy by (1 - p)^gamma so easy, confident examples count far less and training "
