@@ -205,6 +205,28 @@ def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: lis
     return out
 
 
+FRESH_PROCESS = """
+import json, resource, sys, time
+from kb import Config, KnowledgeBase
+started = time.perf_counter()
+from pathlib import Path
+kb = KnowledgeBase.load(config=Config(corpus=Path(sys.argv[1]), index=Path(sys.argv[2]), data=Path(sys.argv[3])))
+loaded = time.perf_counter() - started
+for q in json.loads(sys.argv[4]):
+    kb.search(q, k=10)
+print(json.dumps({"load_s": round(loaded, 1), "action": kb.report.action, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def fresh_process(config, queries: list[str]) -> dict:
+    """What the app itself needs: a new process opens the saved index and answers searches."""
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(config.corpus), str(config.index), str(config.data), json.dumps(queries[:50])],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if done.returncode != 0:
+        return {"error": done.stderr[-500:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def edit_one_card(corpus: Path) -> str:
     """Change the answer of one card in one note; returns the note's name."""
     note = sorted(corpus.glob("*.md"))[len(list(corpus.glob("*.md"))) // 2]
@@ -261,6 +283,10 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     result["build"].update({"peak_rss_mb_after": round(peak_rss_mb()), "faiss_index": type(kb.data.faiss_index).__name__})
     result["index_mb"] = round(dir_size_mb(index), 1)
     print(f"build: {result['build']}; index {result['index_mb']} MB", flush=True)
+    checkpoint(result)
+
+    result["fresh_process"] = fresh_process(config, real_queries())
+    print(f"fresh process: {result['fresh_process']}", flush=True)
     checkpoint(result)
 
     note = edit_one_card(corpus)
