@@ -167,6 +167,8 @@ def test_corrupt_export_is_logged_and_exported_again(tmp_cache, caplog, referenc
     assert isinstance(encoder, OnnxEncoder)  # healed: exported again and verified
     assert cosines(encoder.encode(QUERIES), reference.encode(QUERIES)).min() >= 0.9999
     assert isinstance(open_cached_export(embed.DEFAULT_MODEL, model_digest(locate_model(embed.DEFAULT_MODEL))), OnnxEncoder)
+    leftovers = [p.name for p in tmp_cache.parent.iterdir() if p.name.endswith((".tmp", ".old"))]
+    assert leftovers == []  # written beside, then renamed into place
 
 
 @pytest.mark.slow
