@@ -66,3 +66,12 @@ def external_corpora() -> Path:
             "They live in ../shared/external-corpora beside the project (CI has them)."
         )
     return EXTERNAL_CORPORA
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session: playwright's sync API allows one driver per process."""
+    from tests.browser import chromium_browser
+
+    with chromium_browser() as b:
+        yield b

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_browser, open_page, serve_app
+from tests.browser import open_page, serve_app
 from tests.conftest import ROOT, SHIPPED_CORPUS
 
 pytestmark = pytest.mark.browser
@@ -61,12 +61,6 @@ def app_url(app_kb):
     server = serve_app(app_kb)
     yield server.url
     server.close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 @pytest.fixture()

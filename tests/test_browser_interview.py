@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kb.progress import ProgressStore
-from tests.browser import chromium_browser, open_page, serve_app
+from tests.browser import open_page, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -35,12 +35,6 @@ def app_url(shipped_kb, store):
     server = serve_app(shipped_kb, progress_store=store)
     yield server.url
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 def start_interview(page, profile: str, family: str, length: str = "3") -> None:

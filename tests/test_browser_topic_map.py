@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.browser import chromium_browser, open_page, serve_app
+from tests.browser import open_page, serve_app
 from tests.conftest import ALEXEY, SALVATORE, SHIPPED_CORPUS
 
 pytestmark = pytest.mark.browser
@@ -32,12 +32,6 @@ def app_url(big_kb):
     server = serve_app(big_kb)
     yield server.url
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 def test_map_layout_is_readable_with_all_corpora(big_kb):

@@ -22,7 +22,7 @@ import pytest
 from kb.access import credentials, exposure_warning, is_loopback
 from kb.errors import CardNotFound, ConfigError
 
-from .browser import chromium_browser, free_port, open_page, serve_app, wait_http
+from .browser import free_port, open_page, serve_app, wait_http
 
 TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "....//....//etc/passwd", "../corpus/losses-in-deep-learning.md"]
 PASSWD_MARK = "root:x:0:0"
@@ -217,12 +217,6 @@ def app_url(shipped_kb, store):
     server = serve_app(shipped_kb, progress_store=store)
     yield server.url
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 @pytest.mark.browser
