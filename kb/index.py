@@ -322,11 +322,7 @@ def parse_incrementally(corpus: Path, max_bytes: int, old: IndexData | None, has
             continue
         cards.extend(parsed.cards)
         problems.extend(parsed.problems)
-    from .cards import slugify
-
-    for card in cards:
-        card.id = slugify(card.question)
-    assign_unique_ids(cards)
+    assign_unique_ids(cards, previous=old.cards)
     return CorpusParse(cards, problems, hashes)
 
 

@@ -616,11 +616,27 @@ def load_corpus(corpus: Path, max_bytes: int = 20 * 1024 * 1024) -> CorpusParse:
     return CorpusParse(cards, problems, hashes)
 
 
-def assign_unique_ids(cards: list[Card]) -> None:
-    """Ids are question slugs; a repeated slug gets the note's name, then a number, in corpus order."""
+def assign_unique_ids(cards: list[Card], previous: list[Card] | None = None) -> None:
+    """Ids are question slugs; a repeated slug gets the note's name, then a number, in corpus order.
+
+    With `previous` (the cards of the index being updated), a card that already had an id keeps it,
+    so adding a note that repeats a question never renames an existing card (progress hangs on ids).
+    """
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for card in previous or []:
+        earlier.setdefault((card.note, card.question), []).append(card.id)
     taken: set[str] = set()
-    for card in cards:
-        base = card.id
+    kept: dict[int, str] = {}
+    for i, card in enumerate(cards):
+        ids = earlier.get((card.note, card.question))
+        if ids and ids[0] not in taken:
+            kept[i] = ids.pop(0)
+            taken.add(kept[i])
+    for i, card in enumerate(cards):
+        if i in kept:
+            card.id = kept[i]
+            continue
+        base = slugify(card.question)
         candidate = base
         if candidate in taken:
             candidate = f"{slugify(Path(card.note).stem, 40)}--{base}"

@@ -377,3 +377,15 @@ def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_pa
     # only the card whose text the old parser got wrong is embedded again
     assert kb.report.embedded == 1 and kb.report.reused == 4 and kb.counting.texts[0] == "What is MSE?"
     assert json.loads((index / MANIFEST).read_text())["parser"] == PARSER_VERSION
+
+
+def test_a_new_note_repeating_a_question_does_not_rename_the_existing_card(make_kb):
+    """Progress hangs on card ids: an existing card keeps its id when an earlier-sorting note repeats its question."""
+    note = "## Fam\n\n### Q: What is entropy?\n\nExpected surprise.\n"
+    kb = make_kb({"zeta.md": note})
+    assert [c.id for c in kb.cards] == ["what-is-entropy"]
+    (kb.config.corpus / "alpha.md").write_text("## Other\n\n### Q: What is entropy?\n\nA measure of uncertainty.\n", encoding="utf-8")
+    assert kb.refresh_if_changed(force_check=True)
+    ids = {c.note: c.id for c in kb.cards}
+    assert ids["zeta.md"] == "what-is-entropy"
+    assert ids["alpha.md"] != "what-is-entropy" and ids["alpha.md"].endswith("what-is-entropy")
