@@ -46,6 +46,7 @@ HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
 LESS_MODIFIERS = frozenset({"less", "fewer"})
+PREPOSITIONS = frozenset("to on from for of in at by into onto".split())
 NEGATIONS = frozenset("not no never without nor neither nothing none cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
 GENERIC = frozenset(
     """loss losses model models use uses used using get gets make makes one two also just like way thing things
@@ -300,6 +301,11 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
         if pos > 0 and toks[pos - 1] in LESS_MODIFIERS:  # "less stable" says the opposite of "stable"
             negated = not negated
         noun = next((s for p, s, pol in items if p > pos and not pol), None) if pos >= 0 else None
+        # "Huber is more robust to large errors": after a preposition, with an attribute already said
+        # before it, "large" describes the errors, not Huber.
+        subject_at = max((p for p, _ in entities if p < pos), default=-1)
+        of_object = strict and pos > 0 and toks[pos - 1] in PREPOSITIONS and any(
+            subject_at < p < pos - 1 and pol and pol[0][0] != "compared" for p, _, pol in items)
         for axis, pole in polarities:
             if negated:
                 if axis_sizes.get(axis, 2) != 2:
@@ -310,12 +316,14 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
                     continue
                 if other_pos >= 0 and abs(other_pos - pos) > ANCHOR_WINDOW:
                     continue  # an attribute speaks about the words near it, not the whole clause
+                if of_object and other_pos < pos:
+                    continue
                 if strict and other_pol and not _nearest_of_its_axis(items, other_pos, other_pol, pos):
                     continue  # "forward is seeking and reverse is covering": pair each attribute with its own subject
                 facts.add((other_stem, axis, pole))
                 if near is not None and other_pos >= 0 and abs(other_pos - pos) <= NEAR_WINDOW:
                     near.add((other_stem, axis, pole))
-            if compared and not negated:
+            if compared and not negated and not of_object:
                 before = [e for e in entities if e[0] < pos]
                 chosen = {before[-1][1]} if before else ({entities[0][1]} if entities else set())
                 if not strict:
@@ -619,7 +627,9 @@ def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[st
             said = relations.comparisons(clause)
             if said and card_comparisons and relations.clashing_comparison(card_comparisons, said):
                 found.append(clause.strip())
-            elif not card_dismisses and relations.dismisses(clause) and content_stems(clause) & named:
+            elif card_comparisons and relations.clashing_superlative(card_comparisons, relations.superlatives(clause)):
+                found.append(clause.strip())  # "B is the most stable option" where the card says A is more stable than B
+            elif not card_dismisses and relations.dismisses(clause) and content_stems(clause) & (named | card_affirmed):
                 found.append(clause.strip())
             elif relations.swapped_roles(card_pairs, relations.role_pairs(words, roles, _stem)):
                 found.append(clause.strip())  # "the student teaches the teacher": the card's roles swapped

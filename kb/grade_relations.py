@@ -191,3 +191,43 @@ def affirmed_terms(words: list[str], stem) -> set[str]:
         if word in AFFIRMING_VERBS:
             out.update(stem(w) for w in words[pos + 1 : pos + 1 + AFFIRM_WINDOW])
     return out
+
+
+def superlatives(clause: str) -> list[tuple[frozenset, object, int]]:
+    """(subject stems, axis, +1/-1) for "X is the most stable option" or "X is the simplest"."""
+    g = _helpers()
+    lexicon = g.antonym_lexicon()
+    sizes = g._axis_sizes()
+    words = g.tokens(clause)
+    out = []
+    for pos, word in enumerate(words):
+        found = None
+        if word in ("most", "least") and pos + 1 < len(words):
+            following = [p for p in lexicon.get(words[pos + 1], ()) if sizes.get(p[0], 2) == 2]
+            if following:
+                axis, pole = following[0]
+                found = axis, (1 if word == "most" else -1) * (1 if pole == 0 else -1)
+        elif word.endswith("est") or word in ("best", "worst"):
+            polarities = [p for p in lexicon.get(word, ()) if sizes.get(p[0], 2) == 2]
+            if polarities:
+                axis, pole = polarities[0]
+                found = axis, 1 if pole == 0 else -1
+        if found:
+            subject = frozenset(g._stem(w) for w in _content(words[:pos]))
+            if subject:
+                out.append((subject, *found))
+    return out
+
+
+def clashing_superlative(card_side: list[Comparison], answer_side: list) -> bool:
+    """The answer calls "most X" the side the card calls less X ("B is the most stable" against "A is more stable than B")."""
+    for subject, axis, direction in answer_side:
+        for known in card_side:
+            if axis != known.axis:
+                continue
+            on_right, on_left = len(subject & known.right), len(subject & known.left)
+            if on_right > on_left and direction == known.direction:
+                return True
+            if on_left > on_right and direction != known.direction:
+                return True
+    return False
