@@ -168,7 +168,12 @@ def denied_terms(words: list[str], stem) -> set[str]:
     """Stems of the word a "no"/"without"/"never" takes ("with no KL penalty" -> kl)."""
     out = set()
     for pos, word in enumerate(words):
-        if word in DENIERS:
+        pair = (word, words[pos + 1]) if pos + 1 < len(words) else None
+        if pair in (("rather", "than"), ("instead", "of")):  # "the image rather than the noise" denies the noise
+            following = [w for w in words[pos + 2 : pos + 7] if w not in DENIAL_SKIP]
+            if following:
+                out.add(stem(following[0]))
+        elif word in DENIERS:
             following = [w for w in words[pos + 1 : pos + 6] if w not in DENIAL_SKIP]
             if following:
                 out.add(stem(following[0]))
