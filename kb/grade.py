@@ -560,6 +560,7 @@ def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[s
     return renamed, clashes, written
 
 
+NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
 RENAMED_MARK = "\u2060"  # an invisible word joiner after a renamed formula: no token, and findable again
 
 
@@ -581,6 +582,7 @@ class CardRelations:
     pairs: dict
     denied: set
     affirmed: set
+    numbers: dict
 
 
 _RELATIONS_CACHE: OrderedDict[tuple, CardRelations] = OrderedDict()
@@ -606,7 +608,8 @@ def card_relations(card, points: list[KeyPoint]) -> CardRelations:
     named = set(question) | {_stem(w) for p in points for w in tokens(p.lead) if w not in STOPWORDS}
     roles, pairs, denied = _card_roles(card, points)
     affirmed = set().union(*(relations.affirmed_terms(tokens(c), _stem) for p in points if p.kind == "claim" for c in _clauses(p.plain)))
-    value = CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed)
+    numbers = relations.numbers_said(" ".join(p.plain for p in points if p.kind == "claim"), _stem, NUMBER_SKIP)
+    value = CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers)
     with _RELATIONS_LOCK:
         _RELATIONS_CACHE[key] = value
         while len(_RELATIONS_CACHE) > 512:
@@ -627,6 +630,8 @@ def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[st
             said = relations.comparisons(clause)
             if said and card_comparisons and relations.clashing_comparison(card_comparisons, said):
                 found.append(clause.strip())
+            elif rel.numbers and relations.wrong_number(rel.numbers, relations.numbers_said(clause, _stem, NUMBER_SKIP)):
+                found.append(clause.strip())  # "a temperature of 10" where the card says 0.07
             elif card_comparisons and relations.clashing_superlative(card_comparisons, relations.superlatives(clause)):
                 found.append(clause.strip())  # "B is the most stable option" where the card says A is more stable than B
             elif not card_dismisses and relations.dismisses(clause) and content_stems(clause) & (named | card_affirmed):

@@ -236,3 +236,25 @@ def clashing_superlative(card_side: list[Comparison], answer_side: list) -> bool
             if on_left > on_right and direction != known.direction:
                 return True
     return False
+
+
+# "temperature 0.07", "tau = 0.9", "gamma of 2", "the 90th percentile": a number said about a word.
+NUMBER_AFTER_RE = re.compile(r"\b([a-z][a-z-]{2,})\s*(?:=|:|\bof\b|\bis\b|\bat\b|\baround\b|\babout\b)?\s*(\d+(?:\.\d+)?)\b(?!\s*[a-z(])", re.I)
+NUMBER_BEFORE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(?:th|st|nd|rd)\s+([a-z][a-z-]{2,})\b", re.I)
+
+
+def numbers_said(text: str, stem, skip) -> dict[str, set[float]]:
+    """word stem -> the numbers the text gives it."""
+    out: dict[str, set[float]] = {}
+    for word, number in NUMBER_AFTER_RE.findall(text):
+        if word.lower() not in skip:
+            out.setdefault(stem(word.lower()), set()).add(float(number))
+    for number, word in NUMBER_BEFORE_RE.findall(text):
+        if word.lower() not in skip:
+            out.setdefault(stem(word.lower()), set()).add(float(number))
+    return out
+
+
+def wrong_number(card_numbers: dict[str, set[float]], said: dict[str, set[float]]) -> bool:
+    """The answer gives a word of the card a number the card never gives it ("temperature of 10")."""
+    return any(word in card_numbers and values - card_numbers[word] for word, values in said.items())

@@ -100,6 +100,11 @@ def test_a_confidently_wrong_answer_with_the_right_words_scores_low(shipped_kb, 
             "The student is trained to match the teacher's soft predictions, with a temperature T.",
             "The teacher is trained to match the student's soft predictions, with a temperature T.",
         ),
+        (  # a number the card never gives that word
+            "default-contrastive",
+            "InfoNCE with cosine similarity and a temperature of 0.07.",
+            "InfoNCE with cosine similarity and a temperature of 10.",
+        ),
         (  # claiming what the card says is not needed
             "whats-grpo-and-why-does-deepseek-use-it",
             "GRPO normalizes rewards within a group of sampled answers; the group mean is the baseline, so there is no critic.",
