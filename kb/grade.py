@@ -46,6 +46,7 @@ HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
 LESS_MODIFIERS = frozenset({"less", "fewer"})
+LEVEL_WORDS = frozenset({"low", "high"})  # "low-entropy", "high-variance": an attribute of the word they join
 PREPOSITIONS = frozenset("to on from for of in at by into onto".split())
 NEGATIONS = frozenset("not no never without nor neither nothing none cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
 GENERIC = frozenset(
@@ -274,12 +275,19 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
     lexicon = antonym_lexicon()
     toks = tokens(clause)
     items: list[tuple[int, str, tuple]] = []  # (position, stem, polarities); () for a plain word
+    compound: set[tuple[str, object, int]] = set()  # facts inside one hyphenated word ("low-entropy")
     for pos, tok in enumerate(toks):
         if tok in lexicon:
             if not _is_modifier(toks, pos, lexicon):
                 items.append((pos, _stem(tok), lexicon[tok]))
             continue
-        for part in tok.split("-") if "-" in tok else [tok]:
+        parts = tok.split("-") if "-" in tok else [tok]
+        if len(parts) == 2 and parts[0] in LEVEL_WORDS and parts[1] not in lexicon and _stem(parts[1]) not in compared:
+            # "low-entropy policies" is one thing: "penalizes" is about it, not about entropy
+            items.append((pos, _stem(tok), ()))
+            compound.update((_stem(parts[1]), axis, pole) for axis, pole in lexicon[parts[0]])
+            continue
+        for part in parts:
             stem = _stem(part)
             if stem in compared:
                 items.append((pos, stem, (("compared", compared[stem]),)))
@@ -332,6 +340,9 @@ def _facts(clause: str, compared: dict[str, int], axis_sizes: dict, lead: str = 
                     facts.add((stem, "compared", entity))
                     if noun:  # "high variance" is one attribute; "high bias" another
                         facts.add((f"{axis}/{pole}/{noun}", "compared", entity))
+    facts |= compound
+    if near is not None:
+        near |= compound
     if strict:  # an answer clause that gives one thing both poles ("less bias, more variance") is not read
         poles: dict[tuple, set] = {}
         for anchor, axis, pole in facts:
@@ -513,8 +524,12 @@ def _lead_poles(card, points: list[KeyPoint]) -> list[tuple[set[str], str]]:
 
 
 def _pole_of(words: list[str], leads: list[tuple[set[str], str]]) -> int | None:
-    poles = {i for i, (stems, _) in enumerate(leads) for w in words if _stem(w) in stems}
-    return poles.pop() if len(poles) == 1 else None
+    """The lead term the words name: the one most of them belong to ("td 0" is TD(0), not TD(lambda))."""
+    stems = {_stem(w) for w in words}
+    hits = sorted(((len(stems & lead), i) for i, (lead, _) in enumerate(leads) if stems & lead), reverse=True)
+    if not hits or (len(hits) > 1 and hits[0][0] == hits[1][0]):
+        return None
+    return hits[0][1]
 
 
 def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
@@ -528,6 +543,48 @@ def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
         for _, pair in relations.ordered_pairs(point.text):
             ties.setdefault(pair, set()).add(pole)
     return {pair: next(iter(poles)) for pair, poles in ties.items() if len(poles) == 1 and pair[::-1] in ties}
+
+
+def _distinctive_words(card, points: list[KeyPoint]) -> tuple[list[tuple[set[str], str]], list[set[str]]]:
+    """Per compared lead term, the content words the card says under it (C51: atoms, probabilities;
+    QR-DQN: quantiles, locations)."""
+    leads = _lead_poles(card, points)
+    if len(leads) < 2:
+        return leads, []
+    skip = content_stems(card.question) | set().union(*(stems for stems, _ in leads))
+    words: list[set[str]] = [set() for _ in leads]
+    for point in points:
+        pole = _pole_of(tokens(point.lead), leads) if point.lead and point.kind == "claim" else None
+        if pole is not None:
+            body = point.plain[len(_plain(point.lead)) + 2 :]
+            words[pole] |= {w for w in content_stems(body) if w not in skip and w not in antonym_lexicon()}
+    return leads, words
+
+
+def _misattributed(leads, distinctive: list[set[str]], clause: str) -> bool:
+    """A clause that gives one compared term at least two things the card says only of another
+    ("C51 uses fixed quantiles and learns atom locations"), and nothing of its own."""
+    words = tokens(clause)
+    own: dict[int, set] = {}
+    foreign: dict[int, set] = {}
+    subject = None
+    for i, word in enumerate(words):
+        pole = _pole_of([word], leads)
+        if pole is not None and not (i > 0 and words[i - 1] == "than"):
+            subject = pole
+            continue
+        if subject is None:
+            continue
+        stem = _stem(word)
+        others = [d for j, d in enumerate(distinctive) if j != subject]
+        if stem in distinctive[subject] and not any(stem in d for d in others):
+            own.setdefault(subject, set()).add(stem)
+        elif stem not in distinctive[subject] and any(stem in d for d in others):
+            foreign.setdefault(subject, set()).add(stem)
+    named = {_pole_of([w], leads) for w in words} - {None}
+    if len(named) != 1:  # "Huber is MSE near zero and MAE in the tails" relates terms; it gives none another's words
+        return False
+    return any(len(found) >= MISATTRIBUTED_WORDS and not own.get(pole) for pole, found in foreign.items())
 
 
 def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[str, list[str], dict[str, str]]:
@@ -560,6 +617,7 @@ def _resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[s
     return renamed, clashes, written
 
 
+MISATTRIBUTED_WORDS = 2  # another term's own words a clause must give a term before it counts as a mix-up
 NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
 RENAMED_MARK = "\u2060"  # an invisible word joiner after a renamed formula: no token, and findable again
 
@@ -583,6 +641,8 @@ class CardRelations:
     denied: set
     affirmed: set
     numbers: dict
+    leads: list
+    distinctive: list
 
 
 _RELATIONS_CACHE: OrderedDict[tuple, CardRelations] = OrderedDict()
@@ -609,7 +669,8 @@ def card_relations(card, points: list[KeyPoint]) -> CardRelations:
     roles, pairs, denied = _card_roles(card, points)
     affirmed = set().union(*(relations.affirmed_terms(tokens(c), _stem) for p in points if p.kind == "claim" for c in _clauses(p.plain)))
     numbers = relations.numbers_said(" ".join(p.plain for p in points if p.kind == "claim"), _stem, NUMBER_SKIP)
-    value = CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers)
+    leads, distinctive = _distinctive_words(card, points)
+    value = CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers, leads, distinctive)
     with _RELATIONS_LOCK:
         _RELATIONS_CACHE[key] = value
         while len(_RELATIONS_CACHE) > 512:
@@ -630,6 +691,8 @@ def _relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[st
             said = relations.comparisons(clause)
             if said and card_comparisons and relations.clashing_comparison(card_comparisons, said):
                 found.append(clause.strip())
+            elif rel.distinctive and _misattributed(rel.leads, rel.distinctive, clause):
+                found.append(clause.strip())  # "C51 learns atom locations": another term's words on this one
             elif rel.numbers and relations.wrong_number(rel.numbers, relations.numbers_said(clause, _stem, NUMBER_SKIP)):
                 found.append(clause.strip())  # "a temperature of 10" where the card says 0.07
             elif card_comparisons and relations.clashing_superlative(card_comparisons, relations.superlatives(clause)):
