@@ -81,16 +81,28 @@ def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index=None
     n = vectors.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.float32)
-    if faiss_index is None or candidates is None or 2 * n <= candidates:
-        sims = vectors @ query_vector  # [n, 2]
-        return QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
-    # Large corpus: FAISS proposes candidate rows; those cards get exact scores, the rest stay at 0.
+    if faiss_index is None or candidates is None or 2 * n <= candidates or _is_exact(faiss_index):
+        # An exact index would only redo this product (measured at 10k cards on 2 busy cores: FAISS flat
+        # top-200 32 ms, this 1.2 ms), and here every card keeps its true score.
+        return _card_scores(vectors, query_vector)
+    # Large corpus, approximate index: FAISS proposes candidate rows; those cards get exact scores, the rest 0.
     _, rows = faiss_index.search(query_vector[None, :].astype(np.float32), candidates)
     found = np.unique(rows[0][rows[0] >= 0] // 2)
     out = np.zeros(n, dtype=np.float32)
-    sims = vectors[found] @ query_vector
-    out[found] = QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+    out[found] = _card_scores(vectors[found], query_vector)
     return out
+
+
+def _card_scores(vectors: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+    # One 2-D product (a BLAS gemv); the same product on the [n, 2, dim] array is ~10x slower.
+    sims = (vectors.reshape(-1, vectors.shape[-1]) @ query_vector).reshape(-1, 2)
+    return QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+
+
+def _is_exact(faiss_index) -> bool:
+    import faiss
+
+    return isinstance(faiss_index, faiss.IndexFlat)
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str = "hybrid") -> np.ndarray:

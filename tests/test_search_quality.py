@@ -128,10 +128,17 @@ def test_dense_scores_match_brute_force_numpy(shipped_kb, encoder):
 
 
 def test_faiss_candidate_path_gives_the_exact_scores(shipped_kb, encoder):
+    import faiss
+
     data = shipped_kb.data
     q = encoder.encode_query("entropy bonus exploration")
     exact = dense_scores(data.vectors, q)
-    via_faiss = dense_scores(data.vectors, q, data.faiss_index, candidates=20)
+    # An exact (flat) index is never asked: the matrix product is the same scores for every card, faster.
+    np.testing.assert_allclose(dense_scores(data.vectors, q, data.faiss_index, candidates=20), exact, atol=1e-6)
+    # The candidate path runs for an approximate index (HNSW, as built for large corpora).
+    hnsw = faiss.IndexHNSWFlat(data.vectors.shape[-1], 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.add(np.ascontiguousarray(data.vectors.reshape(-1, data.vectors.shape[-1])))
+    via_faiss = dense_scores(data.vectors, q, hnsw, candidates=20)
     found = via_faiss != 0
     assert 1 <= found.sum() <= 20
     np.testing.assert_allclose(via_faiss[found], exact[found], atol=1e-5)
