@@ -100,6 +100,11 @@ def test_a_confidently_wrong_answer_with_the_right_words_scores_low(shipped_kb, 
             "The student is trained to match the teacher's soft predictions, with a temperature T.",
             "The teacher is trained to match the student's soft predictions, with a temperature T.",
         ),
+        (  # one compared term given what the card says of another
+            "what-is-distributional-rl-and-why-does-it-help",
+            "C51 keeps fixed atoms and learns their probabilities, while QR-DQN fixes the quantiles and learns atom locations.",
+            "C51 uses fixed quantiles and learns atom locations, while QR-DQN keeps fixed atoms and learns their probabilities.",
+        ),
         (  # a number the card never gives that word
             "default-contrastive",
             "InfoNCE with cosine similarity and a temperature of 0.07.",
