@@ -136,6 +136,8 @@ def role_pairs(words: list[str], roles: set[str], stem) -> dict[tuple[str, str],
     positions = [(i, stem(w)) for i, w in enumerate(words) if stem(w) in roles]
     for n, (i, a) in enumerate(positions):
         for j, b in positions[n + 1 :]:
+            if j - i > ROLE_GAP + 4:
+                break  # positions are in order: nothing further can be linked to a
             between = words[i + 1 : j]
             if a == b or any(w in ROLE_SEPARATORS for w in between) or any("'" in w for w in between):
                 continue
