@@ -206,7 +206,7 @@ def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: lis
 
 
 FRESH_PROCESS = """
-import json, resource, sys, time
+import json, sys, time
 from kb import Config, KnowledgeBase
 started = time.perf_counter()
 from pathlib import Path
@@ -214,7 +214,9 @@ kb = KnowledgeBase.load(config=Config(corpus=Path(sys.argv[1]), index=Path(sys.a
 loaded = time.perf_counter() - started
 for q in json.loads(sys.argv[4]):
     kb.search(q, k=10)
-print(json.dumps({"load_s": round(loaded, 1), "action": kb.report.action, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+# VmHWM, not ru_maxrss: Linux carries the parent's ru_maxrss over fork and exec into the child.
+hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(json.dumps({"load_s": round(loaded, 1), "action": kb.report.action, "peak_rss_mb": round(hwm / 1024)}))
 """
 
 
