@@ -29,6 +29,7 @@ import numpy as np
 
 from .cards import Card
 from .errors import IndexCorruptError, IndexWriteError
+from .fileio import file_sha256
 from .parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note, read_note
 
 FORMAT_VERSION = 1
@@ -64,14 +65,6 @@ class BuildReport:
     seconds: float = 0.0
     action: str = "loaded"  # loaded | updated | built
     write_error: str | None = None  # set when the index could not be saved (kept in memory only)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def corpus_hashes(corpus: Path, max_bytes: int) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .embed import Encoder
+from .fileio import file_sha256, write_text_atomic
 
 META_FORMAT = 1
 MIN_COSINE = 0.9999  # the export must reproduce sentence-transformers at least this closely
@@ -99,21 +100,6 @@ def installed_version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def onnx_threads() -> int:

@@ -27,10 +27,9 @@ from .onnx_encoder import (
     ONNX_FILE,
     TOKENIZER_FILE,
     OnnxEncoder,
-    file_sha256,
     installed_version,
-    write_text_atomic,
 )
+from .fileio import file_sha256, write_text_atomic
 
 _LONG_PARAGRAPH = (
     "Cross-entropy compares the predicted distribution with the target one. For a single example "
