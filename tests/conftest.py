@@ -75,3 +75,22 @@ def browser():
 
     with chromium_browser() as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def progress_store(tmp_path_factory):
+    """A real SQLite progress store in a tmp folder, shared by the browser tests (each uses its own profiles)."""
+    from kb.progress import ProgressStore
+
+    with ProgressStore(tmp_path_factory.mktemp("browser-progress") / "progress.sqlite3") as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def progress_app_url(shipped_kb, progress_store):
+    """The real app over the shipped corpus with that progress store, on a free port, for the session."""
+    from tests.browser import serve_app
+
+    server = serve_app(shipped_kb, progress_store=progress_store)
+    yield server.url
+    server.close()

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.progress import ProgressStore
-from tests.browser import open_page, serve_app
+from tests.browser import open_page
 
 pytestmark = pytest.mark.browser
 
@@ -22,19 +21,6 @@ def shot(page, name: str, tmp_path: Path) -> None:
     """KB_SAVE_SCREENSHOTS=1 refreshes docs/screenshots/; otherwise the picture goes to tmp_path."""
     folder = SCREENSHOTS if os.environ.get("KB_SAVE_SCREENSHOTS") else tmp_path
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    with ProgressStore(tmp_path_factory.mktemp("browser-progress") / "progress.sqlite3") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def app_url(shipped_kb, store):
-    server = serve_app(shipped_kb, progress_store=store)
-    yield server.url
-    server.close()
 
 
 def start_interview(page, profile: str, family: str, length: str = "3") -> None:
@@ -49,9 +35,9 @@ def start_interview(page, profile: str, family: str, length: str = "3") -> None:
     page.get_by_role("button", name="Start interview").click()
 
 
-def test_a_full_interview_in_the_browser(browser, app_url, store, tmp_path):
-    page = open_page(browser, app_url)
-    other = open_page(browser, app_url)
+def test_a_full_interview_in_the_browser(browser, progress_app_url, progress_store, tmp_path):
+    page = open_page(browser, progress_app_url)
+    other = open_page(browser, progress_app_url)
     try:
         start_interview(page, "ana", DIFFUSION)
         chat = page.locator("#kb-interview-chat")
@@ -84,9 +70,9 @@ def test_a_full_interview_in_the_browser(browser, app_url, store, tmp_path):
         page.get_by_role("button", name="End", exact=True).click()
         chat.get_by_text("Interview summary").wait_for()
 
-        reviews = store.reviews("ana")
+        reviews = progress_store.reviews("ana")
         assert len(reviews) == 1 and reviews[0].rating == "easy" and reviews[0].card_id.startswith(("what-loss-does-a-diffusion", "whats-flow-matching"))
-        assert store.reviews("ben") == []
+        assert progress_store.reviews("ben") == []
         assert "Interview summary" not in other.locator("#kb-interview-chat").inner_text()
 
         page.get_by_role("tab", name="Progress").click()

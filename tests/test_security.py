@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +21,7 @@ import pytest
 from kb.access import credentials, exposure_warning, is_loopback
 from kb.errors import CardNotFound, ConfigError
 
-from .browser import free_port, open_page, serve_app, wait_http
+from .browser import free_port, open_page, wait_http
 
 TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "....//....//etc/passwd", "../corpus/losses-in-deep-learning.md"]
 PASSWD_MARK = "root:x:0:0"
@@ -204,25 +203,10 @@ def test_kb_show_refuses_paths(shipped_kb, tmp_path, card_id):
 # ---- the real app in the real browser ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from kb.progress import ProgressStore
-
-    with ProgressStore(tmp_path_factory.mktemp("security-progress") / "progress.sqlite3") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def app_url(shipped_kb, store):
-    server = serve_app(shipped_kb, progress_store=store)
-    yield server.url
-    server.close()
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("target", ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "../corpus/losses-in-deep-learning.md"])
-def test_deep_link_traversal_shows_no_file(browser, app_url, target):
-    page = open_page(browser, f"{app_url}/?card={target}")
+def test_deep_link_traversal_shows_no_file(browser, progress_app_url, target):
+    page = open_page(browser, f"{progress_app_url}/?card={target}")
     try:
         page.get_by_text("No card", exact=False).first.wait_for()
         body = page.locator("body").inner_text()
@@ -239,12 +223,12 @@ XSS_ANSWERS = [
 
 
 @pytest.mark.browser
-def test_xss_in_interview_answers_and_profile_names_stays_inert(browser, app_url, store):
+def test_xss_in_interview_answers_and_profile_names_stays_inert(browser, progress_app_url, progress_store):
     from playwright.sync_api import expect
 
     from tests.test_browser_interview import DIFFUSION, start_interview
 
-    page = open_page(browser, app_url)
+    page = open_page(browser, progress_app_url)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
@@ -269,5 +253,5 @@ def test_xss_in_interview_answers_and_profile_names_stays_inert(browser, app_url
     finally:
         page.close()
     # Inert, not lost: the stored answers are exactly what was typed.
-    stored = [r.answer for r in store.reviews(XSS_PROFILE)]
+    stored = [r.answer for r in progress_store.reviews(XSS_PROFILE)]
     assert XSS_ANSWERS[0] in stored
