@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import grade_relations as relations
-from .lexical import STOPWORDS, synonym_groups
+from .lexical import STOPWORDS, stemmer, synonym_groups
 
 ANTONYMS_FILE = Path(__file__).parent / "data" / "antonyms.txt"
 
@@ -89,17 +89,10 @@ class Grade:
 
 
 # ---- text helpers ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def _stem(word: str) -> str:
     if len(word) > 5 and word.endswith("our"):  # British spelling: behaviour -> behavior, favour -> favor
         word = word[:-2] + "r"
-    return _stemmer().stemWord(word)
+    return stemmer().stemWord(word)
 
 
 def latex_to_words(latex: str) -> str:

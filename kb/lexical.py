@@ -40,7 +40,8 @@ LEXICAL_FORMAT = 1  # layout and tokenisation of a stored lexical index; bump it
 
 
 @functools.lru_cache(maxsize=1)
-def _stemmer():
+def stemmer():
+    """The one English Snowball stemmer (PyStemmer), shared by search and grading."""
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -68,7 +69,7 @@ def plain_words(text: str) -> list[str]:
 
 
 def stem_all(tokens: list[str]) -> list[str]:
-    return _stemmer().stemWords([t for t in tokens if t not in STOPWORDS])
+    return stemmer().stemWords([t for t in tokens if t not in STOPWORDS])
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,7 +92,7 @@ class Glossary:
         self.phrases: dict[tuple[str, ...], set[int]] = defaultdict(set)
         for gid, group in enumerate(groups):
             for phrase in group:
-                key = tuple(_stemmer().stemWords(plain_words(phrase)))
+                key = tuple(stemmer().stemWords(plain_words(phrase)))
                 if key:
                     self.phrases[key].add(gid)
         self.longest_from: dict[str, int] = {}  # first stem -> longest phrase starting with it
@@ -128,18 +129,18 @@ class Glossary:
 
     def concepts(self, text: str) -> list[int]:
         """Group ids mentioned in a text, in order."""
-        stems = _stemmer().stemWords(plain_words(text))
+        stems = stemmer().stemWords(plain_words(text))
         return [g for _, _, groups in self.spans(stems) for g in sorted(groups)]
 
     def other_forms(self, text: str) -> list[str]:
         """Glossary phrases meaning the same as phrases in the text but not already in it."""
-        stems = _stemmer().stemWords(plain_words(text))
+        stems = stemmer().stemWords(plain_words(text))
         present = set(stems)
         extra: list[str] = []
         for _, _, groups in self.spans(stems):
             for gid in sorted(groups):
                 for phrase in self.groups[gid]:
-                    if not set(_stemmer().stemWords(plain_words(phrase))) <= present and phrase not in extra:
+                    if not set(stemmer().stemWords(plain_words(phrase))) <= present and phrase not in extra:
                         extra.append(phrase)
         return extra
 
@@ -177,7 +178,7 @@ def document_tokens(text: str, glossary: Glossary, vocabulary: dict[str, int] | 
         for word in every:
             vocabulary[word] = vocabulary.get(word, 0) + 1
     tokens = stem_all(every)
-    stems = _stemmer().stemWords(plain)
+    stems = stemmer().stemWords(plain)
     tokens.extend(concept_token(g) for _, _, groups in glossary.spans(stems) for g in sorted(groups))
     return tokens
 
@@ -186,7 +187,7 @@ class _StemCache(dict):
     """word -> stem; a word is stemmed the first time it is looked up (PyStemmer stems word by word)."""
 
     def __missing__(self, word: str) -> str:
-        stem = self[word] = _stemmer().stemWord(word)
+        stem = self[word] = stemmer().stemWord(word)
         return stem
 
 
@@ -232,7 +233,7 @@ class CorpusTokenizer:
 def query_token_weights(text: str, glossary: Glossary) -> dict[str, float]:
     """Query tokens and their weights: concepts at 1, the words that named them at PHRASE_WORD_WEIGHT."""
     seq = plain_words(text)
-    stems = _stemmer().stemWords(seq)
+    stems = stemmer().stemWords(seq)
     weights: dict[str, float] = {}
     covered = set()
     for start, end, groups in glossary.spans(stems):

@@ -20,7 +20,7 @@ from kb.lexical import (
     LexicalIndex,
     StoredLexicalError,
     card_document,
-    _stemmer,
+    stemmer,
     default_glossary,
     document_tokens,
     plain_words,
@@ -103,7 +103,7 @@ def test_glossary_spans_equal_a_scan_of_every_position():
     """spans() only visits positions where a phrase can start; the result must equal trying every position."""
     glossary = default_glossary()
     text = " ".join(card_document(c) for c in load_corpus(SHIPPED_CORPUS).cards) + " " + " ".join(TRICKY)
-    stems = _stemmer().stemWords(plain_words(text))
+    stems = stemmer().stemWords(plain_words(text))
     longest = max(map(len, glossary.phrases))
     expected, i = [], 0
     while i < len(stems):  # the plain definition: longest phrase starting here, else move on
