@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from html import escape
 
+from .render import card_link_html
+
 TAB_LABEL = "Concepts"
 MAX_FORMS_SHOWN = 4
 
 
 def _card_link(kb, card_id: str) -> str:
     card = kb.card(card_id)
-    cid = escape(card.id)
-    return f'<a href="?card={cid}" data-kb-card="{cid}" title="{escape(card.family)}">{escape(card.question)}</a>'
+    return card_link_html(card.id, card.question, title=card.family)
 
 
 def concept_rows(kb, query: str = "") -> list[dict]:

@@ -165,6 +165,7 @@ def snippet(text: str, terms: list[str], width: int = 220) -> str:
     return ("… " if start else "") + text[start:end] + (" …" if end < len(text) else "")
 
 
-def card_link_html(card_id: str, label: str, css_class: str = "kb-card-link") -> str:
+def card_link_html(card_id: str, label: str, css_class: str = "kb-card-link", title: str = "") -> str:
     """An anchor that opens a card in place (intercepted by NAV_JS) and is a real deep link."""
-    return f'<a class="{css_class}" href="{escape_text(card_url(card_id))}" data-kb-card="{escape_text(card_id)}">{escape_text(label)}</a>'
+    hover = f' title="{escape_text(title)}"' if title else ""
+    return f'<a class="{css_class}" href="{escape_text(card_url(card_id))}" data-kb-card="{escape_text(card_id)}"{hover}>{escape_text(label)}</a>'
