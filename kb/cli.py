@@ -19,8 +19,19 @@ EXAMPLES = {
 }
 
 
+def _remember_cache(ctx, _param, value):
+    # Kept on the context, not passed to every command: only open_kb needs it.
+    ctx.meta["kb_cache"] = value
+    return value
+
+
 def common_options(func):
-    """--corpus/--index/--model on every subcommand, each with its KB_* variable."""
+    """--corpus/--index/--model/--cache on every subcommand, each with its KB_* variable."""
+    func = click.option(
+        "--cache", envvar="KB_CACHE", default=None, expose_value=False, callback=_remember_cache,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for the model's ONNX export [env KB_CACHE; default: inside the index folder].",
+    )(func)
     func = click.option("--model", envvar="KB_MODEL", default=None, help="Embedding model name or path [env KB_MODEL].")(func)
     func = click.option("--index", "index_dir", envvar="KB_INDEX", default=None, type=click.Path(file_okay=False, path_type=Path), help="Index folder [env KB_INDEX; default ./index].")(func)
     func = click.option("--corpus", envvar="KB_CORPUS", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder of markdown notes [env KB_CORPUS; default ./corpus].")(func)
@@ -34,7 +45,9 @@ def _stderr(message: str) -> None:
 def open_kb(corpus, index_dir, model, progress=None, force=False, background_model=False, data_dir=None):
     from .knowledge import KnowledgeBase
 
-    config = Config.from_env(corpus=corpus, index=index_dir, model=model, data=data_dir)
+    context = click.get_current_context(silent=True)
+    cache = context.meta.get("kb_cache") if context is not None else None
+    config = Config.from_env(corpus=corpus, index=index_dir, model=model, data=data_dir, cache=cache)
     return KnowledgeBase.load(config=config, log=_stderr, progress=progress, force=force, background_model=background_model)
 
 

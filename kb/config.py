@@ -23,6 +23,14 @@ class Config:
     data: Path = field(default_factory=default_data_dir)
     model: str = DEFAULT_MODEL
     max_note_bytes: int = 20 * 1024 * 1024
+    # Where the model's ONNX export goes; None: inside the index folder. KB_CACHE shares one export
+    # between several index folders (the test suite does), so it applies to every Config.
+    cache: Path | None = field(default_factory=lambda: Path(os.environ["KB_CACHE"]).expanduser() if os.environ.get("KB_CACHE") else None)
+
+    @property
+    def model_cache(self) -> Path:
+        """The folder holding `onnx/<model>-<digest>/` exports: --cache / KB_CACHE, else the index folder."""
+        return self.cache if self.cache is not None else self.index
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -34,11 +42,12 @@ class Config:
             "data": os.environ.get("KB_DATA"),
             "model": os.environ.get("KB_MODEL"),
             "max_note_bytes": os.environ.get("KB_MAX_NOTE_BYTES"),
+            "cache": os.environ.get("KB_CACHE"),
         }
         for key, value in {**env, **{k: v for k, v in overrides.items() if v is not None}}.items():
             if value is None or value == "":
                 continue
-            if key in ("corpus", "index", "data"):
+            if key in ("corpus", "index", "data", "cache"):
                 value = Path(value).expanduser()
             elif key == "max_note_bytes":
                 value = int(value)

@@ -174,26 +174,28 @@ def _export_lock(folder: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def load_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True) -> Encoder:
+def load_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True, cache: Path | None = None) -> Encoder:
     """The fastest trustworthy encoder for `model`.
 
-    The verified ONNX export when cached (no torch import); otherwise export it once (needs torch)
-    and verify it; otherwise sentence-transformers, with the reason logged and kept in `.notes`.
+    The verified ONNX export in `cache` (default: KB_CACHE, else the index folder) when present (no
+    torch import); otherwise export it once (needs torch) and verify it; otherwise
+    sentence-transformers, with the reason logged and kept in `.notes`.
     ModelLoadError when the model is not available offline at all.
     """
-    from .onnx_encoder import OnnxCacheInvalid, OnnxCacheMissing, OnnxExportRejected, export_dir, model_digest, open_cached_export
+    from .onnx_encoder import OnnxCacheInvalid, OnnxCacheMissing, OnnxExportRejected, cache_root, export_dir, model_digest, open_cached_export
 
     if not _onnx_wanted(prefer_onnx):
         return SentenceTransformerEncoder(model)
     path = locate_model(model)
+    root = Path(cache) if cache is not None else cache_root()
     try:
-        digest = model_digest(path)
-        folder = export_dir(model, digest)
+        digest = model_digest(path, root)
+        folder = export_dir(model, digest, root)
     except OSError as exc:
         return _fallback(model, f"cannot read the model files or the cache folder ({exc})")
     notes: list[str] = []
     try:
-        return open_cached_export(model, digest)
+        return open_cached_export(model, digest, root)
     except OnnxCacheMissing:
         pass
     except OnnxExportRejected as exc:
@@ -204,17 +206,18 @@ def load_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True) -> Encode
     except Exception as exc:  # never let the fast path take the app down
         notes.append(f"the cached ONNX export at {folder} could not be opened ({type(exc).__name__}: {exc}); exporting it again")
         log.warning(notes[-1])
-    return _export(model, path, digest, folder, notes)
+    return _export(model, path, digest, root, notes)
 
 
-def _export(model: str, path: Path, digest: str, folder: Path, notes: list[str]) -> Encoder:
-    from .onnx_encoder import OnnxCacheMissing, OnnxExportRejected, open_cached_export
+def _export(model: str, path: Path, digest: str, root: Path, notes: list[str]) -> Encoder:
+    from .onnx_encoder import OnnxCacheMissing, OnnxExportRejected, export_dir, open_cached_export
     from .onnx_export import ExportFailed, export_and_verify, load_reference
 
+    folder = export_dir(model, digest, root)
     try:
         with _export_lock(folder):
             try:  # another process may have finished the export while this one waited
-                encoder = open_cached_export(model, digest)
+                encoder = open_cached_export(model, digest, root)
                 encoder.notes = notes
                 return encoder
             except OnnxExportRejected as exc:
@@ -260,6 +263,7 @@ class BuildEncoder(Encoder):
         self.notes = list(getattr(fast, "notes", []))
         self._bulk: Encoder | None = None
         self._bulk_decided = False
+        self.document_backends: set[str] = set()  # which implementations produced stored vectors
         self._lock = threading.Lock()
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -268,6 +272,7 @@ class BuildEncoder(Encoder):
     def encode(self, texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
         bulk = self._bulk_encoder(texts)
         if bulk is None:
+            self.document_backends.add(self.fast.backend)
             return self.fast.encode(texts, batch_size=batch_size, progress=progress)
         vectors = bulk.encode(texts, batch_size=batch_size, progress=progress)
         # The stored vectors must match what queries are compared with: check a spread sample of this job.
@@ -277,10 +282,12 @@ class BuildEncoder(Encoder):
         sample = np.linspace(0, len(texts) - 1, num=min(BULK_SAMPLE, len(texts))).astype(int)
         worst = float(agreement(vectors[sample], self.fast.encode([texts[i] for i in sample])).min())
         if worst >= MIN_COSINE:
+            self.document_backends.add(bulk.backend)
             return vectors
         self.notes.append(f"bf16 vectors disagreed with the query encoder on this corpus (cosine {worst:.6f}); re-embedded with {self.fast.backend}")
         log.warning(self.notes[-1])
         self._bulk = None
+        self.document_backends.add(self.fast.backend)
         return self.fast.encode(texts, batch_size=batch_size, progress=progress)
 
     def _bulk_encoder(self, texts: list[str]) -> Encoder | None:
@@ -315,6 +322,41 @@ class BuildEncoder(Encoder):
         return bulk
 
 
-def load_build_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True) -> Encoder:
+def load_build_encoder(model: str = DEFAULT_MODEL, prefer_onnx: bool = True, cache: Path | None = None) -> Encoder:
     """The encoder KnowledgeBase builds with and then serves queries from (see BuildEncoder)."""
-    return BuildEncoder(load_encoder(model, prefer_onnx=prefer_onnx), model)
+    return BuildEncoder(load_encoder(model, prefer_onnx=prefer_onnx, cache=cache), model)
+
+
+def current_model_digest(model: str, cache: Path | None = None) -> str | None:
+    """Content hash of the model's files (memoised by size and mtime, so usually a few stat calls); None if unavailable."""
+    from .onnx_encoder import model_digest
+
+    try:
+        return model_digest(locate_model(model), cache)
+    except (ModelLoadError, OSError):
+        return None
+
+
+def encoder_record(encoder: Encoder, model: str, index_dir: Path, cache: Path | None = None) -> dict:
+    """What the index manifest keeps about the encoder its vectors agree with."""
+    fast = getattr(encoder, "fast", encoder)
+    meta = getattr(fast, "meta", None)
+    record = {"model": model, "query_backend": fast.backend}
+    if meta is not None:  # an ONNX export: its folder, model digest and checksum
+        folder = Path(fast.folder).resolve()
+        try:
+            shown = folder.relative_to(Path(index_dir).resolve()).as_posix()  # survives moving the index folder
+        except ValueError:
+            shown = str(folder)
+        record.update(
+            model_digest=meta.get("model_digest"),
+            onnx_export=shown,
+            onnx_sha256=meta.get("onnx_file", {}).get("sha256"),
+            verified_min_cosine=meta.get("verification", {}).get("min_cosine"),
+        )
+    else:
+        record["model_digest"] = current_model_digest(model, cache)
+    used = sorted(getattr(encoder, "document_backends", set()))
+    if used:
+        record["document_backends"] = used
+    return record

@@ -56,6 +56,7 @@ class IndexData:
     model_id: str
     lexical: object | None = None  # kb.lexical.LexicalIndex over the cards, when stored or built
     lexical_problem: str | None = None  # why a stored lexical index could not be used
+    encoder: dict = field(default_factory=dict)  # model digest, ONNX export and backends (kb.embed.encoder_record)
 
 
 @dataclass
@@ -217,7 +218,8 @@ def _load_verified(index_dir: Path) -> IndexData:
     # Cards read by another parser version may be wrong: forget the note hashes, so every note is
     # parsed again (its unchanged cards keep their vectors).
     notes = manifest["notes"] if manifest.get("parser") == PARSER_VERSION else {}
-    return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem)
+    encoder = manifest.get("encoder") if isinstance(manifest.get("encoder"), dict) else {}
+    return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem, encoder)
 
 
 def _load_lexical(index_dir: Path, manifest: dict, documents: int):
@@ -279,6 +281,7 @@ def save_index(index_dir: Path, data: IndexData) -> None:
                 "format_version": FORMAT_VERSION,
                 "parser": PARSER_VERSION,
                 "model": data.model_id,
+                "encoder": data.encoder,
                 "dim": int(data.vectors.shape[-1]) if data.vectors.size else None,
                 "cards": len(data.cards),
                 "notes": data.note_hashes,

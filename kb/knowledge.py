@@ -70,6 +70,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
         report.rebuilt_reason = f"model changed from {old.model_id} to {config.model}; re-embedding everything"
         log(report.rebuilt_reason)
         old = None
+    stale_vectors = old is not None and _model_files_changed(old, config, report, log)
     if force and old is not None:
         report.rebuilt_reason = "rebuild requested"
         old = None
@@ -87,10 +88,11 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
             log(f"warning: {problem}")
     if not parsed.cards:
         raise CorpusError(f"nothing could be indexed in {corpus}: {len(parsed.problems)} problem(s), see the warnings above")
-    reuse = {card.text_hash: old.vectors[i] for i, card in enumerate(old.cards)} if old is not None else {}
+    reuse = {card.text_hash: old.vectors[i] for i, card in enumerate(old.cards)} if old is not None and not stale_vectors else {}
     vectors, embedded, encoder = embed_cards(parsed.cards, encoder_factory, reuse, progress=progress)  # model loads only if needed
     faiss_index = make_faiss_index(vectors.reshape(-1, vectors.shape[-1]))
     data = IndexData(parsed.cards, vectors, faiss_index, parsed.problems, hashes, config.model)
+    data.encoder = _encoder_record(encoder, config) if encoder is not None else dict(old.encoder if old else {})
     data.lexical = LexicalIndex.for_cards(parsed.cards)  # stored beside the vectors: loads skip tokenising
     try:
         save_index(index_dir, data)
@@ -101,6 +103,28 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     report.action = "built" if old is None else "updated"
     report.seconds = time.perf_counter() - started
     return data, report, encoder
+
+
+def _model_files_changed(old: IndexData, config: Config, report: BuildReport, log) -> bool:
+    """Same model name, different weights (a retrained or replaced local model): every vector is stale."""
+    recorded = old.encoder.get("model_digest")
+    if not recorded:
+        return False  # an index from before digests were recorded
+    from .embed import current_model_digest
+
+    current = current_model_digest(config.model, config.model_cache)
+    if not current or current == recorded:
+        return False
+    report.rebuilt_reason = f"the files of model {config.model} changed (digest {recorded[:12]} -> {current[:12]}); re-embedding every card"
+    log(report.rebuilt_reason)
+    old.note_hashes = {}  # every note is parsed again; the cards keep their ids
+    return True
+
+
+def _encoder_record(encoder, config: Config) -> dict:
+    from .embed import encoder_record
+
+    return encoder_record(encoder, config.model, config.index, config.model_cache)
 
 
 def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None]) -> None:
@@ -127,7 +151,7 @@ class KnowledgeBase:
         self.report = report
         self._log = log
         self._encoder = encoder
-        self._encoder_factory = encoder_factory or (lambda: _default_encoder(config.model))
+        self._encoder_factory = encoder_factory or (lambda: _default_encoder(config))
         self._encoder_error: Exception | None = None
         self._encoder_ready = threading.Event()
         if encoder is not None:
@@ -141,7 +165,7 @@ class KnowledgeBase:
     @classmethod
     def load(
         cls,
-        corpus: str | Path | None = None,
+        corpus: "str | Path | Config | None" = None,
         index: str | Path | None = None,
         model: str | None = None,
         config: Config | None = None,
@@ -156,8 +180,10 @@ class KnowledgeBase:
         With background_model=True the embedding model loads in a thread, so cards can be
         browsed at once; the first search waits for it.
         """
+        if isinstance(corpus, Config):  # KnowledgeBase.load(config) reads naturally too
+            corpus, config = None, corpus
         config = config or Config.from_env(corpus=corpus, index=index, model=model)
-        factory = encoder_factory or (lambda: _default_encoder(config.model))
+        factory = encoder_factory or (lambda: _default_encoder(config))
         data, report, encoder = open_index(config, factory, log=log, progress=progress, force=force)
         kb = cls(config, data, report, encoder=encoder, encoder_factory=factory, log=log)
         if encoder is None and background_model:
@@ -305,8 +331,8 @@ def _corpus_fingerprint(corpus: Path) -> tuple:
         return ()
 
 
-def _default_encoder(model: str):
+def _default_encoder(config: Config):
     # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed.py).
     from .embed import load_build_encoder
 
-    return load_build_encoder(model)
+    return load_build_encoder(config.model, cache=config.model_cache)

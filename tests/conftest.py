@@ -1,10 +1,18 @@
 """Shared fixtures: the real model, the real shipped corpus, real index folders in tmp paths."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import platformdirs
 import pytest
+
+# Exports normally live inside each index folder; the suite makes dozens of tmp indexes, so they
+# (and every `kb` subprocess) share one export in the per-user cache instead of exporting each time.
+# tests/test_fast_path.py unsets this to check the default place.
+SHARED_MODEL_CACHE = Path(platformdirs.user_cache_dir("kb", appauthor=False))
+os.environ.setdefault("KB_CACHE", str(SHARED_MODEL_CACHE))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"

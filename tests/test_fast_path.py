@@ -1,0 +1,135 @@
+"""The ONNX Runtime fast path end to end: where the export lives, what the manifest records,
+that searches through ONNX and through torch give the same results, and that `python -m kb
+search` in a fresh process never imports torch."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb import Config, KnowledgeBase, embed
+from kb.embed import SentenceTransformerEncoder, locate_model
+from kb.fileio import file_sha256
+from kb.onnx_encoder import ONNX_FILE, OnnxEncoder, model_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CORPUS = ROOT / "corpus"
+HEAVY_MODULES = ("torch", "transformers", "sentence_transformers")
+
+# Runs `python -m kb ...` exactly (runpy), then reports which heavy modules that process imported.
+KB_MAIN_THEN_REPORT = """
+import json, runpy, sys
+sys.argv = ["kb"] + json.loads(sys.argv[1])
+code = 0
+try:
+    runpy.run_module("kb", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code or 0
+sys.stdout.flush()
+print("\\nMODULES " + json.dumps({"exit": code, "loaded": [m for m in %r if m in sys.modules]}))
+""" % (HEAVY_MODULES,)
+
+
+def run_kb(args: list[str], env: dict) -> tuple[dict, str]:
+    done = subprocess.run([sys.executable, "-c", KB_MAIN_THEN_REPORT, json.dumps(args)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    output, _, report = done.stdout.rpartition("MODULES ")
+    return json.loads(report), output
+
+
+def dev_queries() -> list[str]:
+    rows = [json.loads(line) for line in (ROOT / "benchmarks" / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row["query"] for row in rows if row["split"] == "dev"]
+
+
+@pytest.fixture(scope="module")
+def default_place(tmp_path_factory):
+    """`kb build` with no KB_CACHE: the export goes into the index folder. One real export."""
+    base = tmp_path_factory.mktemp("default-place")
+    shutil.copytree(SHIPPED_CORPUS, base / "corpus")
+    env = {k: v for k, v in os.environ.items() if k != "KB_CACHE"}
+    env.update(KB_CORPUS=str(base / "corpus"), KB_INDEX=str(base / "index"), KB_DATA=str(base / "data"))
+    report, output = run_kb(["build"], env)
+    assert report["exit"] == 0, output
+    return base / "index", env
+
+
+@pytest.mark.slow
+def test_build_exports_into_the_index_folder_and_records_it_in_the_manifest(default_place):
+    index, _ = default_place
+    record = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["encoder"]
+    export = index / record["onnx_export"]
+    assert export.parent == index / "onnx" and (export / ONNX_FILE).is_file()
+    assert record["model"] == embed.DEFAULT_MODEL and record["query_backend"] == "onnxruntime"
+    assert record["model_digest"] == model_digest(locate_model(embed.DEFAULT_MODEL))
+    assert record["onnx_sha256"] == file_sha256(export / ONNX_FILE)
+    assert record["verified_min_cosine"] >= 0.9999
+    assert record["document_backends"] == ["onnxruntime"]
+
+
+@pytest.mark.slow
+def test_kb_search_in_a_fresh_process_never_imports_torch(default_place, shipped_kb):
+    _, env = default_place
+    report, output = run_kb(["search", "why does PPO clip the probability ratio", "-k", "5", "--json"], env)
+    assert report["exit"] == 0, output
+    assert report["loaded"] == [], f"the query path imported {report['loaded']}"
+    got = [hit["id"] for hit in json.loads(output)["hits"]]
+    assert got == [h.card.id for h in shipped_kb.search("why does PPO clip the probability ratio", k=5)]
+
+
+@pytest.fixture(scope="module")
+def torch_kb(tmp_path_factory):
+    """The shipped corpus indexed and queried by sentence-transformers on torch (KB_ONNX=0's path)."""
+    base = tmp_path_factory.mktemp("torch-path")
+    shutil.copytree(SHIPPED_CORPUS, base / "corpus")
+    reference = SentenceTransformerEncoder()
+    kb = KnowledgeBase.load(config=Config(corpus=base / "corpus", index=base / "index", data=base / "data"), encoder_factory=lambda: reference)
+    assert kb.data.encoder["query_backend"] == "sentence-transformers"
+    return kb
+
+
+@pytest.mark.slow
+def test_search_results_are_identical_through_onnx_and_torch_on_the_dev_queries(shipped_kb, torch_kb):
+    assert isinstance(shipped_kb.encoder.fast if hasattr(shipped_kb.encoder, "fast") else shipped_kb.encoder, OnnxEncoder)
+    queries = dev_queries()
+    assert len(queries) >= 150
+    for mode in ("hybrid", "dense"):
+        differing = []
+        for query in queries:
+            onnx_hits, torch_hits = shipped_kb.search(query, k=10, mode=mode), torch_kb.search(query, k=10, mode=mode)
+            if [h.card.id for h in onnx_hits] != [h.card.id for h in torch_hits]:
+                differing.append(query)
+            assert np.allclose([h.score for h in onnx_hits], [h.score for h in torch_hits], atol=1e-4), query
+        assert differing == [], f"{mode}: different top-10 for {differing}"
+
+
+@pytest.mark.slow
+def test_changed_model_files_make_a_new_export_and_re_embed_every_card(tmp_path):
+    """Same model name, new weights (a re-trained local model): the old export and vectors are stale."""
+    model = tmp_path / "my-model"
+    shutil.copytree(locate_model(embed.DEFAULT_MODEL), model)
+    shutil.copytree(SHIPPED_CORPUS, tmp_path / "corpus")
+    config = Config(corpus=tmp_path / "corpus", index=tmp_path / "index", data=tmp_path / "data", model=str(model), cache=None)
+    first = KnowledgeBase.load(config=config)
+    old_export = tmp_path / "index" / first.data.encoder["onnx_export"]
+    assert first.report.embedded == len(first.cards) and old_export.is_dir()
+
+    config_file = model / "config_sentence_transformers.json"  # any byte of the model's files counts
+    config_file.write_text(config_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    messages: list[str] = []
+    second = KnowledgeBase.load(config=config, log=messages.append)
+    assert any("files of model" in m and "re-embedding every card" in m for m in messages), messages
+    assert second.report.embedded == len(second.cards) == len(first.cards)
+    assert [c.id for c in second.cards] == [c.id for c in first.cards]
+    new_export = tmp_path / "index" / second.data.encoder["onnx_export"]
+    assert new_export != old_export and (new_export / ONNX_FILE).is_file()
+    assert second.data.encoder["model_digest"] == model_digest(model) != first.data.encoder["model_digest"]
+
+    third = KnowledgeBase.load(config=config)  # nothing changed since: nothing re-embedded
+    assert third.report.action == "loaded" and third.report.embedded == 0
