@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,7 @@ from .lexical import LexicalIndex
 from .search import MODES, Hit, dense_query_text, dense_scores, rank
 
 MAX_QUERY_CHARS = 2000  # the encoder reads 256 tokens; longer text only costs time
+QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
 
 
@@ -154,6 +156,8 @@ class KnowledgeBase:
         self._encoder_factory = encoder_factory or (lambda: _default_encoder(config))
         self._encoder_error: Exception | None = None
         self._encoder_ready = threading.Event()
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_vectors_lock = threading.Lock()
         if encoder is not None:
             self._encoder_ready.set()
         self._reload_lock = threading.Lock()
@@ -279,11 +283,35 @@ class KnowledgeBase:
         data = self.data
         lexical = self.lexical.scores(text) if mode != "dense" else np.zeros(len(data.cards), dtype=np.float32)
         if mode != "lexical":
-            vector = self.encoder.encode_query(dense_query_text(text, self.lexical))
+            vector = self._query_vector(dense_query_text(text, self.lexical))
             dense = dense_scores(data.vectors, vector, data.faiss_index, candidates=max(200, 20 * k))
         else:
             dense = np.zeros(len(data.cards), dtype=np.float32)
         return rank(data.cards, dense, lexical, k, mode=mode, allowed=allowed)
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        """The encoder's vector for a query text, remembered for the last QUERY_VECTOR_CACHE texts.
+
+        The app asks for the same text several times in a row (search-as-you-type settles on the
+        text that Enter then submits; chat and its follow-ups re-ask), and each encode is ~5 ms.
+        """
+        with self._query_vectors_lock:
+            vector = self._query_vectors.get(text)
+            if vector is not None:
+                self._query_vectors.move_to_end(text)
+                return vector
+        vector = self.encoder.encode_query(text)
+        vector.setflags(write=False)  # shared between callers
+        with self._query_vectors_lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > QUERY_VECTOR_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget remembered query vectors (benchmarks time the encoder, not the cache)."""
+        with self._query_vectors_lock:
+            self._query_vectors.clear()
 
     def _family_mask(self, family) -> np.ndarray | None:
         if not family:

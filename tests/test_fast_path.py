@@ -17,6 +17,7 @@ from kb import Config, KnowledgeBase, embed
 from kb.embed import SentenceTransformerEncoder, locate_model
 from kb.fileio import file_sha256
 from kb.onnx_encoder import ONNX_FILE, OnnxEncoder, model_digest
+from kb.search import dense_query_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"
@@ -133,3 +134,20 @@ def test_changed_model_files_make_a_new_export_and_re_embed_every_card(tmp_path)
 
     third = KnowledgeBase.load(config=config)  # nothing changed since: nothing re-embedded
     assert third.report.action == "loaded" and third.report.embedded == 0
+
+
+def test_remembered_query_vectors_are_the_encoders_and_bounded(shipped_kb, monkeypatch):
+    from kb import knowledge
+
+    monkeypatch.setattr(knowledge, "QUERY_VECTOR_CACHE", 3)
+    shipped_kb.clear_query_cache()
+    first = shipped_kb.search("pinball loss for quantiles", k=5)
+    again = shipped_kb.search("pinball loss for quantiles", k=5)
+    assert [(h.card.id, h.score) for h in again] == [(h.card.id, h.score) for h in first]
+    for query in ("focal loss", "dice loss", "triplet margin", "ppo clipping"):
+        shipped_kb.search(query, k=1)
+    remembered = shipped_kb._query_vectors
+    assert list(remembered) == [dense_query_text(q, shipped_kb.lexical) for q in ("dice loss", "triplet margin", "ppo clipping")]
+    for text, vector in remembered.items():
+        assert np.allclose(vector, shipped_kb.encoder.encode_query(text), atol=1e-6)
+        assert not vector.flags.writeable  # shared between callers: nobody may change it in place
