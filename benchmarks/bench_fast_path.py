@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_startup import call_search, launch  # noqa: E402
+from bench_startup import measure_app  # noqa: E402
 from eval_search import evaluate, load_queries  # noqa: E402
 
 from kb import Config, KnowledgeBase  # noqa: E402
@@ -97,7 +97,8 @@ def quantized_encoder(onnx_encoder, work: Path):
     shutil.copytree(onnx_encoder.folder, folder, dirs_exist_ok=True)
     (folder / ONNX_FILE).unlink()
     quantize_dynamic(str(Path(onnx_encoder.folder) / ONNX_FILE), str(folder / ONNX_FILE), weight_type=QuantType.QInt8)
-    logging.getLogger().setLevel(logging.WARNING)  # the quantizer turns the root logger up to DEBUG
+    for name in ("", "bm25s"):  # the quantizer turns logging up to DEBUG
+        logging.getLogger(name).setLevel(logging.WARNING)
     encoder = OnnxEncoder(folder, model_id=onnx_encoder.model_id, meta=onnx_encoder.meta)
     encoder.backend = "onnxruntime-int8"
     return encoder
@@ -127,56 +128,22 @@ def bench_cli(env_by_path: dict[str, dict], rounds: int) -> dict:
     return {name: {"median_s": round(statistics.median(t), 2), "runs": [round(x, 2) for x in t]} for name, t in times.items()}
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-def measure_app_once(env: dict) -> dict:
-    proc, page, port = launch([sys.executable, "app.py"], env)
-    started = time.perf_counter() - page
-    base = f"http://127.0.0.1:{port}"
-    answer = semantic = None
-    try:
-        while semantic is None and time.perf_counter() - started < 180:
-            html = call_search(base, CLI_QUERY)
-            now = time.perf_counter() - started
-            if html and "kb-hit" in html:
-                answer = answer or now
-                if "still loading" not in html:
-                    semantic = now
-            time.sleep(0.05)
-        rss = peak_rss_mb(proc.pid)
-        torch_loaded = _torch_mapped(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    return {"page_s": round(page, 2), "first_answer_s": round(answer, 2) if answer else None, "first_semantic_s": round(semantic, 2) if semantic else None, "peak_rss_mb": rss, "torch_loaded": torch_loaded}
-
-
-def _torch_mapped(pid: int) -> bool | None:
-    """Whether the process has libtorch mapped: torch was imported."""
-    try:
-        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return None
-
-
 def bench_app(env_by_path: dict[str, dict], rounds: int) -> dict:
     runs = {name: [] for name in env_by_path}
     for _ in range(rounds):
         for name, env in env_by_path.items():
-            runs[name].append(measure_app_once(env))
+            r = measure_app(env, CLI_QUERY)
+            runs[name].append({"page_s": round(r["page"], 2), "first_answer_s": _rounded(r["answer"]), "first_semantic_s": _rounded(r["semantic"]),
+                               "peak_rss_mb": r["peak_rss_mb"], "torch_loaded": r["torch_loaded"]})
     out = {}
     for name, rows in runs.items():
         summary = {key: statistics.median([r[key] for r in rows if r[key] is not None]) for key in ("page_s", "first_answer_s", "first_semantic_s", "peak_rss_mb")}
         out[name] = {"median": summary, "torch_loaded": rows[0]["torch_loaded"], "runs": rows}
     return out
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
 
 
 # ---- build throughput ----------------------------------------------------------------------------------

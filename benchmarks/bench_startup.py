@@ -74,24 +74,44 @@ def launch(command: list[str], env: dict, timeout: float = 120.0) -> tuple[subpr
     return proc, time.perf_counter() - started, port
 
 
-def measure_app(env: dict) -> dict:
+def measure_app(env: dict, query: str = QUERY) -> dict:
+    """Seconds from launch to page, first answer and first semantic answer; then the server's peak RSS."""
     proc, page, port = launch([sys.executable, "app.py"], env)
     started = time.perf_counter() - page
     base = f"http://127.0.0.1:{port}"
     first_answer = semantic = None
     try:
-        while semantic is None and time.perf_counter() - started < 120:
-            html = call_search(base, QUERY)
+        while semantic is None and time.perf_counter() - started < 180:
+            html = call_search(base, query)
             now = time.perf_counter() - started
             if html and "kb-hit" in html:
                 first_answer = first_answer or now
                 if "still loading" not in html:
                     semantic = now
             time.sleep(0.05)
+        memory = {"peak_rss_mb": peak_rss_mb(proc.pid), "torch_loaded": torch_mapped(proc.pid)}
     finally:
         proc.terminate()
         proc.wait(10)
-    return {"page": page, "answer": first_answer, "semantic": semantic}
+    return {"page": page, "answer": first_answer, "semantic": semantic, **memory}
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def torch_mapped(pid: int) -> bool | None:
+    """Whether the process has libtorch mapped, i.e. imported torch."""
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return None
 
 
 MINIMAL_APP = textwrap.dedent(
@@ -144,7 +164,7 @@ def main() -> None:
     print("baselines, same run:")
     print(f"  minimal Gradio Blocks app, page {median(minimal):6.2f}")
     print(f"  cold `import sentence_transformers` {median(st_import):6.2f}")
-    print("rounds:", json.dumps([{k: round(v, 2) if v else v for k, v in r.items()} for r in runs]))
+    print("rounds:", json.dumps([{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in runs]))
 
 
 if __name__ == "__main__":
