@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,47 @@ def test_remembered_query_vectors_are_the_encoders_and_bounded(shipped_kb, monke
     for text, vector in remembered.items():
         assert np.allclose(vector, shipped_kb.encoder.encode_query(text), atol=1e-6)
         assert not vector.flags.writeable  # shared between callers: nobody may change it in place
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_search(base: str, query: str) -> str | None:
+    """One call of the app's `search` endpoint through Gradio's HTTP API; the result HTML."""
+    request = urllib.request.Request(f"{base}/gradio_api/call/search", data=json.dumps({"data": [query, "All families"]}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{base}/gradio_api/call/search/{event_id}", timeout=60) as response:
+        stream = response.read().decode("utf-8", "replace")
+    for block in stream.split("\n\n"):
+        if block.startswith("event: complete"):
+            return json.loads(block.split("data:", 1)[1].strip())[0]
+    return None
+
+
+@pytest.mark.slow
+def test_the_web_app_answers_semantically_without_loading_torch(default_place, shipped_kb):
+    _, env = default_place
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base, deadline, html = f"http://127.0.0.1:{port}", time.monotonic() + 120, None
+    try:
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                html = app_search(base, "why does PPO clip the probability ratio")
+            except OSError:
+                html = None  # not serving yet
+            if html and "kb-hit" in html and "still loading" not in html:
+                break
+            time.sleep(0.2)
+        assert html and "still loading" not in html, f"no semantic answer within 120 s: {html!r}"
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "libtorch" not in maps and "onnxruntime" in maps
+    finally:
+        server.terminate()
+        server.wait(10)
+    best = shipped_kb.search("why does PPO clip the probability ratio", k=1)[0].card.id
+    assert best in html
