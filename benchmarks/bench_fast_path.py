@@ -96,7 +96,11 @@ def quantized_encoder(onnx_encoder, work: Path):
     folder = work / "int8-export"
     shutil.copytree(onnx_encoder.folder, folder, dirs_exist_ok=True)
     (folder / ONNX_FILE).unlink()
-    quantize_dynamic(str(Path(onnx_encoder.folder) / ONNX_FILE), str(folder / ONNX_FILE), weight_type=QuantType.QInt8)
+    import onnx
+
+    # The fused graph has contrib ops shape inference cannot type; their outputs are float.
+    quantize_dynamic(str(Path(onnx_encoder.folder) / ONNX_FILE), str(folder / ONNX_FILE), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     for name in ("", "bm25s"):  # the quantizer turns logging up to DEBUG
         logging.getLogger(name).setLevel(logging.WARNING)
     encoder = OnnxEncoder(folder, model_id=onnx_encoder.model_id, meta=onnx_encoder.meta)
