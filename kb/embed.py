@@ -341,7 +341,7 @@ def encoder_record(encoder: Encoder, model: str, index_dir: Path, cache: Path | 
     """What the index manifest keeps about the encoder its vectors agree with."""
     fast = getattr(encoder, "fast", encoder)
     meta = getattr(fast, "meta", None)
-    record = {"model": model, "query_backend": fast.backend}
+    record = {"model": model, "query_backend": getattr(fast, "backend", type(fast).__name__)}  # wrappers may not say
     if meta is not None:  # an ONNX export: its folder, model digest and checksum
         folder = Path(fast.folder).resolve()
         try:
