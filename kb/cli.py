@@ -51,6 +51,16 @@ def open_kb(corpus, index_dir, model, progress=None, force=False, background_mod
     return KnowledgeBase.load(config=config, log=_stderr, progress=progress, force=force, background_model=background_model)
 
 
+def _encoder_line(encoder) -> str:
+    """Which implementation answers queries, and from which export: what a user checks first when search is slow."""
+    served = getattr(encoder, "fast", encoder)
+    meta = getattr(served, "meta", None)
+    if meta is None:
+        return f"query encoder: {served.backend} (torch)"
+    graph = "fused graph" if meta.get("fused") else "plain graph"
+    return f"query encoder: {served.backend}, {graph}, export {served.folder}"
+
+
 class KbGroup(click.Group):
     """Turns library errors into a one-line message and exit code 1."""
 
@@ -106,6 +116,7 @@ def build(corpus, index_dir, model, rebuild):
         + (f", {placeholders} placeholder answer(s) not indexed" if placeholders else "")
         + f"; {r.seconds:.1f}s"
     )
+    click.echo(_encoder_line(kb.encoder))
     if r.action == "loaded" and kb.problems:
         for problem in kb.problems:
             _stderr(f"warning: {problem}")

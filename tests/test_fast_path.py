@@ -61,12 +61,12 @@ def default_place(tmp_path_factory):
     env.update(KB_CORPUS=str(base / "corpus"), KB_INDEX=str(base / "index"), KB_DATA=str(base / "data"))
     report, output = run_kb(["build"], env)
     assert report["exit"] == 0, output
-    return base / "index", env
+    return base / "index", env, output
 
 
 @pytest.mark.slow
 def test_build_exports_into_the_index_folder_and_records_it_in_the_manifest(default_place):
-    index, _ = default_place
+    index, _, output = default_place
     record = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["encoder"]
     export = index / record["onnx_export"]
     assert export.parent == index / "onnx" and (export / ONNX_FILE).is_file()
@@ -75,11 +75,12 @@ def test_build_exports_into_the_index_folder_and_records_it_in_the_manifest(defa
     assert record["onnx_sha256"] == file_sha256(export / ONNX_FILE)
     assert record["verified_min_cosine"] >= 0.9999
     assert record["document_backends"] == ["onnxruntime"]
+    assert f"query encoder: onnxruntime, fused graph, export {export}" in output  # the build says what serves queries
 
 
 @pytest.mark.slow
 def test_kb_search_in_a_fresh_process_never_imports_torch(default_place, shipped_kb):
-    _, env = default_place
+    _, env, _ = default_place
     report, output = run_kb(["search", "why does PPO clip the probability ratio", "-k", "5", "--json"], env)
     assert report["exit"] == 0, output
     assert report["loaded"] == [], f"the query path imported {report['loaded']}"
@@ -177,7 +178,7 @@ def app_search(base: str, query: str) -> str | None:
 
 @pytest.mark.slow
 def test_the_web_app_answers_semantically_without_loading_torch(default_place, shipped_kb):
-    _, env = default_place
+    _, env, _ = default_place
     port = free_port()
     server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base, deadline, html = f"http://127.0.0.1:{port}", time.monotonic() + 120, None
