@@ -30,6 +30,14 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
+def reference():
+    """sentence-transformers on torch: the reference the fast path must match, loaded once."""
+    from kb.embed import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="session")
 def shipped_kb(tmp_path_factory, encoder):
     """A KnowledgeBase over a copy of the shipped corpus, with its own index folder."""
     from kb import Config, KnowledgeBase

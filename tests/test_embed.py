@@ -53,12 +53,6 @@ TAIL_B = " The final paragraph is about dropout: random units are zeroed during 
 
 
 @pytest.fixture(scope="module")
-def reference():
-    """sentence-transformers on torch: the reference the fast path must match."""
-    return SentenceTransformerEncoder()
-
-
-@pytest.fixture(scope="module")
 def onnx(encoder):
     assert isinstance(encoder, OnnxEncoder), f"the default encoder should be served by ONNX Runtime; notes: {getattr(encoder, 'notes', None)}"
     return encoder

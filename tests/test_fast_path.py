@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,10 +16,11 @@ import numpy as np
 import pytest
 
 from kb import Config, KnowledgeBase, embed
-from kb.embed import SentenceTransformerEncoder, locate_model
+from kb.embed import locate_model
 from kb.fileio import file_sha256
 from kb.onnx_encoder import ONNX_FILE, OnnxEncoder, model_digest
 from kb.search import dense_query_text
+from tests.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"
@@ -89,11 +89,10 @@ def test_kb_search_in_a_fresh_process_never_imports_torch(default_place, shipped
 
 
 @pytest.fixture(scope="module")
-def torch_kb(tmp_path_factory):
+def torch_kb(tmp_path_factory, reference):
     """The shipped corpus indexed and queried by sentence-transformers on torch (KB_ONNX=0's path)."""
     base = tmp_path_factory.mktemp("torch-path")
     shutil.copytree(SHIPPED_CORPUS, base / "corpus")
-    reference = SentenceTransformerEncoder()
     kb = KnowledgeBase.load(config=Config(corpus=base / "corpus", index=base / "index", data=base / "data"), encoder_factory=lambda: reference)
     assert kb.data.encoder["query_backend"] == "sentence-transformers"
     return kb
@@ -155,12 +154,6 @@ def test_remembered_query_vectors_are_the_encoders_and_bounded(shipped_kb, monke
     for text, vector in remembered.items():
         assert np.allclose(vector, shipped_kb.encoder.encode_query(text), atol=1e-6)
         assert not vector.flags.writeable  # shared between callers: nobody may change it in place
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def app_search(base: str, query: str) -> str | None:
