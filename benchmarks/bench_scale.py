@@ -108,7 +108,7 @@ def faiss_comparison(vectors: np.ndarray, query_vectors: np.ndarray, existing=No
     """Exact vs HNSW on these real vectors: timings and recall@10 (rows, and cards via dense_scores)."""
     import faiss
 
-    from kb.search import dense_scores
+    from kb.retrieval.search import dense_scores
 
     flat_rows = np.ascontiguousarray(vectors.reshape(-1, vectors.shape[-1]), dtype=np.float32)
     out: dict = {"rows": int(flat_rows.shape[0])}
@@ -159,8 +159,8 @@ def write_semi_synthetic_index(config, encoder, embed_sample: int) -> dict:
     cards for real and give every other card a noisy copy of a real card's vectors (renormalised).
     Search latency, memory, index size, the incremental update and the FAISS timings are then real
     at full size; recall numbers on these vectors are only indicative (near-duplicate clusters)."""
-    from kb.index import IndexData, corpus_hashes, embed_cards, make_faiss_index, save_index
-    from kb.parse import load_corpus
+    from kb.retrieval.index import IndexData, corpus_hashes, embed_cards, make_faiss_index, save_index
+    from kb.notes.parse import load_corpus
 
     out = {"mode": f"semi-synthetic: {embed_sample} cards embedded for real, the rest noisy copies (cos ~0.9)"}
     started = time.perf_counter()
@@ -198,7 +198,7 @@ def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: lis
             shutil.copy2(note, folder / "corpus" / note.name)
         shutil.copytree(config.index, folder / "index")
         kb = KnowledgeBase.load(config=Config(corpus=folder / "corpus", index=folder / "index", data=folder / "data"), encoder_factory=lambda: encoder, log=lambda m: None)
-        assert kb.report.embedded == 0 and len(kb.cards) == size, (kb.report, len(kb.cards))
+        assert kb.report.embedded == 0 and len(kb.cards()) == size, (kb.report, len(kb.cards()))
         out[str(size)] = {**search_latency(kb, queries, rounds), "faiss_index": type(kb.data.faiss_index).__name__, "index_mb": round(dir_size_mb(folder / "index"), 1)}
         print(f"search at {size}: {out[str(size)]}", flush=True)
         del kb
@@ -244,8 +244,8 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
     """All the measurements; `checkpoint(result)` is called after each stage (a long run keeps what it has)."""
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
-    from kb.index import EXACT_SEARCH_MAX_ROWS
-    from kb.parse import load_corpus
+    from kb.retrieval.index import EXACT_SEARCH_MAX_ROWS
+    from kb.notes.parse import load_corpus
     from synthetic_corpus import MAX_ANSWER_WORDS, write_corpus
 
     result: dict = {"cards": cards, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
@@ -282,7 +282,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
         result["build"] = {"seconds": round(build_s, 1), "cards_per_s": round(cards / build_s, 1),
                            "ratio_to_raw_encode": round((cards / build_s) / result["raw_encode"]["cards_per_s"], 3)}
     result["encoder_notes"] = list(getattr(encoder, "notes", []))
-    assert len(kb.cards) == cards, f"expected {cards} cards, got {len(kb.cards)}"
+    assert len(kb.cards()) == cards, f"expected {cards} cards, got {len(kb.cards())}"
     result["build"].update({"peak_rss_mb_after": round(peak_rss_mb()), "faiss_index": type(kb.data.faiss_index).__name__})
     result["index_mb"] = round(dir_size_mb(index), 1)
     print(f"build: {result['build']}; index {result['index_mb']} MB", flush=True)

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.chat import answer  # noqa: E402
-from kb.search import ABSTAIN_THRESHOLD  # noqa: E402
+from kb.coach.chat import answer  # noqa: E402
+from kb.retrieval.search import ABSTAIN_THRESHOLD  # noqa: E402
 
 
 def load_dialogues(path: Path) -> list[dict]:
@@ -37,9 +37,9 @@ def run(kb, dialogues, with_context: bool) -> dict:
     stats: dict = {}
     for dialogue in dialogues:
         s = stats.setdefault(dialogue["split"], {"turns": 0, "ok": 0, "follow": 0, "follow_ok": 0, "on": 0, "on_answered": 0, "off": 0, "off_abstained": 0, "rows": []})
-        history: list = []
+        topic = None  # the previous reply's card: what a follow-up refers to
         for i, turn in enumerate(dialogue["turns"]):
-            reply = answer(kb, turn["say"], history if with_context else [])
+            reply = answer(kb, turn["say"], topic if with_context else None)
             ok = turn_ok(reply, turn["expect"])
             s["turns"] += 1
             s["ok"] += ok
@@ -54,7 +54,7 @@ def run(kb, dialogues, with_context: bool) -> dict:
                 s["on_answered"] += not reply.abstained
             top = kb.search(reply.query or turn["say"], k=1)
             s["rows"].append((ok, top[0].dense if top else 0.0, turn["say"], turn["expect"], [c.id for c in reply.citations][:1]))
-            history += [{"role": "user", "content": turn["say"]}, {"role": "assistant", "content": reply.markdown}]
+            topic = reply.topic
     return stats
 
 

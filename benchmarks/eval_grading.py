@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from kb import Config, KnowledgeBase
-    from kb.grade import Grader
+    from kb.coach.grade import Grader
 
     index = args.index or Path(tempfile.mkdtemp(prefix="kb-eval-grading-")) / "index"
     kb = KnowledgeBase.load(config=Config(corpus=ROOT / "corpus", index=index))

@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.links import plain_neighbours  # noqa: E402
 
 PAIRS = ROOT / "benchmarks" / "link_pairs.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "links.json"
@@ -53,7 +52,7 @@ def open_corpus(base: Path, with_external: bool, encoder_factory) -> KnowledgeBa
 def recall(kb: KnowledgeBase, pairs: list[dict], method: str, k: int = K) -> tuple[float, int, list[dict]]:
     def top(card_id: str) -> list[str]:
         if method == "plain":
-            return plain_neighbours(kb, card_id, k)
+            return kb.similar(card_id, k)
         return [link.id for link in kb.related(card_id, k)]
 
     usable = [p for p in pairs if kb.has_card(p["a"]) and kb.has_card(p["b"])]
@@ -64,7 +63,7 @@ def recall(kb: KnowledgeBase, pairs: list[dict], method: str, k: int = K) -> tup
 def link_stats(kb: KnowledgeBase, k: int = 6) -> dict:
     counts, with_reason, sources = [], 0, Counter()
     started = time.perf_counter()
-    for card in kb.cards:
+    for card in kb.cards():
         links = kb.related(card.id, k)
         counts.append(len(links))
         for link in links:
@@ -73,23 +72,23 @@ def link_stats(kb: KnowledgeBase, k: int = 6) -> dict:
                 sources[part.split(" ")[0]] += 1
     seconds = time.perf_counter() - started
     total = sum(counts)
-    from kb.links import LinkGraph, topic_graph
+    from kb.links.related import LinkGraph
     from kb.ui.topic_map_tab import map_html
 
     started = time.perf_counter()
-    LinkGraph(kb.cards, kb.data.vectors)  # glossary + wiki-links + tf-idf: the one-time cost per index
+    LinkGraph(kb.cards(), kb.data.vectors)  # glossary + wiki-links + tf-idf: the one-time cost per index
     graph_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    graph = topic_graph(kb, 3)
+    graph = kb.topic_graph(3)
     html = map_html(graph)
     map_seconds = time.perf_counter() - started
     return {
-        "cards": len(kb.cards),
+        "cards": len(kb.cards()),
         "links_per_card_min": min(counts),
         "links_per_card_max": max(counts),
         "share_with_reason": round(with_reason / total, 4) if total else 0.0,
         "reason_words": dict(sources.most_common()),
-        "ms_per_card": round(1000 * seconds / len(kb.cards), 2),
+        "ms_per_card": round(1000 * seconds / len(kb.cards()), 2),
         "link_graph_build_s": round(graph_seconds, 2),
         "topic_map_s": round(map_seconds, 2),
         "topic_map_edges": len(graph.edges),

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.lexical import Glossary, LexicalIndex  # noqa: E402
-from kb.search import ABSTAIN_THRESHOLD, confidence_signal, dense_scores, is_confident  # noqa: E402
+from kb.retrieval.lexical import PhraseMatcher, LexicalIndex  # noqa: E402
+from kb.retrieval.search import ABSTAIN_THRESHOLD, confidence_signal, dense_scores, is_confident  # noqa: E402
 
 QUERIES = ROOT / "benchmarks" / "queries.jsonl"
 OFFTOPIC = ROOT / "benchmarks" / "offtopic.txt"
@@ -60,8 +60,8 @@ class Baselines:
     """Plain signals for the baselines: BM25 without typo repair or glossary, dense on the raw query."""
 
     def __init__(self, kb: KnowledgeBase):
-        texts = [f"{c.question}\n{c.question}\n{c.family}\n{c.answer_text}" for c in kb.cards]  # as kb indexes them
-        self.bm25 = LexicalIndex(texts, glossary=Glossary([]))
+        texts = [f"{c.question}\n{c.question}\n{c.family}\n{c.answer_text}" for c in kb.cards()]  # as kb indexes them
+        self.bm25 = LexicalIndex(texts, glossary=PhraseMatcher([]))
         self.kb = kb
 
     def bm25_scores(self, query: str) -> np.ndarray:
@@ -73,7 +73,7 @@ class Baselines:
 
 def top_ids(kb: KnowledgeBase, scores: np.ndarray, k: int, positive_only: bool = False) -> list[str]:
     order = np.argsort(-scores, kind="stable")[:k]
-    return [kb.cards[i].id for i in order if not positive_only or scores[i] > 0]
+    return [kb.cards()[i].id for i in order if not positive_only or scores[i] > 0]
 
 
 def ranked_ids(kb: KnowledgeBase, base: Baselines, query: str, method: str, k: int = 10) -> list[str]:
@@ -89,7 +89,7 @@ def ranked_ids(kb: KnowledgeBase, base: Baselines, query: str, method: str, k: i
         return top_ids(kb, base.dense_scores(query), k)
     if method == "rrf":
         fused: dict[str, float] = defaultdict(float)
-        for ranking in (top_ids(kb, base.dense_scores(query), len(kb.cards)), top_ids(kb, base.bm25_scores(query), len(kb.cards), positive_only=True)):
+        for ranking in (top_ids(kb, base.dense_scores(query), len(kb.cards())), top_ids(kb, base.bm25_scores(query), len(kb.cards()), positive_only=True)):
             for r, card_id in enumerate(ranking):
                 fused[card_id] += 1.0 / (RRF_K + r + 1)
         return sorted(fused, key=lambda c: -fused[c])[:k]

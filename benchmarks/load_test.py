@@ -85,7 +85,7 @@ class User:
             raise RuntimeError(f"search reply without hits: {str(html)[:120]}")
 
     def chat(self) -> None:
-        result = self.client.predict(self.rng.choice(self.queries), [], api_name="/chat")
+        result = self.client.predict(self.rng.choice(self.queries), [], None, api_name="/chat")
         replies = [t for role, t in texts_of(result[0]) if role == "assistant"]
         if not replies or ERROR_MARK in replies[-1]:
             raise RuntimeError(f"chat reply missing or an error: {replies[-1:]!r}")
@@ -178,7 +178,7 @@ def in_process_costs(work: Path, queries: list[str]) -> dict:
     from gradio_client import Client
 
     from kb import Config, KnowledgeBase
-    from kb.chat import answer
+    from kb.coach.chat import answer
     from kb.ui.search_tab import search_results_html
 
     kb = KnowledgeBase.load(config=Config(corpus=work / "corpus", index=work / "index", data=work / "probe-data"))

@@ -1,154 +1,64 @@
-"""The public API: `KnowledgeBase` is what the CLI, the web app and the tests all use."""
+"""The public API: `KnowledgeBase` is what the CLI, the web app, scripts and tests use.
+
+Each method is a thin call into the room that does the work (kb.retrieval, kb.links, kb.coach).
+Per-index caches (the link graph, the grader) live here and are dropped whenever the index is
+reloaded, so no surface stores anything on a KnowledgeBase.
+"""
 from __future__ import annotations
 
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .cards import Card
-from .config import Config
-from .errors import CardNotFound, CorpusError, IndexCorruptError, IndexWriteError, QueryError
-from .index import (
-    BuildReport,
-    IndexData,
-    corpus_hashes,
-    embed_cards,
-    load_index,
-    make_faiss_index,
-    parse_incrementally,
-    save_index,
-    store_lexical,
+from kb.coach import chat
+from kb.coach.grade import Grade, Grader
+from kb.coach.interview import InterviewSession
+from kb.coach.progress import ProfileProgress, ProgressStore
+from kb.config import Config
+from kb.embed import load_build_encoder
+from kb.errors import CardNotFound, CorpusError, IndexCorruptError, QueryError
+from kb.links.related import (
+    Link,
+    LinkGraph,
+    TopicGraph,
+    plain_neighbours,
+    related_links,
+    topic_graph,
 )
-from .lexical import LexicalIndex
-from .search import MODES, Hit, dense_query_text, dense_scores, rank
+from kb.notes.cards import Card
+from kb.notes.concepts import Glossary
+from kb.notes.parse import Problem
+from kb.notes.wikilinks import broken_links_in_notes, wikilinks_to_markdown
+from kb.retrieval.index import BuildReport, IndexData
+from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
+from kb.retrieval.open import corpus_fingerprint, open_index, quiet
+from kb.retrieval.search import (
+    MODES,
+    Hit,
+    clean_query,
+    dense_query_text,
+    dense_scores,
+    rank,
+)
+from kb.vocab import Vocabulary
 
-MAX_QUERY_CHARS = 2000  # the encoder reads 256 tokens; longer text only costs time
 QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
 
 
-def _quiet(_message: str) -> None:
-    pass
-
-
-def clean_query(query: str) -> str:
-    """Strip control characters and surplus whitespace; refuse an empty query with a clear message."""
-    if not isinstance(query, str):
-        raise QueryError("the query must be text")
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
-    text = " ".join(text.split())
-    if not text:
-        raise QueryError("empty query: type a few words, for example 'why clip in PPO'")
-    return text[:MAX_QUERY_CHARS]
-
-
-def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], None] = _quiet, progress=None, force: bool = False) -> tuple[IndexData, BuildReport, object | None]:
-    """Load the index, or update/build it when it is missing, stale or corrupt.
-
-    Returns the index data, a report of what was done, and the encoder if one had to be loaded.
-    """
-    started = time.perf_counter()
-    corpus, index_dir = config.corpus, config.index
-    if not corpus.is_dir():
-        raise CorpusError(f"corpus folder {corpus} does not exist (set --corpus or KB_CORPUS)")
-    hashes = corpus_hashes(corpus, config.max_note_bytes)
-    if not hashes:
-        raise CorpusError(f"no markdown notes (*.md) found in {corpus}")
-    report = BuildReport()
-    old: IndexData | None = None
-    try:
-        old = load_index(index_dir)
-    except FileNotFoundError:
-        report.rebuilt_reason = "no index yet"
-    except IndexCorruptError as exc:
-        report.rebuilt_reason = f"index was corrupt or half-written ({exc}); rebuilt it from the corpus"
-        log(f"warning: {report.rebuilt_reason}")
-    if old is not None and old.model_id != config.model:
-        report.rebuilt_reason = f"model changed from {old.model_id} to {config.model}; re-embedding everything"
-        log(report.rebuilt_reason)
-        old = None
-    stale_vectors = old is not None and _model_files_changed(old, config, report, log)
-    if force and old is not None:
-        report.rebuilt_reason = "rebuild requested"
-        old = None
-    if old is not None and old.note_hashes == hashes:
-        if old.lexical is None:
-            _restore_lexical(index_dir, old, log)
-        report.cards, report.reused = len(old.cards), len(old.cards)
-        report.seconds = time.perf_counter() - started
-        return old, report, None
-
-    report.notes_changed = sorted(n for n in set(hashes) | set(old.note_hashes if old else {}) if (old.note_hashes.get(n) if old else None) != hashes.get(n))
-    parsed = parse_incrementally(corpus, config.max_note_bytes, old, hashes)
-    for problem in parsed.problems:
-        if old is None or problem.file in report.notes_changed:
-            log(f"warning: {problem}")
-    if not parsed.cards:
-        raise CorpusError(f"nothing could be indexed in {corpus}: {len(parsed.problems)} problem(s), see the warnings above")
-    reuse = {card.text_hash: old.vectors[i] for i, card in enumerate(old.cards)} if old is not None and not stale_vectors else {}
-    vectors, embedded, encoder = embed_cards(parsed.cards, encoder_factory, reuse, progress=progress)  # model loads only if needed
-    faiss_index = make_faiss_index(vectors.reshape(-1, vectors.shape[-1]))
-    data = IndexData(parsed.cards, vectors, faiss_index, parsed.problems, hashes, config.model)
-    data.encoder = _encoder_record(encoder, config) if encoder is not None else dict(old.encoder if old else {})
-    data.lexical = LexicalIndex.for_cards(parsed.cards)  # stored beside the vectors: loads skip tokenising
-    try:
-        save_index(index_dir, data)
-    except IndexWriteError as exc:
-        report.write_error = str(exc)
-        log(f"warning: {exc} The index is kept in memory only for this run.")
-    report.cards, report.embedded, report.reused = len(parsed.cards), embedded, len(parsed.cards) - embedded
-    report.action = "built" if old is None else "updated"
-    report.seconds = time.perf_counter() - started
-    return data, report, encoder
-
-
-def _model_files_changed(old: IndexData, config: Config, report: BuildReport, log) -> bool:
-    """Same model name, different weights (a retrained or replaced local model): every vector is stale."""
-    recorded = old.encoder.get("model_digest")
-    if not recorded:
-        return False  # an index from before digests were recorded
-    from .embed import current_model_digest
-
-    current = current_model_digest(config.model, config.model_cache)
-    if not current or current == recorded:
-        return False
-    report.rebuilt_reason = f"the files of model {config.model} changed (digest {recorded[:12]} -> {current[:12]}); re-embedding every card"
-    log(report.rebuilt_reason)
-    old.note_hashes = {}  # every note is parsed again; the cards keep their ids
-    return True
-
-
-def _encoder_record(encoder, config: Config) -> dict:
-    from .embed import encoder_record
-
-    return encoder_record(encoder, config.model, config.index, config.model_cache)
-
-
-def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None]) -> None:
-    """Rebuild a missing, damaged or stale lexical index from the cards (no re-embedding) and store it."""
-    data.lexical = LexicalIndex.for_cards(data.cards)
-    if data.lexical_problem:
-        log(f"warning: the stored lexical index was unusable ({data.lexical_problem}); rebuilt it from the cards")
-    try:
-        store_lexical(index_dir, data)
-    except (IndexWriteError, IndexCorruptError, FileNotFoundError):
-        pass  # a read-only or vanished folder: the rebuilt index serves this run from memory
-
-
 class KnowledgeBase:
-    """Cards, the hybrid index over them, and search.
+    """Your notes as cards, searchable, linked, and ready to chat about and drill.
 
     >>> kb = KnowledgeBase.load(corpus="corpus", index="index")
     >>> kb.search("why does PPO clip the ratio", k=3)[0].card.id
     'how-does-ppo-work-why-the-clip'
     """
 
-    def __init__(self, config: Config, data: IndexData, report: BuildReport, encoder=None, encoder_factory: Callable | None = None, log=_quiet):
+    def __init__(self, config: Config, data: IndexData, report: BuildReport, encoder=None, encoder_factory: Callable | None = None, log=quiet):
         self.config = config
         self.report = report
         self._log = log
@@ -161,7 +71,11 @@ class KnowledgeBase:
         if encoder is not None:
             self._encoder_ready.set()
         self._reload_lock = threading.Lock()
-        self._fingerprint = _corpus_fingerprint(config.corpus)
+        self._caches: dict[str, object] = {}  # per-index: emptied by _install
+        self._caches_lock = threading.Lock()
+        self._progress_store: ProgressStore | None = None
+        self.vocabulary = Vocabulary.for_corpus(config.corpus, config.vocab)
+        self._fingerprint = corpus_fingerprint(config.corpus)
         self._last_check = time.monotonic()
         self._install(data)
 
@@ -174,7 +88,7 @@ class KnowledgeBase:
         model: str | None = None,
         config: Config | None = None,
         encoder_factory: Callable | None = None,
-        log: Callable[[str], None] = _quiet,
+        log: Callable[[str], None] = quiet,
         progress=None,
         force: bool = False,
         background_model: bool = False,
@@ -196,11 +110,26 @@ class KnowledgeBase:
 
     def _install(self, data: IndexData) -> None:
         self.data = data
-        self.cards: list[Card] = data.cards
-        self._by_id = {card.id: i for i, card in enumerate(self.cards)}
-        self.problems = data.problems
-        self.lexical = data.lexical if data.lexical is not None else LexicalIndex.for_cards(self.cards)
-        self._family_of = np.array([c.family for c in self.cards], dtype=object)
+        self._cards: list[Card] = data.cards
+        self._by_id = {card.id: i for i, card in enumerate(self._cards)}
+        self.problems: list[Problem] = data.problems
+        self.lexical = data.lexical if data.lexical is not None else LexicalIndex.for_cards(self._cards, PhraseMatcher(self.vocabulary.synonym_groups))
+        self._family_of = np.array([c.family for c in self._cards], dtype=object)
+        with self._caches_lock:
+            self._caches = {}
+
+    def _cached(self, name: str, make: Callable[[], object]):
+        """A per-index object (link graph, grader), made once and dropped when the index reloads."""
+        with self._caches_lock:
+            caches = self._caches
+            if name in caches:
+                return caches[name]
+        value = make()
+        with self._caches_lock:
+            if caches is self._caches:  # not reloaded meanwhile
+                caches.setdefault(name, value)
+                return caches[name]
+        return value
 
     # ---- the model ----------------------------------------------------------------------------
     def start_model_loading(self) -> None:
@@ -236,7 +165,7 @@ class KnowledgeBase:
         index = self._by_id.get(card_id) if isinstance(card_id, str) else None
         if index is None:
             raise CardNotFound(f"no card with id {str(card_id)[:200]!r}")
-        return self.cards[index]
+        return self._cards[index]
 
     def has_card(self, card_id: str) -> bool:
         return isinstance(card_id, str) and card_id in self._by_id
@@ -244,12 +173,27 @@ class KnowledgeBase:
     def families(self) -> list[tuple[str, int]]:
         """Families in corpus order, with their card counts."""
         counts: dict[str, int] = {}
-        for card in self.cards:
+        for card in self._cards:
             counts[card.family] = counts.get(card.family, 0) + 1
         return list(counts.items())
 
     def family_cards(self, family: str) -> list[Card]:
-        return [c for c in self.cards if c.family == family]
+        return [c for c in self._cards if c.family == family]
+
+    def cards(self, family: str | list[str] | None = None) -> list[Card]:
+        """Every card in corpus order, or those of one family (or several); QueryError names unknown families."""
+        if not family:
+            return list(self._cards)
+        mask = self._family_mask(family)
+        return [card for card, keep in zip(self._cards, mask) if keep]
+
+    def placeholder_problems(self) -> list[Problem]:
+        """Questions left unanswered in the notes ("Answer here"): reported, not indexed."""
+        return [p for p in self.problems if p.kind == "placeholder"]
+
+    def broken_links(self) -> list[Problem]:
+        """[[wiki-links]] in the notes that reach no card, section or note, with file and line."""
+        return broken_links_in_notes(self.config.corpus, self._cards, self.config.max_note_bytes)
 
     def resolve(self, id_or_text: str) -> Card:
         """A card from its id, its exact question, or the best search match for the text."""
@@ -257,7 +201,7 @@ class KnowledgeBase:
         if self.has_card(text):
             return self.card(text)
         lowered = text.lower().removeprefix("q:").strip()
-        for card in self.cards:
+        for card in self._cards:
             if card.question.lower() == lowered:
                 return card
         hits = self.search(text, k=1)
@@ -265,11 +209,57 @@ class KnowledgeBase:
             raise CardNotFound(f"no card matches {text[:200]!r}")
         return hits[0].card
 
-    def related(self, card_id: str, k: int = 6):
-        """See-also links for a card, each with its reason (kb.links)."""
-        from .links import related_links
+    # ---- links and concepts ----------------------------------------------------------------------
+    def _link_graph(self) -> LinkGraph:
+        return self._cached("link_graph", lambda: LinkGraph(self._cards, self.data.vectors, self.vocabulary.synonyms_as_written))
 
-        return related_links(self, card_id, k)
+    def related(self, card_id: str, k: int = 6) -> list[Link]:
+        """See-also links for a card, ranked, each with its reason (kb.links)."""
+        return related_links(self._link_graph(), self.card(card_id).id, k)
+
+    def similar(self, card_id: str, k: int = 6) -> list[str]:
+        """Plain nearest cards by question+answer vector: the baseline the links are measured against."""
+        return plain_neighbours(self._link_graph(), self.card(card_id).id, k)
+
+    def concepts(self) -> Glossary:
+        """The concept glossary derived from the notes (acronyms, defined terms), each with its home card."""
+        return self._link_graph().glossary
+
+    def topic_graph(self, per_card: int = 3) -> TopicGraph:
+        """Cards as nodes and their `per_card` best see-also links as edges: what the Topic map draws."""
+        return self._cached(f"topic_graph:{per_card}", lambda: topic_graph(self._link_graph(), per_card))
+
+    def answer_with_links(self, card_id: str, href: Callable[[str], str]) -> str:
+        """The card's answer markdown with its [[wiki-links]] as links; `href(card_id)` is the surface's address."""
+        card = self.card(card_id)
+        return wikilinks_to_markdown(card.answer_md, card.note, self._link_graph().resolver, href)
+
+    # ---- chat, grading, interview, progress ---------------------------------------------------------
+    def ask(self, message: str, topic: str | None = None) -> chat.ChatReply:
+        """Answer from the nearest cards, citing them; `topic` is the previous reply's `.topic` for follow-ups."""
+        return chat.answer(self, message, topic)
+
+    def grade(self, card_id: str, answer: str, hints: int = 0) -> Grade:
+        """Score a free-text answer against a card: key points covered and missed, contradictions."""
+        card = self.card(card_id) if isinstance(card_id, str) else card_id
+        return self._cached("grader", lambda: Grader(self.encoder)).grade(card, answer, hints)
+
+    def progress_store(self) -> ProgressStore:
+        """The progress database in the configured data folder (KB_DATA), opened once."""
+        with self._caches_lock:
+            if self._progress_store is None:
+                self._progress_store = ProgressStore.in_data_dir(self.config.data)  # ProgressStoreError names the file
+            return self._progress_store
+
+    def progress(self, profile: str = "default", store: ProgressStore | None = None) -> ProfileProgress:
+        """One profile's interview history, mastery and due cards (in `store`, else the configured database)."""
+        return ProfileProgress(store or self.progress_store(), profile, self)
+
+    def interview(self, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None,
+                  follow_ups: bool = True, store: ProgressStore | None = None, card_ids: list[str] | None = None) -> InterviewSession:
+        """A mock interview over the chosen families; every graded answer is stored under `profile`."""
+        return InterviewSession(self, store or self.progress_store(), profile=profile, families=families, length=length,
+                                mode=mode, seed=seed, follow_ups=follow_ups, card_ids=card_ids)
 
     # ---- search -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -332,7 +322,7 @@ class KnowledgeBase:
         if not force_check and now - self._last_check < REFRESH_INTERVAL_S:
             return False
         self._last_check = now
-        fingerprint = _corpus_fingerprint(self.config.corpus)
+        fingerprint = corpus_fingerprint(self.config.corpus)
         if fingerprint == self._fingerprint:
             return False
         with self._reload_lock:
@@ -350,17 +340,6 @@ class KnowledgeBase:
             return report.action != "loaded"
 
 
-def _corpus_fingerprint(corpus: Path) -> tuple:
-    from .parse import note_paths
-
-    try:
-        return tuple((p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in note_paths(corpus))
-    except OSError:
-        return ()
-
-
 def _default_encoder(config: Config):
-    # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed.py).
-    from .embed import load_build_encoder
-
+    # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed/choose.py).
     return load_build_encoder(config.model, cache=config.model_cache)

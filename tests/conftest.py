@@ -1,24 +1,43 @@
-"""Shared fixtures: the real model, the real shipped corpus, real index folders in tmp paths."""
+"""Shared fixtures: the real model, the real shipped corpus, real index folders in tmp paths.
+
+Plain helpers and paths live in tests/support.py; every fixture name is defined once in tests/.
+"""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import platformdirs
 import pytest
 
-# Exports normally live inside each index folder; the suite makes dozens of tmp indexes, so they
-# (and every `kb` subprocess) share one export in the per-user cache instead of exporting each time.
-# tests/test_fast_path.py unsets this to check the default place.
-SHARED_MODEL_CACHE = Path(platformdirs.user_cache_dir("kb", appauthor=False))
-os.environ.setdefault("KB_CACHE", str(SHARED_MODEL_CACHE))
+from tests.support import (
+    ALEXEY,
+    EXTERNAL_CORPORA,
+    SALVATORE,
+    chromium_browser,
+    copy_shipped_corpus,
+    load_kb,
+    serve_app,
+    write_notes,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CORPUS = ROOT / "corpus"
-EXTERNAL_CORPORA = ROOT.parent / "shared" / "external-corpora"
-ALEXEY = "alexeygrigorev__data-science-interviews__theory.md"
-SALVATORE = "SalvatoreRa__tutorial__FAQ.md"
+# Exports normally live inside each index folder; the suite makes dozens of tmp indexes, so they
+# (and every `kb` subprocess, see tests.support.kb_env) share one export in the per-user cache
+# instead of exporting each time. tests/test_fast_path.py leaves it out to check the default place.
+SHARED_MODEL_CACHE = Path(platformdirs.user_cache_dir("kb", appauthor=False))
+_SET_KB_CACHE = pytest.StashKey[bool]()
+
+
+def pytest_configure(config):
+    """KB_CACHE -> the shared export, unless the developer set it; before collection, as an import-time default was."""
+    config.stash[_SET_KB_CACHE] = "KB_CACHE" not in os.environ
+    if config.stash[_SET_KB_CACHE]:
+        os.environ["KB_CACHE"] = str(SHARED_MODEL_CACHE)
+
+
+def pytest_unconfigure(config):
+    if config.stash.get(_SET_KB_CACHE, False):
+        os.environ.pop("KB_CACHE", None)
 
 
 @pytest.fixture(scope="session")
@@ -40,33 +59,17 @@ def reference():
 @pytest.fixture(scope="session")
 def shipped_kb(tmp_path_factory, encoder):
     """A KnowledgeBase over a copy of the shipped corpus, with its own index folder."""
-    from kb import Config, KnowledgeBase
-
-    base = tmp_path_factory.mktemp("shipped")
-    corpus = base / "corpus"
-    shutil.copytree(SHIPPED_CORPUS, corpus)
-    config = Config(corpus=corpus, index=base / "index", data=base / "data")
-    return KnowledgeBase.load(config=config, encoder_factory=lambda: encoder)
+    return load_kb(copy_shipped_corpus(tmp_path_factory.mktemp("shipped")), encoder)
 
 
 @pytest.fixture()
 def make_kb(tmp_path, encoder):
     """Build a KnowledgeBase over notes given as {relative path: text or bytes}."""
-    from kb import Config, KnowledgeBase
 
     def make(notes: dict[str, str | bytes], log=None, **kwargs):
-        corpus = tmp_path / "corpus"
-        corpus.mkdir(exist_ok=True)
-        for rel, content in notes.items():
-            path = corpus / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-        config = Config(corpus=corpus, index=tmp_path / "index", data=tmp_path / "data")
+        corpus = write_notes(tmp_path / "corpus", notes)
         messages: list[str] = []
-        kb = KnowledgeBase.load(config=config, encoder_factory=lambda: encoder, log=log or messages.append, **kwargs)
+        kb = load_kb(corpus, encoder, log=log or messages.append, **kwargs)
         kb.messages = messages
         return kb
 
@@ -87,8 +90,6 @@ def external_corpora() -> Path:
 @pytest.fixture(scope="session")
 def browser():
     """One headless Chromium for the whole session: playwright's sync API allows one driver per process."""
-    from tests.browser import chromium_browser
-
     with chromium_browser() as b:
         yield b
 
@@ -96,7 +97,7 @@ def browser():
 @pytest.fixture(scope="session")
 def progress_store(tmp_path_factory):
     """A real SQLite progress store in a tmp folder, shared by the browser tests (each uses its own profiles)."""
-    from kb.progress import ProgressStore
+    from kb.coach.progress import ProgressStore
 
     with ProgressStore(tmp_path_factory.mktemp("browser-progress") / "progress.sqlite3") as store:
         yield store
@@ -105,8 +106,6 @@ def progress_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def progress_app_url(shipped_kb, progress_store):
     """The real app over the shipped corpus with that progress store, on a free port, for the session."""
-    from tests.browser import serve_app
-
     server = serve_app(shipped_kb, progress_store=progress_store)
     yield server.url
     server.close()

@@ -27,7 +27,7 @@ def test_every_bad_file_is_named_and_the_rest_still_builds(make_kb):
         }
     )
     assert kb.report.action == "built"
-    notes = {c.note for c in kb.cards}
+    notes = {c.note for c in kb.cards()}
     assert notes == {"good.md", "latin1.md", "dollar.md", "dup.md"}
 
     [latin] = warnings_for(kb, "latin1.md:1:")
@@ -44,12 +44,12 @@ def test_every_bad_file_is_named_and_the_rest_still_builds(make_kb):
     [dup] = warnings_for(kb, "dup.md:7:")
     assert "duplicated question 'What is MSE?' (first at line 3)" in dup
     # the duplicate keeps its own card with its own id, as does the same question in good.md
-    assert {c.id for c in kb.cards if c.question == "What is MSE?"} == {"what-is-mse", "dup--what-is-mse", "good--what-is-mse"}
+    assert {c.id for c in kb.cards() if c.question == "What is MSE?"} == {"what-is-mse", "dup--what-is-mse", "good--what-is-mse"}
 
 
 def test_utf16_note_is_read(make_kb):
     kb = make_kb({"win.md": "\ufeff## Win\n\n### Q: What is UTF-16?\n\nA Windows default.\n".encode("utf-16")})
-    assert [c.question for c in kb.cards] == ["What is UTF-16?"]
+    assert [c.question for c in kb.cards()] == ["What is UTF-16?"]
     assert "UTF-16" in warnings_for(kb, "win.md")[0]
 
 
@@ -64,10 +64,10 @@ def test_a_50_mb_note_is_skipped_with_a_message(make_kb, tmp_path):
     kb = make_kb({"good.md": GOOD})
     [huge] = warnings_for(kb, "huge.md")
     assert "MB, over the 20 MB limit (KB_MAX_NOTE_BYTES); skipped" in huge
-    assert {c.note for c in kb.cards} == {"good.md"}
+    assert {c.note for c in kb.cards()} == {"good.md"}
     # the big file is not read again on the next open: its stat is its fingerprint
     again = make_kb({})
-    assert again.report.action == "loaded" and len(again.cards) == 2
+    assert again.report.action == "loaded" and len(again.cards()) == 2
 
 
 def test_nothing_indexable_is_an_error_naming_the_problems(make_kb):
@@ -89,7 +89,7 @@ def test_missing_or_empty_corpus_folder(tmp_path, encoder):
 def test_placeholder_answers_are_reported_not_indexed(make_kb):
     text = GOOD + "\n### Q: What is RMSE?\n\nAnswer here\n\n### Q: What is R2?\n\n!\n"
     kb = make_kb({"p.md": text})
-    assert len(kb.cards) == 2
+    assert len(kb.cards()) == 2
     lines = text.split("\n")
     expected = [f"p.md:{lines.index(q) + 1}" for q in ("### Q: What is RMSE?", "### Q: What is R2?")]
     assert [m.split(": ", 2)[1] for m in kb.messages] == expected

@@ -6,15 +6,11 @@ Set KB_SAVE_SCREENSHOTS=1 to refresh docs/screenshots/ from this run.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.browser import open_page, serve_app
-from tests.conftest import ROOT, SHIPPED_CORPUS
+from tests.support import ROOT, SCREENSHOTS, copy_shipped_corpus, kb_env, load_kb, open_page, serve_app, shot, write_notes
 
 pytestmark = pytest.mark.browser
 
@@ -41,39 +37,29 @@ $$
 PAYLOAD_CARD = "what-does-the-injected-script-payload-do"
 PRICE_CARD = "how-much-does-a-gpu-hour-cost-for-loss-experiments"
 PPO = "how-does-ppo-work-why-the-clip"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
 def app_kb(tmp_path_factory, encoder):
-    from kb import Config, KnowledgeBase
-
-    base = tmp_path_factory.mktemp("webapp")
-    corpus = base / "corpus"
-    shutil.copytree(SHIPPED_CORPUS, corpus)
-    (corpus / "zz-hostile.md").write_text(HOSTILE_NOTE, encoding="utf-8")
-    config = Config(corpus=corpus, index=base / "index", data=base / "data")
-    return KnowledgeBase.load(config=config, encoder_factory=lambda: encoder)
+    """The shipped notes plus HOSTILE_NOTE, indexed with the real model."""
+    corpus = copy_shipped_corpus(tmp_path_factory.mktemp("webapp"))
+    write_notes(corpus, {"zz-hostile.md": HOSTILE_NOTE})
+    return load_kb(corpus, encoder)
 
 
 @pytest.fixture(scope="session")
-def app_url(app_kb):
+def hostile_app_url(app_kb):
+    """The real app over app_kb (shipped notes + hostile note) on a free port, for the session."""
     server = serve_app(app_kb)
     yield server.url
     server.close()
 
 
 @pytest.fixture()
-def page(browser, app_url):
-    p = open_page(browser, app_url)
+def page(browser, hostile_app_url):
+    p = open_page(browser, hostile_app_url)
     yield p
     p.close()
-
-
-def shot(page, name: str, tmp_path: Path) -> None:
-    folder = SCREENSHOTS if os.environ.get("KB_SAVE_SCREENSHOTS") else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
 
 
 def selected_tab(page) -> str:
@@ -100,7 +86,7 @@ def typeset_text(page, selector: str) -> str:
 
 def math_spans(markdown: str) -> int:
     """Formulas in a card, counted by the note's own parser (markdown-it + dollarmath)."""
-    from kb.markdown import parser
+    from kb.notes.markdown import parser
 
     count = 0
     for token in parser().parse(markdown):
@@ -176,7 +162,7 @@ def test_every_shipped_formula_typesets(page, app_kb, tmp_path):
 
     page.get_by_role("tab", name="Browse").click()
     checked = 0
-    for card in app_kb.cards:
+    for card in app_kb.cards():
         expected = math_spans(card.answer_md)
         if card.note == "zz-hostile.md" or expected == 0:
             continue
@@ -203,11 +189,11 @@ def test_prices_stay_text_and_formulas_still_typeset(page, app_kb):
     assert "costs $5 and a TPU hour costs $10," in " ".join(prose.split())
 
 
-def test_deep_link_opens_its_card(browser, app_url, app_kb):
+def test_deep_link_opens_its_card(browser, hostile_app_url, app_kb):
     from playwright.sync_api import expect
 
     card = app_kb.card("what-is-focal-loss")
-    p = open_page(browser, f"{app_url}/?card={card.id}")
+    p = open_page(browser, f"{hostile_app_url}/?card={card.id}")
     try:
         expect(p.locator("#kb-card-header")).to_contain_text(card.question)
         assert selected_tab(p) == "Browse"
@@ -217,10 +203,10 @@ def test_deep_link_opens_its_card(browser, app_url, app_kb):
 
 
 @pytest.mark.parametrize("bad_id", ["no-such-card", "../../etc/passwd"])
-def test_unknown_deep_link_shows_a_clear_message(browser, app_url, bad_id):
+def test_unknown_deep_link_shows_a_clear_message(browser, hostile_app_url, bad_id):
     from playwright.sync_api import expect
 
-    p = open_page(browser, f"{app_url}/?card={bad_id}")
+    p = open_page(browser, f"{hostile_app_url}/?card={bad_id}")
     try:
         expect(p.locator("#kb-card-header")).to_contain_text("No card with id")
         expect(p.locator("#kb-card-header")).to_contain_text(bad_id)
@@ -329,14 +315,14 @@ def test_python_app_py_builds_a_missing_index_and_serves(tmp_path):
     import sys
     import urllib.request
 
-    from tests.browser import free_port, wait_http
+    from tests.support import free_port, wait_http
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "note.md").write_text("## Basics\n\n### Q: What is a zebra loss?\nA loss that penalises stripes.\n", encoding="utf-8")
     index = tmp_path / "index"
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = kb_env(GRADIO_ANALYTICS_ENABLED="False")
     command = [sys.executable, "app.py", "--corpus", str(corpus), "--index", str(index), "--port", str(port)]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -352,7 +338,7 @@ def test_python_app_py_builds_a_missing_index_and_serves(tmp_path):
 
 
 def test_missing_chromium_fails_with_a_clear_message(monkeypatch, tmp_path):
-    import tests.browser as browser_helpers
+    import tests.support as browser_helpers
 
     monkeypatch.setattr(browser_helpers, "CHROMIUM", str(tmp_path / "no-chromium"))
     with pytest.raises(pytest.fail.Exception, match="Chromium is missing at .*no-chromium"):

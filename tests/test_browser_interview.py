@@ -4,49 +4,25 @@ Two pages with two profiles check that each browser session has its own Intervie
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.browser import open_page
+from tests.support import DIFFUSION, open_page, shot, start_interview_in_page
 
 pytestmark = pytest.mark.browser
-
-DIFFUSION = "Diffusion / Score Matching"  # both of its cards have display formulas
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-
-
-def shot(page, name: str, tmp_path: Path) -> None:
-    """KB_SAVE_SCREENSHOTS=1 refreshes docs/screenshots/; otherwise the picture goes to tmp_path."""
-    folder = SCREENSHOTS if os.environ.get("KB_SAVE_SCREENSHOTS") else tmp_path
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-def start_interview(page, profile: str, family: str, length: str = "3") -> None:
-    page.get_by_role("tab", name="Interview").click()
-    page.locator("#kb-interview-profile textarea, #kb-interview-profile input").first.fill(profile)
-    families = page.locator("#kb-interview-families input")
-    families.click()
-    families.fill(family)
-    page.get_by_role("option", name=family).click()
-    page.keyboard.press("Escape")
-    page.get_by_role("radio", name="Random").check()
-    page.get_by_role("button", name="Start interview").click()
 
 
 def test_a_full_interview_in_the_browser(browser, progress_app_url, progress_store, tmp_path):
     page = open_page(browser, progress_app_url)
     other = open_page(browser, progress_app_url)
     try:
-        start_interview(page, "ana", DIFFUSION)
+        start_interview_in_page(page, "ana", DIFFUSION)
         chat = page.locator("#kb-interview-chat")
         chat.get_by_text("Q1.").wait_for()
         asked = chat.inner_text()
         assert "What loss does a diffusion model optimize?" in asked or "What's flow matching" in asked
 
         # a second browser session with another profile has its own interview
-        start_interview(other, "ben", DIFFUSION)
+        start_interview_in_page(other, "ben", DIFFUSION)
         other.locator("#kb-interview-chat").get_by_text("Q1.").wait_for()
 
         page.get_by_label("Your answer").fill(
@@ -63,7 +39,7 @@ def test_a_full_interview_in_the_browser(browser, progress_app_url, progress_sto
         grade.locator(".katex-display").first.wait_for()
         assert "$$" not in text
         assert "How does that connect to" in chat.inner_text()
-        shot(page, "interview", tmp_path)
+        shot(page, "interview", tmp_path, full_page=True)
 
         page.get_by_role("button", name="Easy", exact=True).click()
         chat.get_by_text("Rating set to").wait_for()
@@ -80,7 +56,7 @@ def test_a_full_interview_in_the_browser(browser, progress_app_url, progress_sto
         page.get_by_role("button", name="Refresh").click()
         page.locator("#kb-progress-due").get_by_text("1 reviewed").wait_for()
         page.locator("#kb-progress-mastery").get_by_text("Mastery per family").wait_for()
-        shot(page, "progress", tmp_path)
+        shot(page, "progress", tmp_path, full_page=True)
     finally:
         page.close()
         other.close()

@@ -1,39 +1,44 @@
-"""kb.chat: grounded replies with citations, follow-ups, multi-turn resolution and abstention (real model)."""
+"""The chat (kb.ask, kb/coach/chat.py): grounded replies as data, with citations, follow-ups,
+multi-turn resolution and abstention; and the web app's rendering of them (real model)."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from kb import chat
+from kb.coach import chat
+from kb.ui.chat_tab import reply_text
 
 PPO = "how-does-ppo-work-why-the-clip"
 PPO_VS = "ppo-vs-trpo-vs-sac-when-to-use-each"
 
 
 def converse(kb, messages):
-    history, replies = [], []
+    replies, topic = [], None
     for message in messages:
-        reply = chat.answer(kb, message, history)
+        reply = kb.ask(message, topic=topic)
         replies.append(reply)
-        history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply.markdown}]
+        topic = reply.topic  # kept as data by the caller, never parsed back out of rendered text
     return replies
 
 
 def test_answer_is_the_cards_answer_with_its_citation(shipped_kb):
-    reply = chat.answer(shipped_kb, "why does PPO clip the probability ratio?", [])
+    reply = shipped_kb.ask("why does PPO clip the probability ratio?")
     card = shipped_kb.card(PPO)
-    assert not reply.abstained
+    assert not reply.abstained and reply.card == card and reply.topic == PPO
     assert reply.citations[0].id == PPO and reply.citations[0].question == card.question
-    assert card.answer_md in reply.markdown  # the note's own words and formulas, byte-exact
+    assert reply.excerpt == card.answer_md.strip() and not reply.cut  # the note's own words and formulas, byte-exact
+    shown = reply_text(reply)  # the web app's rendering: links that open the cited cards
+    assert card.answer_md.strip() in shown
     for citation in reply.citations:
-        assert f"(?card={citation.id})" in reply.markdown
-    assert "Sources:" in reply.markdown
+        assert f"(?card={citation.id})" in shown
+    assert "Sources:" in shown
+    assert "?card=" not in reply.excerpt  # the core returns data; links are the surface's business
 
 
 def test_follow_ups_are_other_real_questions(shipped_kb):
-    reply = chat.answer(shipped_kb, "what is focal loss", [])
-    questions = {c.question for c in shipped_kb.cards}
+    reply = shipped_kb.ask("what is focal loss")
+    questions = {c.question for c in shipped_kb.cards()}
     cited = {c.question for c in reply.citations}
     assert 2 <= len(reply.follow_ups) <= 3
     assert len(set(reply.follow_ups)) == len(reply.follow_ups)
@@ -42,14 +47,15 @@ def test_follow_ups_are_other_real_questions(shipped_kb):
 
 @pytest.mark.parametrize("message", ["best pizza in Rome", "how do I center a div", "what's the weather in Oslo tomorrow", "recommend a sci-fi novel"])
 def test_off_topic_abstains_plainly_and_names_nearest_families(shipped_kb, message):
-    reply = chat.answer(shipped_kb, message, [])
+    reply = shipped_kb.ask(message)
     families = {f for f, _ in shipped_kb.families()}
-    assert reply.abstained and reply.citations == []
-    assert reply.markdown.startswith("I don't know")
-    assert "?card=" not in reply.markdown
+    assert reply.abstained and reply.citations == [] and reply.card is None and reply.topic is None
+    shown = reply_text(reply)
+    assert shown.startswith("I don't know")
+    assert "?card=" not in shown
     assert reply.nearest_families and set(reply.nearest_families) <= families
     for family in reply.nearest_families:
-        assert f"**{family}**" in reply.markdown
+        assert f"**{family}**" in shown
 
 
 def test_follow_up_resolves_that_to_the_previous_topic(shipped_kb):
@@ -76,31 +82,21 @@ def test_off_topic_follow_up_does_not_borrow_the_topic(shipped_kb):
 
 
 def test_same_words_without_history_are_not_resolved(shipped_kb):
-    alone = chat.answer(shipped_kb, "how is that different from TRPO?", [])
+    alone = shipped_kb.ask("how is that different from TRPO?")
     assert not alone.used_context
 
 
-def test_history_in_other_shapes_and_stale_links(shipped_kb):
-    class Message:  # gr.ChatMessage-like object
-        def __init__(self, role, content):
-            self.role, self.content = role, content
-
-    ppo = chat.answer(shipped_kb, "how does PPO work?", [])
-    for history in (
-        [Message("user", "how does PPO work?"), Message("assistant", ppo.markdown)],
-        [("how does PPO work?", ppo.markdown)],
-        [{"role": "assistant", "content": [{"type": "text", "text": ppo.markdown}]}],
-    ):
-        assert chat.previous_topic(shipped_kb, history) == PPO
-    assert chat.previous_topic(shipped_kb, [{"role": "assistant", "content": "[x](?card=gone-card)"}]) is None
-    assert chat.previous_topic(shipped_kb, None) is None
+def test_a_topic_that_is_no_longer_a_card_is_ignored(shipped_kb):
+    with_stale = shipped_kb.ask("how is that different from TRPO?", topic="gone-card")
+    alone = shipped_kb.ask("how is that different from TRPO?")
+    assert not with_stale.used_context and with_stale.citations == alone.citations
 
 
 def test_empty_message_and_html_are_handled(shipped_kb):
-    empty = chat.answer(shipped_kb, "   ", [])
-    assert empty.abstained and "empty query" in empty.markdown
-    hostile = chat.answer(shipped_kb, "<img src=x onerror=alert(1)> best pizza in Rome", [])
-    assert "<img" not in hostile.markdown
+    empty = shipped_kb.ask("   ")
+    assert empty.abstained and "empty query" in empty.error and "empty query" in reply_text(empty)
+    hostile = shipped_kb.ask("<img src=x onerror=alert(1)> best pizza in Rome")
+    assert hostile.abstained and "<img" not in reply_text(hostile)
 
 
 def test_looks_like_follow_up():
@@ -141,14 +137,15 @@ Feature matching trains the generator to match the mean activations of an interm
 
 def test_long_answer_is_cut_to_its_most_relevant_part(make_kb):
     kb = make_kb({"gan.md": LONG_NOTE})
-    card = kb.cards[0]
+    card = kb.cards()[0]
     assert len(card.answer_md) > chat.LONG_ANSWER_CHARS
     part, cut = chat.relevant_part(kb, card, "what is the WGAN-GP gradient penalty formula")
     assert cut and len(part) < len(card.answer_md)
     assert "gradient penalty of WGAN-GP is written as:" in part
     assert re.search(r"\$\$\n\\lambda.*\n\$\$", part)  # the formula it introduces comes with it
-    reply = chat.answer(kb, "what is the gradient penalty in WGAN-GP", [])
-    assert "most relevant part" in reply.markdown and f"?card={card.id}" in reply.markdown
+    reply = kb.ask("what is the gradient penalty in WGAN-GP")
+    assert reply.cut and "gradient penalty of WGAN-GP is written as:" in reply.excerpt
+    assert "most relevant part" in reply_text(reply) and f"?card={card.id}" in reply_text(reply)
 
 
 def test_split_blocks_keeps_display_math_whole():

@@ -2,24 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import ROOT, SHIPPED_CORPUS
+from tests.support import SHIPPED_CORPUS, copy_shipped_corpus, kb_env, kb_subprocess
 
 NOTE = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")
 
 
 def run(*args, env=None, cwd=None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "kb", *map(str, args)], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600)
+    """`python -m kb ARGS` with none of the developer's KB_* variables, only `env`'s."""
+    return kb_subprocess(*args, env=kb_env(**(env or {})), cwd=cwd)
 
 
 def ok(result):
@@ -41,8 +35,7 @@ def one_line_error(result) -> str:
 def built(tmp_path_factory):
     """A copy of the shipped corpus and an index built by `kb build --corpus --index`."""
     base = tmp_path_factory.mktemp("cli")
-    corpus = base / "corpus"
-    shutil.copytree(SHIPPED_CORPUS, corpus)
+    corpus = copy_shipped_corpus(base)
     result = ok(run("build", "--corpus", corpus, "--index", base / "index", cwd=base))
     return base, corpus, base / "index", result
 
@@ -221,8 +214,8 @@ def test_missing_corpus_folder_exits_1(tmp_path):
 def test_render_card_keeps_code_and_formulas_and_strips_escapes():
     import click
 
-    from kb.parse import parse_note
-    from kb.terminal import render_card
+    from kb.notes.parse import parse_note
+    from kb.cli.terminal import render_card
 
     long_code = "# a comment far longer than the terminal is wide, which must stay on one line as written"
     note = (

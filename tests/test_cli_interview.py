@@ -2,26 +2,23 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, kb_env, kb_subprocess
 
 
 @pytest.fixture(scope="module")
 def env(shipped_kb, tmp_path_factory):
     """The shipped_kb's corpus and (already built) index, and a fresh data folder."""
     data = tmp_path_factory.mktemp("cli-data")
-    return {**os.environ, "KB_CORPUS": str(shipped_kb.config.corpus), "KB_INDEX": str(shipped_kb.config.index), "KB_DATA": str(data), "PYTHONPATH": str(ROOT)}
+    return kb_env(KB_CORPUS=str(shipped_kb.config.corpus), KB_INDEX=str(shipped_kb.config.index), KB_DATA=str(data))
 
 
 def kb(args, env, stdin=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "kb", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    return kb_subprocess(*args, env=env, cwd=ROOT, input=stdin, timeout=timeout)
 
 
 def test_grade_json(env):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from kb.concepts import build_glossary, defined_subject, initials_match, is_acronym
-from kb.parse import load_corpus, parse_note
+from kb.notes.concepts import build_glossary, defined_subject, initials_match, is_acronym
+from kb.notes.parse import load_corpus, parse_note
 
-from .conftest import ALEXEY, SALVATORE, SHIPPED_CORPUS
+from tests.support import ALEXEY, SALVATORE, SHIPPED_CORPUS
 
 
 @pytest.fixture(scope="module")

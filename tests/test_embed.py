@@ -7,18 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kb import embed
+from kb.embed import choose as embed  # the module that picks the encoder: its constants are patched below
 from kb.embed import BuildEncoder, SentenceTransformerEncoder, load_encoder, locate_model
 from kb.errors import ModelLoadError
-from kb.onnx_encoder import ONNX_FILE, OnnxCacheInvalid, OnnxEncoder, export_dir, model_digest, open_cached_export
-from kb.parse import load_corpus
+from kb.embed.onnx import ONNX_FILE, OnnxCacheInvalid, OnnxEncoder, export_dir, model_digest, open_cached_export
+from kb.notes.parse import load_corpus
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, kb_env
+
 
 # Written for these tests (not the texts the export is verified on).
 QUERIES = [
@@ -209,7 +209,7 @@ hits = kb.search("why does PPO clip the ratio", k=5, mode="dense")
 print(json.dumps({{"action": kb.report.action, "backend": kb.encoder.backend, "ids": [h.card.id for h in hits], "dense": [h.dense for h in hits],
                   "torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules}}))
 """
-    env = {**os.environ, "KB_CACHE": str(onnx.folder.parent.parent)}
+    env = kb_env(KB_CACHE=str(onnx.folder.parent.parent))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -10,9 +10,9 @@ import unicodedata
 
 import pytest
 
-from kb.parse import clean_question, load_corpus, parse_note
+from kb.notes.parse import clean_question, load_corpus, parse_note
 
-from .conftest import ALEXEY, SALVATORE
+from tests.support import ALEXEY, SALVATORE
 
 
 def norm(text: str) -> str:
@@ -157,16 +157,15 @@ def test_load_corpus_over_the_folder_reports_the_sources_file(external_corpora):
 
 def test_kb_build_over_the_external_corpora(external_corpora, tmp_path, encoder):
     """`kb build` on the folder as it is: real model, real FAISS index; placeholders reported, not indexed."""
-    import os
     import subprocess
     import sys
 
     from kb import Config, KnowledgeBase
 
-    from .conftest import ROOT
+    from tests.support import kb_env
 
     index = tmp_path / "index"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = kb_env()
     result = subprocess.run(
         [sys.executable, "-m", "kb", "build", "--corpus", str(external_corpora), "--index", str(index)],
         capture_output=True, text=True, env=env, timeout=1200,

@@ -4,7 +4,6 @@ search` in a fresh process never imports torch."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import Config, KnowledgeBase, embed
+from kb import Config, KnowledgeBase
+from kb.config import DEFAULT_MODEL
 from kb.embed import locate_model
 from kb.fileio import file_sha256
-from kb.onnx_encoder import ONNX_FILE, OnnxEncoder, model_digest
-from kb.search import dense_query_text
-from tests.browser import free_port
+from kb.embed.onnx import ONNX_FILE, OnnxEncoder, model_digest
+from kb.retrieval.search import dense_query_text
+from tests.support import ROOT, SHIPPED_CORPUS, copy_shipped_corpus, free_port, kb_env, load_kb
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CORPUS = ROOT / "corpus"
 HEAVY_MODULES = ("torch", "transformers", "sentence_transformers")
 
 # Runs `python -m kb ...` exactly (runpy), then reports which heavy modules that process imported.
@@ -56,9 +54,7 @@ def dev_queries() -> list[str]:
 def default_place(tmp_path_factory):
     """`kb build` with no KB_CACHE: the export goes into the index folder. One real export."""
     base = tmp_path_factory.mktemp("default-place")
-    shutil.copytree(SHIPPED_CORPUS, base / "corpus")
-    env = {k: v for k, v in os.environ.items() if k != "KB_CACHE"}
-    env.update(KB_CORPUS=str(base / "corpus"), KB_INDEX=str(base / "index"), KB_DATA=str(base / "data"))
+    env = kb_env(keep_cache=False, KB_CORPUS=str(copy_shipped_corpus(base)), KB_INDEX=str(base / "index"), KB_DATA=str(base / "data"))
     report, output = run_kb(["build"], env)
     assert report["exit"] == 0, output
     return base / "index", env, output
@@ -70,8 +66,8 @@ def test_build_exports_into_the_index_folder_and_records_it_in_the_manifest(defa
     record = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["encoder"]
     export = index / record["onnx_export"]
     assert export.parent == index / "onnx" and (export / ONNX_FILE).is_file()
-    assert record["model"] == embed.DEFAULT_MODEL and record["query_backend"] == "onnxruntime"
-    assert record["model_digest"] == model_digest(locate_model(embed.DEFAULT_MODEL))
+    assert record["model"] == DEFAULT_MODEL and record["query_backend"] == "onnxruntime"
+    assert record["model_digest"] == model_digest(locate_model(DEFAULT_MODEL))
     assert record["onnx_sha256"] == file_sha256(export / ONNX_FILE)
     assert record["verified_min_cosine"] >= 0.9999
     assert record["document_backends"] == ["onnxruntime"]
@@ -91,9 +87,7 @@ def test_kb_search_in_a_fresh_process_never_imports_torch(default_place, shipped
 @pytest.fixture(scope="module")
 def torch_kb(tmp_path_factory, reference):
     """The shipped corpus indexed and queried by sentence-transformers on torch (KB_ONNX=0's path)."""
-    base = tmp_path_factory.mktemp("torch-path")
-    shutil.copytree(SHIPPED_CORPUS, base / "corpus")
-    kb = KnowledgeBase.load(config=Config(corpus=base / "corpus", index=base / "index", data=base / "data"), encoder_factory=lambda: reference)
+    kb = load_kb(copy_shipped_corpus(tmp_path_factory.mktemp("torch-path")), reference)
     assert kb.data.encoder["query_backend"] == "sentence-transformers"
     return kb
 
@@ -117,20 +111,20 @@ def test_search_results_are_identical_through_onnx_and_torch_on_the_dev_queries(
 def test_changed_model_files_make_a_new_export_and_re_embed_every_card(tmp_path):
     """Same model name, new weights (a re-trained local model): the old export and vectors are stale."""
     model = tmp_path / "my-model"
-    shutil.copytree(locate_model(embed.DEFAULT_MODEL), model)
+    shutil.copytree(locate_model(DEFAULT_MODEL), model)
     shutil.copytree(SHIPPED_CORPUS, tmp_path / "corpus")
     config = Config(corpus=tmp_path / "corpus", index=tmp_path / "index", data=tmp_path / "data", model=str(model), cache=None)
     first = KnowledgeBase.load(config=config)
     old_export = tmp_path / "index" / first.data.encoder["onnx_export"]
-    assert first.report.embedded == len(first.cards) and old_export.is_dir()
+    assert first.report.embedded == len(first.cards()) and old_export.is_dir()
 
     config_file = model / "config_sentence_transformers.json"  # any byte of the model's files counts
     config_file.write_text(config_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     messages: list[str] = []
     second = KnowledgeBase.load(config=config, log=messages.append)
     assert any("files of model" in m and "re-embedding every card" in m for m in messages), messages
-    assert second.report.embedded == len(second.cards) == len(first.cards)
-    assert [c.id for c in second.cards] == [c.id for c in first.cards]
+    assert second.report.embedded == len(second.cards()) == len(first.cards())
+    assert [c.id for c in second.cards()] == [c.id for c in first.cards()]
     new_export = tmp_path / "index" / second.data.encoder["onnx_export"]
     assert new_export != old_export and (new_export / ONNX_FILE).is_file()
     assert second.data.encoder["model_digest"] == model_digest(model) != first.data.encoder["model_digest"]

@@ -8,7 +8,6 @@ files being renamed into place for "mid-write". The interview (SQLite) faults li
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import pty
 import re
@@ -23,43 +22,27 @@ from pathlib import Path
 
 import pytest
 
-from kb import Config, KnowledgeBase
 from kb.errors import IndexCorruptError
-from kb.index import MANIFEST, load_index
+from kb.retrieval.index import MANIFEST, load_index
 
-from .conftest import ROOT
+from tests.support import copy_shipped_corpus, kb_argv, kb_env, kb_subprocess, load_benchmark, load_kb
 
 BASE_CARDS = 400
 KILL_WAIT_S = 300  # generous: the machine is shared; the kill itself is triggered by what we observe
 
 
-def _synthetic():
-    spec = importlib.util.spec_from_file_location("synthetic_corpus", ROOT / "benchmarks" / "synthetic_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def kb_env(tmp: Path) -> dict:
-    env = dict(os.environ)
-    for key in ("KB_CORPUS", "KB_INDEX", "KB_MODEL"):
-        env.pop(key, None)
-    env["KB_DATA"] = str(tmp / "data")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def run_kb(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kb", *args], cwd=tmp, env=kb_env(tmp), capture_output=True, text=True, timeout=timeout)
+    """`python -m kb ARGS` in `tmp`, its progress database in tmp/data."""
+    return kb_subprocess(*args, env=kb_env(tmp), cwd=tmp, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, encoder):
     """A synthetic corpus of BASE_CARDS cards and its complete index, built once with the real model."""
     root = tmp_path_factory.mktemp("faults-base")
-    _synthetic().write_corpus(root / "corpus", BASE_CARDS, seed=7, answer_words=12)
-    kb = KnowledgeBase.load(config=Config(corpus=root / "corpus", index=root / "index", data=root / "data"), encoder_factory=lambda: encoder)
-    assert len(kb.cards) == BASE_CARDS
+    load_benchmark("synthetic_corpus").write_corpus(root / "corpus", BASE_CARDS, seed=7, answer_words=12)
+    kb = load_kb(root / "corpus", encoder)
+    assert len(kb.cards()) == BASE_CARDS
     return root
 
 
@@ -75,7 +58,7 @@ def start_build_with_tty(work: Path) -> tuple[subprocess.Popen, int]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # tqdm draws nothing at width 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kb", "build", "--corpus", "corpus", "--index", "index"],
+        kb_argv("build", "--corpus", "corpus", "--index", "index"),
         cwd=work, env=kb_env(work), stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     os.close(slave)
@@ -89,7 +72,7 @@ def sigkill(proc: subprocess.Popen) -> None:
 
 
 def test_kill_mid_embedding_keeps_the_old_index_and_the_next_build_finishes(work):
-    _synthetic().write_corpus(work / "corpus" / "more", 300, seed=11, answer_words=12)
+    load_benchmark("synthetic_corpus").write_corpus(work / "corpus" / "more", 300, seed=11, answer_words=12)
     proc, master = start_build_with_tty(work)
     seen = b""
     embedded = 0
@@ -172,19 +155,20 @@ def test_kill_mid_write_is_detected_rebuilt_and_said(work):
 
 
 @pytest.fixture()
-def small(tmp_path) -> Path:
-    shutil.copytree(ROOT / "corpus", tmp_path / "corpus")
+def shipped_workdir(tmp_path) -> Path:
+    """A working folder holding a copy of the shipped notes in corpus/ (and nothing else yet)."""
+    copy_shipped_corpus(tmp_path)
     return tmp_path
 
 
-def test_index_path_under_a_regular_file(small):
-    (small / "blocker").write_text("a file, not a folder\n")
-    build = run_kb(small, "build", "--corpus", "corpus", "--index", "blocker/index")
+def test_index_path_under_a_regular_file(shipped_workdir):
+    (shipped_workdir / "blocker").write_text("a file, not a folder\n")
+    build = run_kb(shipped_workdir, "build", "--corpus", "corpus", "--index", "blocker/index")
     assert build.returncode == 1
     assert "kb: error: cannot write the index to blocker/index" in build.stderr and "Not a directory" in build.stderr
     assert "Traceback" not in build.stderr and "built index" not in build.stdout
 
-    search = run_kb(small, "search", "why does PPO clip", "-k", "1", "--corpus", "corpus", "--index", "blocker/index")
+    search = run_kb(shipped_workdir, "search", "why does PPO clip", "-k", "1", "--corpus", "corpus", "--index", "blocker/index")
     assert search.returncode == 0, search.stderr
     assert "how-does-ppo-work-why-the-clip" in search.stdout
     assert "cannot write the index to blocker/index" in search.stderr and "in memory only" in search.stderr
@@ -196,23 +180,23 @@ def _chattr(flag: str, path: Path) -> bool:
     return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
 
 
-def test_immutable_index_folder(small):
-    assert run_kb(small, "build", "--corpus", "corpus", "--index", "index").returncode == 0
-    note = small / "corpus" / "losses-in-deep-learning.md"
+def test_immutable_index_folder(shipped_workdir):
+    assert run_kb(shipped_workdir, "build", "--corpus", "corpus", "--index", "index").returncode == 0
+    note = shipped_workdir / "corpus" / "losses-in-deep-learning.md"
     note.write_text(note.read_text(encoding="utf-8") + "\n### Q: What is a frozen-folder loss?\n\nA made-up loss for this test.\n", encoding="utf-8")
-    if not _chattr("+i", small / "index"):
+    if not _chattr("+i", shipped_workdir / "index"):
         pytest.skip("chattr +i is not permitted here (filesystem or container); the regular-file test covers this")
     try:
-        build = run_kb(small, "build", "--corpus", "corpus", "--index", "index")
+        build = run_kb(shipped_workdir, "build", "--corpus", "corpus", "--index", "index")
         assert build.returncode == 1
         assert "cannot write the index to index" in build.stderr and "Operation not permitted" in build.stderr
-        search = run_kb(small, "search", "frozen-folder loss", "-k", "1", "--json", "--corpus", "corpus", "--index", "index")
+        search = run_kb(shipped_workdir, "search", "frozen-folder loss", "-k", "1", "--json", "--corpus", "corpus", "--index", "index")
         assert search.returncode == 0, search.stderr
         assert "what-is-a-frozen-folder-loss" in search.stdout  # served from memory
         assert "in memory only" in search.stderr
     finally:
-        _chattr("-i", small / "index")
-    assert len(load_index(small / "index").cards) == 59, "the old index is intact"
+        _chattr("-i", shipped_workdir / "index")
+    assert len(load_index(shipped_workdir / "index").cards) == 59, "the old index is intact"
 
 
 # ---- a note edited while the knowledge base is running ----------------------------------------------
@@ -263,14 +247,14 @@ class Terminal:
 
 def start_interview(shipped_kb, data: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "kb", "interview", "--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index),
-         "--data", str(data), "--profile", "ana", "--length", "20", "--mode", "random", "--seed", "3", "--no-follow-ups", *extra],
+        kb_argv("interview", "--corpus", shipped_kb.config.corpus, "--index", shipped_kb.config.index,
+                "--data", data, "--profile", "ana", "--length", "20", "--mode", "random", "--seed", "3", "--no-follow-ups", *extra),
         cwd=shipped_kb.config.corpus.parent, env=kb_env(shipped_kb.config.corpus.parent), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
 
 
 def test_kill_during_an_interview_answer_loses_no_acknowledged_review(shipped_kb, tmp_path):
-    from kb.progress import ProgressStore
+    from kb.coach.progress import ProgressStore
 
     data = tmp_path / "data"
     proc = start_interview(shipped_kb, data)

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from kb.grade import Grader, key_points, max_score_after_hints
+from kb.coach.grade import Grader, key_points, max_score_after_hints
 
-ROOT = Path(__file__).resolve().parent.parent
-TRIPLES = ROOT / "benchmarks" / "grading_triples.jsonl"
+from tests.support import BENCHMARKS
+
+TRIPLES = BENCHMARKS / "grading_triples.jsonl"
 # Measured (benchmarks/results/grading.json): dev 0.94, test 0.89, test2 0.87; the floors sit a little below.
 HELD_OUT_FLOOR = 0.85
 TEST2_FLOOR = 0.83

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from kb import Config, KnowledgeBase
-from kb.index import DATA_FILES, FORMAT_VERSION, LEXICAL_FILE, MANIFEST, _atomic_write, load_index
+from kb.retrieval.index import DATA_FILES, FORMAT_VERSION, LEXICAL_FILE, MANIFEST, _atomic_write, load_index
+
+from tests.support import garble, truncate, write_notes
 
 A = """# Notes A
 
@@ -67,11 +69,8 @@ class CountingEncoder:
 
 @pytest.fixture()
 def corpus(tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "a.md").write_text(A, encoding="utf-8")
-    (folder / "b.md").write_text(B, encoding="utf-8")
-    return folder
+    """tmp_path/corpus holding notes A and B (five cards)."""
+    return write_notes(tmp_path / "corpus", {"a.md": A, "b.md": B})
 
 
 def open_kb(corpus, index, encoder, **config):
@@ -97,7 +96,7 @@ def test_round_trip(corpus, tmp_path, encoder):
     assert manifest["notes"]["a.md"] == hashlib.sha256((corpus / "a.md").read_bytes()).hexdigest()
 
     loaded = load_index(index)
-    assert [c.to_dict() for c in loaded.cards] == [c.to_dict() for c in kb.cards]
+    assert [c.to_dict() for c in loaded.cards] == [c.to_dict() for c in kb.cards()]
     assert np.array_equal(loaded.vectors, kb.data.vectors)
     assert loaded.vectors.shape == (5, 2, encoder.dim) and loaded.vectors.dtype == np.float32
     assert loaded.faiss_index.ntotal == 10
@@ -127,13 +126,13 @@ def test_fresh_index_loads_without_the_model(corpus, tmp_path, encoder):
 
     kb = KnowledgeBase.load(config=Config(corpus=corpus, index=index, data=tmp_path / "data"), encoder_factory=no_model)
     assert kb.report.action == "loaded" and kb.report.embedded == 0 and kb.report.reused == 5
-    assert len(kb.cards) == 5
+    assert len(kb.cards()) == 5
 
 
 def test_editing_one_note_re_embeds_only_its_changed_card(corpus, tmp_path, encoder):
     index = tmp_path / "index"
     first = open_kb(corpus, index, encoder)
-    before = {c.id: first.data.vectors[i].copy() for i, c in enumerate(first.cards)}
+    before = {c.id: first.data.vectors[i].copy() for i, c in enumerate(first.cards())}
     edited = A.replace("robust to outliers.", "robust to outliers, but its gradient is constant.")
     edited = edited.replace("# Notes A\n", "# Notes A\n\nAn intro paragraph that moves every line.\n")
     (corpus / "a.md").write_text(edited, encoding="utf-8")
@@ -144,7 +143,7 @@ def test_editing_one_note_re_embeds_only_its_changed_card(corpus, tmp_path, enco
     assert kb.report.embedded == 1 and kb.report.reused == 4
     assert len(kb.counting.texts) == 2  # the changed card's question and question + answer
     assert "gradient is constant" in kb.counting.texts[1]
-    for i, card in enumerate(kb.cards):
+    for i, card in enumerate(kb.cards()):
         if card.id == "what-is-mae":
             assert not np.array_equal(kb.data.vectors[i][1], before[card.id][1])
             assert card.line_start == 11  # line numbers follow the edit
@@ -163,13 +162,13 @@ def test_adding_and_removing_notes(corpus, tmp_path, encoder):
     (corpus / "sub" / "c.md").write_text(C, encoding="utf-8")
     added = open_kb(corpus, index, encoder)
     assert added.report.notes_changed == ["sub/c.md"]
-    assert added.report.embedded == 2 and len(added.cards) == 7
+    assert added.report.embedded == 2 and len(added.cards()) == 7
     assert added.card("what-is-a-pairwise-loss").note == "sub/c.md"
 
     (corpus / "b.md").unlink()
     removed = open_kb(corpus, index, encoder)
     assert removed.report.notes_changed == ["b.md"]
-    assert removed.report.embedded == 0 and len(removed.cards) == 5
+    assert removed.report.embedded == 0 and len(removed.cards()) == 5
     assert not removed.has_card("what-is-cross-entropy")
     assert set(load_index(index).note_hashes) == {"a.md", "sub/c.md"}
 
@@ -184,7 +183,7 @@ def test_removing_a_note_or_moving_text_does_not_load_the_model(corpus, tmp_path
         raise AssertionError("nothing new to embed, so the model must not load")
 
     kb = KnowledgeBase.load(config=Config(corpus=corpus, index=index, data=tmp_path / "data"), encoder_factory=no_model)
-    assert kb.report.action == "updated" and kb.report.embedded == 0 and len(kb.cards) == 3
+    assert kb.report.action == "updated" and kb.report.embedded == 0 and len(kb.cards()) == 3
     assert kb.card("what-is-mse").line_start == 7
     assert load_index(index).note_hashes.keys() == {"a.md"}
 
@@ -196,8 +195,8 @@ def test_incremental_update_equals_a_full_rebuild(corpus, tmp_path, encoder):
     (corpus / "c.md").write_text(C, encoding="utf-8")
     updated = open_kb(corpus, index, encoder)
     full = open_kb(corpus, tmp_path / "index-full", encoder)
-    assert [c.to_dict() for c in updated.cards] == [c.to_dict() for c in full.cards]
-    assert "b--what-is-mse" in [c.id for c in updated.cards]  # the repeated slug gets its note's name
+    assert [c.to_dict() for c in updated.cards()] == [c.to_dict() for c in full.cards()]
+    assert "b--what-is-mse" in [c.id for c in updated.cards()]  # the repeated slug gets its note's name
     assert np.allclose(updated.data.vectors, full.data.vectors, atol=1e-4)
     assert [str(p) for p in updated.problems] == [str(p) for p in full.problems]
 
@@ -211,28 +210,16 @@ def test_changing_the_model_re_embeds_everything(corpus, tmp_path, encoder):
     assert json.loads((index / MANIFEST).read_text())["model"] == "another-model"
 
 
-def _truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _garble(path):
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 16] = b"\xff" * 16
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("name", [MANIFEST, *DATA_FILES])
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
 def test_a_damaged_index_file_is_detected_and_rebuilt(corpus, tmp_path, encoder, name, damage):
     index = tmp_path / "index"
     open_kb(corpus, index, encoder)
     target = index / name
-    {"truncate": _truncate, "garble": _garble, "delete": os.unlink}[damage](target)
+    {"truncate": truncate, "garble": garble, "delete": os.unlink}[damage](target)
 
     kb = open_kb(corpus, index, encoder)
-    assert kb.report.action == "built" and kb.report.embedded == 5 and len(kb.cards) == 5
+    assert kb.report.action == "built" and kb.report.embedded == 5 and len(kb.cards()) == 5
     warnings = [m for m in kb.messages if "corrupt or half-written" in m]
     assert len(warnings) == 1 and "rebuilt" in warnings[0]
     assert name in warnings[0] or "manifest" in warnings[0]
@@ -255,7 +242,7 @@ def test_a_write_killed_between_renames_is_rebuilt(corpus, tmp_path, encoder):
 
     kb = open_kb(corpus, index, encoder)
     assert any("cards.json does not match its checksum" in m and "rebuilt" in m for m in kb.messages)
-    assert kb.report.embedded == 7 and len(kb.cards) == 7
+    assert kb.report.embedded == 7 and len(kb.cards()) == 7
     assert not leftover.exists()  # the next write cleans up after the killed one
     assert load_index(index).faiss_index.ntotal == 14
 
@@ -315,7 +302,7 @@ def test_an_unwritable_index_folder_keeps_the_index_in_memory(corpus, tmp_path, 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the index folder should be")
     kb = open_kb(corpus, blocker, encoder)
-    assert len(kb.cards) == 5 and kb.search("outliers", k=1)
+    assert len(kb.cards()) == 5 and kb.search("outliers", k=1)
     assert any("cannot write the index" in m and "in memory" in m for m in kb.messages)
     assert blocker.read_text() == "a file where the index folder should be"
 
@@ -324,7 +311,7 @@ def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
     """Two builds writing one folder at once queue on its lock instead of mixing their files."""
     import threading
 
-    from kb.index import _write_lock, save_index
+    from kb.retrieval.index import _write_lock, save_index
 
     data = open_kb(corpus, tmp_path / "index", encoder).data
     shared = tmp_path / "shared"
@@ -351,8 +338,8 @@ def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
 
 def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_path, encoder):
     """Cards cached by an older parser are not trusted: notes are parsed again, unchanged cards keep their vectors."""
-    from kb.index import file_sha256
-    from kb.parse import PARSER_VERSION
+    from kb.retrieval.index import file_sha256
+    from kb.notes.parse import PARSER_VERSION
 
     index = tmp_path / "index"
     open_kb(corpus, index, encoder)
@@ -368,12 +355,12 @@ def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_pa
 
     tamper(PARSER_VERSION)  # same parser: the stored cards are trusted as they are
     same = open_kb(corpus, index, encoder)
-    assert same.report.action == "loaded" and same.cards[0].question == "What is MSE, as an old parser read it?"
+    assert same.report.action == "loaded" and same.cards()[0].question == "What is MSE, as an old parser read it?"
 
     tamper(PARSER_VERSION - 1)
     kb = open_kb(corpus, index, encoder)
     assert kb.report.action == "updated" and kb.report.notes_changed == ["a.md", "b.md"]
-    assert kb.cards[0].question == "What is MSE?"
+    assert kb.cards()[0].question == "What is MSE?"
     # only the card whose text the old parser got wrong is embedded again
     assert kb.report.embedded == 1 and kb.report.reused == 4 and kb.counting.texts[0] == "What is MSE?"
     assert json.loads((index / MANIFEST).read_text())["parser"] == PARSER_VERSION
@@ -383,9 +370,9 @@ def test_a_new_note_repeating_a_question_does_not_rename_the_existing_card(make_
     """Progress hangs on card ids: an existing card keeps its id when an earlier-sorting note repeats its question."""
     note = "## Fam\n\n### Q: What is entropy?\n\nExpected surprise.\n"
     kb = make_kb({"zeta.md": note})
-    assert [c.id for c in kb.cards] == ["what-is-entropy"]
+    assert [c.id for c in kb.cards()] == ["what-is-entropy"]
     (kb.config.corpus / "alpha.md").write_text("## Other\n\n### Q: What is entropy?\n\nA measure of uncertainty.\n", encoding="utf-8")
     assert kb.refresh_if_changed(force_check=True)
-    ids = {c.note: c.id for c in kb.cards}
+    ids = {c.note: c.id for c in kb.cards()}
     assert ids["zeta.md"] == "what-is-entropy"
     assert ids["alpha.md"] != "what-is-entropy" and ids["alpha.md"].endswith("what-is-entropy")

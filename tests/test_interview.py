@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kb.errors import QueryError
-from kb.interview import InterviewSession, choose_cards
-from kb.progress import ProgressStore
+from kb.coach.interview import InterviewSession, choose_cards
+from kb.coach.progress import ProgressStore
 
 STRONG_FOCAL = ("Focal loss scales cross-entropy by (1 - p_t)^gamma, so easy well-classified examples are down-weighted and "
                 "training concentrates on hard ones; it was designed for extreme class imbalance like foreground vs background in RetinaNet.")

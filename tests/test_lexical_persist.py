@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import Config, KnowledgeBase
-from kb.index import LEXICAL_FILE, MANIFEST, file_sha256, load_index
-from kb.lexical import (
+from kb import KnowledgeBase
+from kb.retrieval.index import LEXICAL_FILE, MANIFEST, file_sha256, load_index
+from kb.retrieval.lexical import (
     CorpusTokenizer,
-    Glossary,
+    PhraseMatcher,
     LexicalIndex,
     StoredLexicalError,
     card_document,
@@ -26,9 +26,9 @@ from kb.lexical import (
     plain_words,
     query_token_weights,
 )
-from kb.parse import load_corpus
+from kb.notes.parse import load_corpus
 
-from .conftest import SHIPPED_CORPUS
+from tests.support import SHIPPED_CORPUS, garble, load_kb, truncate, write_notes
 
 QUERIES = [
     "why does PPO clip the ratio",
@@ -68,8 +68,7 @@ TRICKY = [
 
 
 def _open(corpus: Path, index: Path, encoder_factory, messages: list[str] | None = None) -> KnowledgeBase:
-    config = Config(corpus=corpus, index=index, data=index.parent / "data")
-    return KnowledgeBase.load(config=config, encoder_factory=encoder_factory, log=(messages if messages is not None else []).append)
+    return load_kb(corpus, index=index, encoder_factory=encoder_factory, log=(messages if messages is not None else []).append)
 
 
 def _no_model():
@@ -77,10 +76,9 @@ def _no_model():
 
 
 @pytest.fixture()
-def small(tmp_path, encoder):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.md").write_text(NOTE, encoding="utf-8")
+def small_index(tmp_path, encoder):
+    """(corpus, index): NOTE's three cards and their freshly built index, in tmp_path."""
+    corpus = write_notes(tmp_path / "corpus", {"a.md": NOTE})
     index = tmp_path / "index"
     _open(corpus, index, lambda: encoder)
     return corpus, index
@@ -152,7 +150,7 @@ def test_a_loaded_index_scores_exactly_like_a_fresh_build(tmp_path, encoder):
     assert stored.lexical is not None and stored.lexical_problem is None  # read from the file, not rebuilt
     kb = _open(corpus, index, _no_model)
     assert kb.data.lexical is kb.lexical
-    fresh = LexicalIndex.for_cards(kb.cards)
+    fresh = LexicalIndex.for_cards(kb.cards())
     assert kb.lexical.vocabulary == fresh.vocabulary
     for query in QUERIES:
         assert kb.lexical.corrected(query) == fresh.corrected(query)
@@ -160,23 +158,12 @@ def test_a_loaded_index_scores_exactly_like_a_fresh_build(tmp_path, encoder):
         assert np.array_equal(kb.lexical.scores(query, expand=False), fresh.scores(query, expand=False)), query
 
 
-def _truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def _garble(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    for i in range(len(data) // 3, len(data) // 3 + 64):
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete"])
-def test_a_damaged_lexical_file_is_detected_and_rebuilt_without_reembedding(small, damage):
-    corpus, index = small
+def test_a_damaged_lexical_file_is_detected_and_rebuilt_without_reembedding(small_index, damage):
+    corpus, index = small_index
     before = _open(corpus, index, _no_model)
     expected = {q: before.lexical.scores(q) for q in QUERIES}
-    {"truncate": _truncate, "garble": _garble, "delete": os.unlink}[damage](index / LEXICAL_FILE)
+    {"truncate": truncate, "garble": garble, "delete": os.unlink}[damage](index / LEXICAL_FILE)
 
     messages: list[str] = []
     kb = _open(corpus, index, _no_model, messages)
@@ -193,9 +180,9 @@ def test_a_damaged_lexical_file_is_detected_and_rebuilt_without_reembedding(smal
     assert not quiet
 
 
-def test_a_file_with_a_valid_checksum_but_bad_content_is_rebuilt(small):
+def test_a_file_with_a_valid_checksum_but_bad_content_is_rebuilt(small_index):
     """Damage the manifest cannot see (its checksum re-pinned): the file's own checks must catch it."""
-    corpus, index = small
+    corpus, index = small_index
     (index / LEXICAL_FILE).write_bytes(b"PK\x03\x04 not an npz at all")
     manifest = json.loads((index / MANIFEST).read_text())
     manifest["files"][LEXICAL_FILE] = file_sha256(index / LEXICAL_FILE)
@@ -208,19 +195,19 @@ def test_a_file_with_a_valid_checksum_but_bad_content_is_rebuilt(small):
     assert load_index(index).lexical is not None
 
 
-def test_a_stored_index_from_another_glossary_or_card_count_is_refused(small):
-    _, index = small
+def test_a_stored_index_from_another_glossary_or_card_count_is_refused(small_index):
+    _, index = small_index
     path = index / LEXICAL_FILE
     cards = len(load_index(index).cards)
     assert LexicalIndex.load(path, cards).size == cards
     with pytest.raises(StoredLexicalError, match="another glossary"):
-        LexicalIndex.load(path, cards, glossary=Glossary([("huber", "smooth l1")]))
+        LexicalIndex.load(path, cards, glossary=PhraseMatcher([("huber", "smooth l1")]))
     with pytest.raises(StoredLexicalError, match=f"covers {cards} cards, the index has {cards + 1}"):
         LexicalIndex.load(path, cards + 1)
 
 
-def test_an_index_written_before_lexical_files_existed_gains_one_quietly(small):
-    corpus, index = small
+def test_an_index_written_before_lexical_files_existed_gains_one_quietly(small_index):
+    corpus, index = small_index
     manifest = json.loads((index / MANIFEST).read_text())
     del manifest["files"][LEXICAL_FILE]
     (index / MANIFEST).write_text(json.dumps(manifest))
@@ -233,14 +220,14 @@ def test_an_index_written_before_lexical_files_existed_gains_one_quietly(small):
     assert load_index(index).lexical is not None
 
 
-def test_editing_a_note_updates_the_stored_lexical_index(small, encoder):
-    corpus, index = small
+def test_editing_a_note_updates_the_stored_lexical_index(small_index, encoder):
+    corpus, index = small_index
     (corpus / "a.md").write_text(NOTE.replace("a cheap trust region", "a cheap trust region, unlike zebrafish"), encoding="utf-8")
     kb = _open(corpus, index, lambda: encoder)
     assert kb.report.action == "updated" and kb.report.embedded == 1
     stored = load_index(index).lexical
     assert stored is not None and "zebrafish" in stored.vocabulary
-    fresh = LexicalIndex.for_cards(kb.cards)
+    fresh = LexicalIndex.for_cards(kb.cards())
     for query in ["zebrafish", *QUERIES]:
         assert np.array_equal(stored.scores(query), fresh.scores(query)), query
     assert kb.search("zebrafish", k=1, mode="lexical")[0].card.id == "why-does-ppo-clip-the-ratio"

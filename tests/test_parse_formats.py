@@ -1,7 +1,7 @@
 """Small synthetic notes, one per markdown shape: what becomes a card, what stays inside an answer."""
 from __future__ import annotations
 
-from kb.parse import parse_note
+from kb.notes.parse import parse_note
 
 
 def questions(text: str) -> list[str]:
@@ -283,7 +283,7 @@ def test_obsidian_question_callouts():
 def test_question_numbering_and_accents_are_cleaned():
     import unicodedata
 
-    from kb.parse import clean_question
+    from kb.notes.parse import clean_question
 
     assert clean_question("Q1 What is X?") == "What is X?"
     assert clean_question("Question 12 - What is Y?") == "What is Y?"

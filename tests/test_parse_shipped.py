@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from kb.parse import load_corpus, parse_note
+from kb.notes.parse import load_corpus, parse_note
 
-from .conftest import SHIPPED_CORPUS
+from tests.support import SHIPPED_CORPUS
 
 NOTE = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")
 

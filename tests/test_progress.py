@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from kb.cards import Card
+from kb.notes.cards import Card
 from kb.errors import ProgressStoreError
-from kb.progress import ProgressStore
+from kb.coach.progress import ProgressStore
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, kb_env
+
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 
@@ -108,8 +109,8 @@ KILLED_WRITER = textwrap.dedent(
     """
     import sys
     from datetime import datetime, timedelta, timezone
-    from kb.cards import Card
-    from kb.progress import ProgressStore
+    from kb.notes.cards import Card
+    from kb.coach.progress import ProgressStore
     store = ProgressStore(sys.argv[1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
     for i in range(100000):
@@ -123,7 +124,7 @@ KILLED_WRITER = textwrap.dedent(
 def test_every_acknowledged_review_survives_sigkill(tmp_path):
     path = tmp_path / "progress.sqlite3"
     process = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               env=kb_env())
     acknowledged = []
     try:
         for line in process.stdout:

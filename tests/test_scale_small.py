@@ -6,37 +6,27 @@ its results are compared with exact search. Speed is not asserted: that is bench
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
 
 from kb import Config, KnowledgeBase
-from kb.index import load_index
+from kb.retrieval.index import load_index
 
-from .conftest import ROOT
+from tests.support import load_benchmark
 
 CARDS = 1200
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def synthetic_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("scale-small")
-    paths = _load("synthetic_corpus").write_corpus(root / "corpus", CARDS, seed=3, answer_words=12)
+    paths = load_benchmark("synthetic_corpus").write_corpus(root / "corpus", CARDS, seed=3, answer_words=12)
     return root, paths
 
 
 def test_synthetic_corpus_has_exactly_the_cards_asked_for(synthetic_corpus):
-    from kb.parse import load_corpus
+    from kb.notes.parse import load_corpus
 
     root, paths = synthetic_corpus
     parsed = load_corpus(root / "corpus")
@@ -48,15 +38,15 @@ def test_synthetic_corpus_has_exactly_the_cards_asked_for(synthetic_corpus):
 
 @pytest.fixture(scope="module")
 def hnsw_kb(synthetic_corpus, encoder):
-    import kb.index
+    import kb.retrieval.index
 
     root, _ = synthetic_corpus
-    saved = kb.index.EXACT_SEARCH_MAX_ROWS
-    kb.index.EXACT_SEARCH_MAX_ROWS = 1000  # 1,200 cards = 2,400 rows: the HNSW branch
+    saved = kb.retrieval.index.EXACT_SEARCH_MAX_ROWS
+    kb.retrieval.index.EXACT_SEARCH_MAX_ROWS = 1000  # 1,200 cards = 2,400 rows: the HNSW branch
     try:
         yield KnowledgeBase.load(config=Config(corpus=root / "corpus", index=root / "index", data=root / "data"), encoder_factory=lambda: encoder)
     finally:
-        kb.index.EXACT_SEARCH_MAX_ROWS = saved
+        kb.retrieval.index.EXACT_SEARCH_MAX_ROWS = saved
 
 
 def test_hnsw_index_is_built_saved_and_loaded(hnsw_kb):
@@ -71,7 +61,7 @@ def test_hnsw_index_is_built_saved_and_loaded(hnsw_kb):
 
 def test_hnsw_search_finds_what_exact_search_finds(hnsw_kb, encoder):
     """Card-level recall@10 of the approximate dense scores against the exact matrix product."""
-    from kb.search import dense_scores
+    from kb.retrieval.search import dense_scores
 
     data = hnsw_kb.data
     questions = [c.question for c in data.cards[::24]]  # 50 real questions
@@ -88,7 +78,7 @@ def test_hnsw_search_finds_what_exact_search_finds(hnsw_kb, encoder):
 
 
 def test_bench_scale_run_reports_every_number(tmp_path):
-    bench = _load("bench_scale")
+    bench = load_benchmark("bench_scale")
     result = bench.run(cards=120, workdir=tmp_path, query_rounds=1, raw_sample=40)
     assert result["cards"] == 120
     assert result["incremental"]["re_embedded_cards"] == 1
@@ -106,7 +96,7 @@ def test_bench_scale_run_reports_every_number(tmp_path):
 @pytest.mark.parametrize("n", [5, 3000, 50_000])
 def test_top_indices_matches_a_full_stable_sort(n):
     """kb.search.top_indices (partial selection for large corpora) must order exactly like a full stable sort."""
-    from kb.search import top_indices
+    from kb.retrieval.search import top_indices
 
     rng = np.random.default_rng(n)
     for trial in range(30):

@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 import random
 import string
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kb.lexical import Glossary, LexicalIndex, TypoCorrector, edit_distance_within, query_token_weights
-from kb.search import ABSTAIN_THRESHOLD, QUESTION_VECTOR_WEIGHT, confidence_signal, dense_query_text, dense_scores, is_confident
+from kb.retrieval.lexical import PhraseMatcher, LexicalIndex, TypoCorrector, edit_distance_within, query_token_weights
+from kb.retrieval.search import ABSTAIN_THRESHOLD, QUESTION_VECTOR_WEIGHT, confidence_signal, dense_query_text, dense_scores, is_confident
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+from tests.support import BENCHMARKS as BENCH
+
 HELD_OUT_R1_FLOOR = 0.85
 HELD_OUT_R5_FLOOR = 0.97
 
@@ -34,7 +34,7 @@ def first_rank(kb, query: str, expected: list[str], k: int = 10) -> int | None:
 def test_query_set_is_well_formed_and_covers_every_card(shipped_kb):
     rows = load_queries("dev") + load_queries("test")
     assert len(rows) >= 120
-    ids = {c.id for c in shipped_kb.cards}
+    ids = {c.id for c in shipped_kb.cards()}
     assert all(set(r["expected"]) <= ids for r in rows), "every expected id names a real card"
     assert {c for r in rows for c in r["expected"]} == ids, "every card is the answer to some query"
     assert {r["style"] for r in rows} == {"keyword", "natural", "answer", "typo", "synonym"}
@@ -110,7 +110,7 @@ def test_hits_carry_the_signals_that_found_them(shipped_kb):
 
 def test_dense_scores_match_brute_force_numpy(shipped_kb, encoder):
     """Re-embed every card from its text and compare cosines computed by hand with what search returns."""
-    cards = shipped_kb.cards
+    cards = shipped_kb.cards()
     questions = encoder.encode([c.question for c in cards])
     full = encoder.encode([c.search_text for c in cards])
     query = "how does the critic reduce variance"
@@ -152,7 +152,7 @@ def test_dense_query_names_the_other_forms_of_a_glossary_phrase(shipped_kb):
 
 
 def test_glossary_phrases_become_concepts_and_their_words_lose_weight():
-    glossary = Glossary([("huber", "smooth l1", "huber loss"), ("l1 regularization", "lasso")])
+    glossary = PhraseMatcher([("huber", "smooth l1", "huber loss"), ("l1 regularization", "lasso")])
     weights = query_token_weights("smooth L1", glossary)
     concept = [t for t in weights if t.startswith("concept:")]
     assert concept and weights[concept[0]] == 1.0
@@ -162,7 +162,7 @@ def test_glossary_phrases_become_concepts_and_their_words_lose_weight():
 
 
 def test_concept_tokens_let_a_synonym_match_a_card_that_never_uses_it():
-    index = LexicalIndex(["Huber loss is robust to outliers.", "L1 regularization makes weights sparse.", "Cross-entropy for classes."], glossary=Glossary([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
+    index = LexicalIndex(["Huber loss is robust to outliers.", "L1 regularization makes weights sparse.", "Cross-entropy for classes."], glossary=PhraseMatcher([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
     scores = index.scores("smooth L1")
     assert scores.argmax() == 0 and scores[0] > scores[1]
     assert index.scores("lasso").argmax() == 1

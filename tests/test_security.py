@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -18,19 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from kb.access import credentials, exposure_warning, is_loopback
+from kb.cli.access import credentials, exposure_warning, is_loopback
 from kb.errors import CardNotFound, ConfigError
 
-from .browser import free_port, open_page, wait_http
+from tests.support import copy_shipped_corpus, free_port, kb_argv, kb_env, open_page, wait_http
 
 TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "....//....//etc/passwd", "../corpus/losses-in-deep-learning.md"]
 PASSWD_MARK = "root:x:0:0"
-
-
-def kb_env(tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-    env["KB_DATA"] = str(tmp / "data")
-    return env
 
 
 # ---- addresses and logins (pure) -----------------------------------------------------------------
@@ -91,8 +83,7 @@ def served(shipped_kb, tmp_path_factory):
     (tmp / "users").write_text("alice:s3cret\n")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kb", "serve", "--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index),
-         "--port", str(port), "--auth-file", str(tmp / "users")],
+        kb_argv("serve", "--corpus", shipped_kb.config.corpus, "--index", shipped_kb.config.index, "--port", port, "--auth-file", tmp / "users"),
         cwd=tmp, env=kb_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -127,7 +118,7 @@ def test_serve_binds_to_loopback_by_default(served):
 
 def test_without_login_no_data_is_served(served, shipped_kb):
     base, _, _ = served
-    a_question = shipped_kb.cards[0].question
+    a_question = shipped_kb.cards()[0].question
     for path in ["/config", "/gradio_api/info", "/gradio_api/info?all_endpoints=True", "/gradio_api/openapi.json",
                  "/gradio_api/queue/status", f"/gradio_api/file={shipped_kb.config.corpus}/losses-in-deep-learning.md"]:
         status, body = fetch(base + path)
@@ -164,7 +155,7 @@ def test_login_opens_the_app_and_a_wrong_password_does_not(served):
 
 
 def test_host_0_0_0_0_prints_a_warning(tmp_path):
-    shutil.copytree(Path(__file__).resolve().parent.parent / "corpus", tmp_path / "corpus")
+    copy_shipped_corpus(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb", "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--corpus", "corpus", "--index", "index"],
         cwd=tmp_path, env=kb_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -185,7 +176,7 @@ def test_host_0_0_0_0_prints_a_warning(tmp_path):
 def test_card_ids_are_never_paths(shipped_kb, card_id):
     with pytest.raises(CardNotFound):
         shipped_kb.card(card_id)
-    assert shipped_kb.resolve(card_id).id in {c.id for c in shipped_kb.cards}  # a search, never a file read
+    assert shipped_kb.resolve(card_id).id in {c.id for c in shipped_kb.cards()}  # a search, never a file read
 
 
 @pytest.mark.parametrize("card_id", ["../../etc/passwd", "/etc/passwd", "../corpus/losses-in-deep-learning.md"])
@@ -226,13 +217,13 @@ XSS_ANSWERS = [
 def test_xss_in_interview_answers_and_profile_names_stays_inert(browser, progress_app_url, progress_store):
     from playwright.sync_api import expect
 
-    from tests.test_browser_interview import DIFFUSION, start_interview
+    from tests.support import DIFFUSION, start_interview_in_page
 
     page = open_page(browser, progress_app_url)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
-        start_interview(page, XSS_PROFILE, DIFFUSION)
+        start_interview_in_page(page, XSS_PROFILE, DIFFUSION)
         chat = page.locator("#kb-interview-chat")
         chat.get_by_text("Q1.").wait_for()
         box = page.get_by_label("Your answer")

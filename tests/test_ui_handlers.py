@@ -17,7 +17,7 @@ def test_family_choices_list_every_family_with_its_count(shipped_kb):
     assert len(choices) == 14
     for label, family in choices:
         assert label == f"{family} ({len(shipped_kb.family_cards(family))})"
-    assert sum(int(re.search(r"\((\d+)\)$", label).group(1)) for label, _ in choices) == len(shipped_kb.cards)
+    assert sum(int(re.search(r"\((\d+)\)$", label).group(1)) for label, _ in choices) == len(shipped_kb.cards())
 
 
 def test_question_choices_are_the_family_cards(shipped_kb):
@@ -139,7 +139,7 @@ def test_protect_currency(source, expected):
 
 
 def test_shipped_answers_have_no_false_prices(shipped_kb):
-    for card in shipped_kb.cards:
+    for card in shipped_kb.cards():
         assert render.protect_currency(card.answer_md) == card.answer_md, card.id
 
 
@@ -224,6 +224,6 @@ def test_a_taken_port_is_a_clear_error(shipped_kb):
 
 def test_wiki_links_in_an_answer_open_their_cards(make_kb):
     kb = make_kb({"n.md": "## Fam\n\n### Q: What is alpha?\nAlpha is the start; see [[#Q: What is beta?|beta]].\n\n### Q: What is beta?\nBeta follows alpha; [[#Nowhere]] is broken.\n"})
-    alpha, beta = kb.cards
+    alpha, beta = kb.cards()
     assert f"[beta](?card={beta.id})" in card_view.card_parts(kb, alpha.id).answer_md
     assert "*Nowhere*" in card_view.card_parts(kb, beta.id).answer_md  # broken: plain text, no link

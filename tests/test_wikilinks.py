@@ -1,8 +1,8 @@
 """Wiki-links: Obsidian-style resolution to cards, broken-link reports, and the markdown-it inline rule."""
 from __future__ import annotations
 
-from kb.parse import parse_note
-from kb.wikilinks import LinkResolver, broken_links, markdown_renderer, normalize_heading
+from kb.notes.parse import parse_note
+from kb.notes.wikilinks import LinkResolver, broken_links, markdown_renderer, normalize_heading
 
 MAIN = """# Study notes
 
@@ -116,10 +116,10 @@ def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
 
 
 def test_every_link_in_the_shipped_note_resolves():
-    from kb.parse import load_corpus
-    from kb.wikilinks import broken_links_in_notes
+    from kb.notes.parse import load_corpus
+    from kb.notes.wikilinks import broken_links_in_notes
 
-    from .conftest import SHIPPED_CORPUS
+    from tests.support import SHIPPED_CORPUS
 
     # 58 table-of-contents links: sections, "Q:" headings with apostrophes, dashes, TD(λ)...
     text = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")
@@ -128,16 +128,16 @@ def test_every_link_in_the_shipped_note_resolves():
 
 
 def test_markdown_pipeline_turns_links_into_card_urls_and_leaves_code_alone():
-    from kb.wikilinks import wikilinks_to_markdown
+    from kb.notes.wikilinks import wikilinks_to_markdown
 
     resolver = LinkResolver(cards())
     text = "See [[#Q: What's Y?]], [[#nope]], `[[#Q: What's Y?]]` and $[[x]]$."
-    out = wikilinks_to_markdown(text, "main.md", resolver)
+    out = wikilinks_to_markdown(text, "main.md", resolver, href=lambda card_id: f"?card={card_id}")
     assert out == "See [What's Y?](?card=whats-y), *nope*, `[[#Q: What's Y?]]` and $[[x]]$."
 
 
 def test_nested_headings_and_block_references():
-    from kb.cards import WikiLink
+    from kb.notes.cards import WikiLink
 
     note = "## Basics\n\n### Q: What is X?\n\nX is a thing. ^x-def\n\n#### Deep dive\n\nMore.\n"
     resolver = LinkResolver(parse_note(note, "n.md").cards)
@@ -150,8 +150,8 @@ def test_odd_input_never_breaks_parsing_or_rendering():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from kb.concepts import build_glossary
-    from kb.wikilinks import wikilinks_to_markdown
+    from kb.notes.concepts import build_glossary
+    from kb.notes.wikilinks import wikilinks_to_markdown
 
     resolver = LinkResolver(cards())
     md = markdown_renderer(resolver)
@@ -161,7 +161,7 @@ def test_odd_input_never_breaks_parsing_or_rendering():
     @given(st.lists(pieces | st.text(max_size=5), max_size=30).map("".join))
     def check(text):
         md.render(text, {"note": "main.md"})
-        wikilinks_to_markdown(text, "main.md", resolver)
+        wikilinks_to_markdown(text, "main.md", resolver, href=lambda card_id: f"?card={card_id}")
         note = parse_note(f"## F\n\n### Q: {text or 'x'}?\n\n{text} answer\n\n### Q: Other?\n\n{text}\n", "f.md")
         build_glossary(note.cards)
         broken_links(note.cards)

@@ -23,10 +23,10 @@ Contract for tab modules (other helpers add a file, nothing else):
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
-from .nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
+from kb.config import setting
+from kb.ui.nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
 
 UI_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
@@ -57,7 +57,7 @@ def build_app(kb, **services):
     """The whole app as a gr.Blocks (not launched)."""
     import gradio as gr
 
-    from . import browse_tab, chat_tab, search_tab
+    from kb.ui import browse_tab, chat_tab, search_tab
 
     extra_tabs = list(services.pop("extra_tabs", None) or [])
     with gr.Blocks(title="kb — ML interview notes", analytics_enabled=False) as demo:
@@ -95,9 +95,9 @@ def launch_options() -> dict:
 
 def queue_concurrency() -> int:
     """Requests of one event (e.g. search) that may run at once: KB_CONCURRENCY, else QUEUE_CONCURRENCY."""
-    from ..errors import ConfigError
+    from kb.errors import ConfigError
 
-    raw = os.environ.get("KB_CONCURRENCY") or str(QUEUE_CONCURRENCY)
+    raw = setting("KB_CONCURRENCY") or str(QUEUE_CONCURRENCY)
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"KB_CONCURRENCY must be a whole number >= 1, got {raw!r}")
     return int(raw)
@@ -120,7 +120,7 @@ def prefetch_gradio():
 
 def serve(kb, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
     """Build the app over an opened KnowledgeBase and serve it (blocks unless prevent_thread_lock=True)."""
-    from ..errors import KbError
+    from kb.errors import KbError
 
     demo = build_app(kb)
     try:

@@ -1,8 +1,8 @@
 """Browse tab: families with counts, a family's questions, and the card view (with previous/next)."""
 from __future__ import annotations
 
-from .card_view import CardParts, card_parts
-from .render import LATEX_DELIMITERS
+from kb.ui.card_view import CardParts, card_parts
+from kb.ui.render import LATEX_DELIMITERS
 
 
 def family_choices(kb) -> list[tuple[str, str]]:
@@ -27,7 +27,8 @@ def step(kb, card_id: str, direction: int) -> str:
 
 
 def default_card_id(kb) -> str:
-    return kb.cards[0].id if kb.cards else ""
+    cards = kb.cards()
+    return cards[0].id if cards else ""
 
 
 def build(kb, nav, **_services):

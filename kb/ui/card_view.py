@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import KbError
-from .render import card_link_html, escape_text, note_markdown, protect_currency
+from kb.errors import KbError
+from kb.ui.render import card_link_html, escape_text, note_markdown, protect_currency
 
 SEE_ALSO_K = 6
 
@@ -60,10 +60,8 @@ def see_also_html(links) -> str:
 
 def answer_markdown(kb, card) -> str:
     """The answer with its [[wiki-links]] as links to the cards they reach (kb.links), prices safe."""
-    from ..links import answer_markdown_with_links
-
     try:
-        return protect_currency(answer_markdown_with_links(kb, card.id))
+        return protect_currency(kb.answer_with_links(card.id, href=lambda card_id: f"?card={card_id}"))
     except KbError:
         return note_markdown(card.answer_md)
 

@@ -1,23 +1,54 @@
-"""Chat tab: grounded offline Q&A over the cards. The logic is kb/chat.py; this module only formats."""
+"""Chat tab: grounded offline Q&A over the cards. The logic is kb.ask (kb/coach/chat.py); this module renders its replies."""
 from __future__ import annotations
 
-from ..chat import MAX_FOLLOW_UPS, ChatReply, answer
-from .render import LATEX_DELIMITERS, note_markdown, user_markdown
+import html
+import re
+from urllib.parse import quote
+
+from kb import ChatReply
+from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
+
+MAX_FOLLOW_UPS = 3
 
 PLACEHOLDER = "Ask about your notes, e.g. *why does PPO clip the ratio?* Follow-ups like *how is that different from TRPO?* use the conversation so far."
 
 
+def _card_link(card_id: str, label: str) -> str:
+    safe = re.sub(r"([\[\]\\`*_<>])", r"\\\1", label)
+    return f"[{safe}](?card={quote(card_id, safe='')})"
+
+
+def reply_text(reply: ChatReply) -> str:
+    """The reply as markdown for the app: the card's words, links that open cards in place, sources."""
+    if reply.error:
+        return f"{reply.error}."
+    if reply.abstained:
+        shown = html.escape(reply.message[:160], quote=False)  # the user's text, shown as text
+        lines = [f"I don't know: nothing in your notes matches “{shown}” closely enough, so I won't guess."]
+        if reply.nearest_families:
+            lines.append("The nearest families in your notes are " + ", ".join(f"**{f}**" for f in reply.nearest_families) + ".")
+        lines.append("Try rephrasing with the terms your notes use, or browse a family in the Browse tab.")
+        return "\n\n".join(lines)
+    card = reply.card
+    parts = [f"**{card.question}** · *{card.family}*", reply.excerpt]
+    if reply.cut:
+        parts.append(f"*(the most relevant part; the whole answer is in {_card_link(card.id, 'the card')})*")
+    sources = " · ".join(f"{_card_link(c.id, c.question)} ({c.family})" for c in reply.citations)
+    parts.append(f"**Sources:** {sources}")
+    return "\n\n".join(parts)
+
+
 def reply_markdown(reply: ChatReply) -> str:
     """The assistant message: the reply's markdown with currency dollars made safe for KaTeX."""
-    return note_markdown(reply.markdown)
+    return note_markdown(reply_text(reply))
 
 
-def respond(kb, message: str, history: list | None) -> tuple[list, str, list[str], ChatReply | None]:
-    """One chat turn: (new history, cleared input, follow-up labels, the reply). Plain values only."""
+def respond(kb, message: str, history: list | None, topic: str | None = None) -> tuple[list, str, list[str], ChatReply | None]:
+    """One chat turn: (new history, cleared input, follow-up labels, the reply). `topic` is the last reply's topic."""
     history = list(history or [])
     if not (message or "").strip():
         return history, "", [], None
-    reply = answer(kb, message, history)
+    reply = kb.ask(message, topic=topic if history else None)
     history += [
         {"role": "user", "content": user_markdown(message)},
         {"role": "assistant", "content": reply_markdown(reply)},
@@ -52,13 +83,16 @@ def build(kb, nav, **_services):
         send = gr.Button("Send", variant="primary", scale=1, elem_id="kb-chat-send")
         clear = gr.Button("Clear", scale=1, elem_id="kb-chat-clear")
 
-    def turn(text, history):
-        new_history, cleared, labels, _reply = respond(kb, text, history)
-        return new_history, cleared, *follow_up_updates(labels)
+    topic = gr.State(None)  # the card the last answer came from: what "that" and "it" refer to
 
-    outputs = [chatbot, message, *follow_ups]
-    message.submit(turn, inputs=[message, chatbot], outputs=outputs, api_name="chat")
-    send.click(turn, inputs=[message, chatbot], outputs=outputs, api_visibility="undocumented")
+    def turn(text, history, last_topic):
+        new_history, cleared, labels, reply = respond(kb, text, history, last_topic)
+        next_topic = reply.topic if reply is not None else last_topic
+        return new_history, cleared, next_topic, *follow_up_updates(labels)
+
+    outputs = [chatbot, message, topic, *follow_ups]
+    message.submit(turn, inputs=[message, chatbot, topic], outputs=outputs, api_name="chat")
+    send.click(turn, inputs=[message, chatbot, topic], outputs=outputs, api_visibility="undocumented")
     for button in follow_ups:
-        button.click(turn, inputs=[button, chatbot], outputs=outputs, api_visibility="undocumented")
-    clear.click(lambda: ([], "", *follow_up_updates([])), outputs=outputs, queue=False, api_visibility="undocumented")
+        button.click(turn, inputs=[button, chatbot, topic], outputs=outputs, api_visibility="undocumented")
+    clear.click(lambda: ([], "", None, *follow_up_updates([])), outputs=outputs, queue=False, api_visibility="undocumented")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .render import card_link_html
+from kb.ui.render import card_link_html
 
 TAB_LABEL = "Concepts"
 MAX_FORMS_SHOWN = 4
@@ -17,11 +17,9 @@ def _card_link(kb, card_id: str) -> str:
 
 def concept_rows(kb, query: str = "") -> list[dict]:
     """Plain rows for the table: name, other forms, home id, mention ids; filtered by a substring."""
-    from ..links import glossary
-
     wanted = (query or "").strip().casefold()
     rows = []
-    for concept in glossary(kb).concepts.values():
+    for concept in kb.concepts().concepts.values():
         others = [f for f in concept.forms if f.casefold() != concept.name.casefold()]
         row = {"name": concept.name, "forms": others, "home": concept.home, "home_reason": concept.home_reason, "mentions": [m for m in concept.mentions if m != concept.home]}
         haystack = " ".join([concept.name, *others, *(kb.card(m).question for m in concept.mentions)]).casefold()

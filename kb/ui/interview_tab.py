@@ -5,10 +5,9 @@ Each browser session holds its own InterviewSession in a gr.State; the progress 
 """
 from __future__ import annotations
 
-from ..errors import KbError
-from ..interview import InterviewSession
-from ..scheduling import RATING_NAMES, rating_explanation
-from .render import LATEX_DELIMITERS, note_markdown, user_markdown
+from kb import RATING_NAMES, InterviewSession, rating_explanation
+from kb.errors import KbError
+from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
 
 TAB_LABEL = "Interview"
 MODE_LABELS = {"Due first (spaced repetition)": "due", "Weakest first": "weakest", "Random": "random"}
@@ -17,16 +16,10 @@ ALL_FAMILIES = "All families"
 
 
 def progress_store(kb, services: dict):
-    """The store passed to build_app (progress_store=...), else one in the configured data folder, opened once."""
+    """The store passed to build_app (progress_store=...), else the knowledge base's own (KB_DATA), opened once."""
     if services.get("progress_store") is not None:
         return services["progress_store"]
-    store = getattr(kb, "_ui_progress_store", None)
-    if store is None:
-        from ..progress import ProgressStore
-
-        store = ProgressStore.in_data_dir(kb.config.data)  # raises ProgressStoreError naming the file
-        kb._ui_progress_store = store
-    return store
+    return kb.progress_store()  # raises ProgressStoreError naming the file
 
 
 def _assistant(turns) -> list[dict]:
@@ -56,7 +49,7 @@ def start(kb, store, profile: str, families, length, mode_label: str):
     try:
         if store is None:
             raise KbError("the progress database could not be opened (see the message above)")
-        session = InterviewSession(kb, store, profile=profile, families=chosen, length=int(length or 5), mode=mode)
+        session = kb.interview(profile=profile, families=chosen, length=int(length or 5), mode=mode, store=store)
         turns = session.start()
     except KbError as exc:
         return None, [{"role": "assistant", "content": f"⚠️ {note_markdown(str(exc))}"}], ""

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..errors import KbError
-from .interview_tab import progress_store
-from .render import escape_text
+from kb.errors import KbError
+from kb.ui.interview_tab import progress_store
+from kb.ui.render import escape_text
 
 TAB_LABEL = "Progress"
 
@@ -14,21 +14,22 @@ def progress_tables(kb, store, profile: str):
     """(mastery DataFrame, reviews-per-day DataFrame, due cards markdown) for one profile."""
     import pandas as pd
 
-    profile = store.clean_profile(profile)
-    mastery = store.mastery_by_family(profile, kb.cards)
+    progress = kb.progress(profile, store=store)
+    mastery = progress.mastery_by_family()
     mastery_df = pd.DataFrame([{"family": f, "mastery": m, "reviewed": r, "cards": n} for f, m, r, n in mastery],
                               columns=["family", "mastery", "reviewed", "cards"])
-    per_day = store.reviews_per_day(profile)
+    per_day = progress.reviews_per_day()
     days_df = pd.DataFrame([{"day": d, "reviews": n, "mean score": s} for d, n, s in per_day],
                            columns=["day", "reviews", "mean score"])
-    return mastery_df, days_df, due_markdown(kb, store, profile)
+    return mastery_df, days_df, due_markdown(progress)
 
 
-def due_markdown(kb, store, profile: str, limit: int = 15) -> str:
+def due_markdown(progress, limit: int = 15) -> str:
     now = datetime.now(timezone.utc)
-    states = store.card_states(profile)
+    profile = progress.profile
+    states = progress.card_states()
     present = [s for s in states.values() if not s.missing_since]
-    missing = store.reconcile(profile, [c.id for c in kb.cards])
+    missing = progress.missing_cards()
     due = sorted((s for s in present if s.due <= now.isoformat()), key=lambda s: s.due)
     upcoming = sorted((s for s in present if s.due > now.isoformat()), key=lambda s: s.due)
     lines = [f"**{len(due)} card(s) due now** · {len(present)} reviewed · {sum(s.reviews for s in present)} review(s) in all for *{escape_text(profile)}*"]
@@ -39,7 +40,7 @@ def due_markdown(kb, store, profile: str, limit: int = 15) -> str:
         for s in upcoming[:5]:
             lines.append(f"- {escape_text(s.question)} — due {s.due[:16].replace('T', ' ')} UTC")
     if missing:
-        lines.append(f"\n**No longer in the notes** (history kept): " + ", ".join(escape_text(m.question) for m in missing))
+        lines.append("\n**No longer in the notes** (history kept): " + ", ".join(escape_text(m.question) for m in missing))
     if not states:
         lines = [f"No reviews yet for *{escape_text(profile)}*. Start an interview in the Interview tab."]
     return "\n".join(lines)

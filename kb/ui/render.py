@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 import re
 
-from ..markdown import WIKI_LINK_RE, parser, wiki_link_text
-from .nav import card_url
+from kb import WIKI_LINK_RE, wiki_link_text
+from kb import markdown_parser as parser
+from kb.vocab import HIGHLIGHT_SKIP
+from kb.ui.nav import card_url
 
 # `$$` must come first: Gradio extracts the delimiters in list order.
 LATEX_DELIMITERS = [
@@ -22,9 +24,6 @@ LATEX_DELIMITERS = [
 DOLLAR_HTML = '<span class="kb-dollar">&#36;</span>'
 _MATH_BLOCK_TYPES = {"math_block", "math_block_label", "fence", "code_block"}
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-']*")
-_STOP = frozenset(
-    "a an and are as at be by do does for from how i in is it its of on or the to vs what when where which who why with you your".split()
-)
 
 
 def escape_text(text: str) -> str:
@@ -119,7 +118,7 @@ def query_terms(query: str) -> list[str]:
     seen, terms = set(), []
     for word in _WORD_RE.findall(query or ""):
         low = word.lower()
-        if len(low) >= 2 and low not in _STOP and low not in seen:
+        if len(low) >= 2 and low not in HIGHLIGHT_SKIP and low not in seen:
             seen.add(low)
             terms.append(low)
     return terms

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from ..errors import KbError
-from .render import card_link_html, escape_text, highlight, query_terms, snippet
+from kb.errors import KbError
+from kb.ui.render import card_link_html, escape_text, highlight, query_terms, snippet
 
 ALL_FAMILIES = "All families"
 RESULTS_K = 8

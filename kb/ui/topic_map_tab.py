@@ -1,8 +1,8 @@
 """Topic map tab: every card a node coloured by family, see-also links as edges; hover shows the
 question, a click opens the card.
 
-The layout is computed here in numpy (a force layout that keeps families together) and drawn as
-inline SVG: no CDN, no graph library. Each node is an `<a data-kb-card>` that the app's navigation
+The layout comes from the topic graph (kb/links/layout.py: a force layout that keeps families
+together); this module draws it as inline SVG: no CDN, no graph library. Each node is an `<a data-kb-card>` that the app's navigation
 script (kb/ui/nav.py) opens in place; hovering a node also lights up its links (js_on_load).
 """
 from __future__ import annotations
@@ -55,63 +55,15 @@ def family_colours(families: list[str]) -> dict[str, str]:
     return colours
 
 
-def force_layout(n: int, edges: list[tuple[int, int]], groups: list[int], iterations: int = 160, seed: int = 0) -> np.ndarray:
-    """Positions in [0, 1]^2: Fruchterman-Reingold forces plus a pull towards the family's centre.
-
-    Deterministic for a given graph (fixed seed). O(n^2) per step: fine for a few hundred cards.
-    """
-    if n == 0:
-        return np.zeros((0, 2))
-    rng = np.random.default_rng(seed)
-    group_ids = np.asarray(groups)
-    n_groups = int(group_ids.max()) + 1
-    angles = 2 * np.pi * np.arange(n_groups) / max(n_groups, 1)
-    centres = 0.5 + 0.35 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    pos = (centres[group_ids] + rng.normal(scale=0.05, size=(n, 2))).astype(np.float32)
-    k = 0.9 / np.sqrt(n)  # ideal edge length in the unit square
-    a = np.array([e[0] for e in edges], dtype=int)
-    b = np.array([e[1] for e in edges], dtype=int)
-    temperature = 0.1
-    for _ in range(iterations):
-        delta = pos[:, None, :] - pos[None, :, :]
-        dist = np.maximum(np.linalg.norm(delta, axis=2), 1e-3)
-        force = ((k * k / dist**2)[:, :, None] * delta).sum(axis=1)  # repulsion
-        if len(a):
-            d = pos[a] - pos[b]
-            length = np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-3)
-            pull = d * length / k  # attraction along edges
-            np.add.at(force, a, -pull)
-            np.add.at(force, b, pull)
-        centroid = np.zeros((n_groups, 2))
-        np.add.at(centroid, group_ids, pos)
-        centroid /= np.maximum(np.bincount(group_ids, minlength=n_groups), 1)[:, None]
-        force += 0.6 * (centroid[group_ids] - pos) / k  # families stay together: colours read as regions
-        force += 0.05 * (0.5 - pos) / k  # and the whole map stays centred
-        step = np.linalg.norm(force, axis=1, keepdims=True)
-        pos += force / np.maximum(step, 1e-9) * np.minimum(step, temperature)
-        temperature = max(temperature * 0.975, 0.002)
-    pos -= pos.min(axis=0)
-    pos /= np.maximum(pos.max(axis=0), 1e-9)
-    return pos
-
-
 def map_html(graph, family: str | None = None) -> str:
     """The SVG map (and a family legend) for a kb.links.TopicGraph, optionally one family and its links."""
     nodes = graph.nodes
     families = list(dict.fromkeys(node["family"] for node in nodes))
     colours = family_colours(families)
-    keep = list(range(len(nodes)))
-    if family and family != ALL_FAMILIES:
-        inside = {i for i, node in enumerate(nodes) if node["family"] == family}
-        linked = {j for a, b, _, _ in graph.edges for i, j in ((a, b), (b, a)) if i in inside}
-        keep = sorted(inside | linked)
+    keep, edges, pos = graph.view(family if family and family != ALL_FAMILIES else None)
     if not keep:
         return '<div class="kb-map-empty">No cards to draw.</div>'
-    index = {old: new for new, old in enumerate(keep)}
-    edges = [(index[a], index[b], reason) for a, b, _, reason in graph.edges if a in index and b in index]
     group_names = list(dict.fromkeys(nodes[i]["family"] for i in keep))
-    groups = [group_names.index(nodes[i]["family"]) for i in keep]
-    pos = force_layout(len(keep), [(a, b) for a, b, _ in edges], groups)
     xy = MARGIN + pos * np.array([WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN])
     degree = np.bincount([e for a, b, _ in edges for e in (a, b)], minlength=len(keep))
 
@@ -146,18 +98,14 @@ class MapCache:
 
     def __init__(self, kb):
         self.kb = kb
-        self._key = None
         self._graph = None
         self._html: dict[str, str] = {}
 
     def graph(self):
-        from ..links import topic_graph
-
-        if self._key is not self.kb.data:
-            self._graph = topic_graph(self.kb, LINKS_PER_CARD)
-            self._key = self.kb.data
-            self._html = {}
-        return self._graph
+        graph = self.kb.topic_graph(LINKS_PER_CARD)  # cached per index by the knowledge base
+        if graph is not self._graph:  # a new index: redraw
+            self._graph, self._html = graph, {}
+        return graph
 
     def html(self, family: str | None) -> str:
         graph = self.graph()

@@ -1,0 +1,139 @@
+"""`kb grade` and `kb interview`: thin commands over kb.grade and kb.interview.InterviewSession."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from kb.config import envvar, flag_help
+
+from kb.errors import KbError, QueryError
+
+
+def progress_options(func):
+    """--data and --profile, each with its KB_* variable."""
+    func = click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))(func)
+    func = click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))(func)
+    return func
+
+
+def _read_grading_queries(path: Path) -> list[dict]:
+    rows = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QueryError(f"{path}:{number}: not a JSON line ({exc.msg})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not isinstance(obj.get("answer"), str):
+            raise QueryError(f'{path}:{number}: expected {{"question": "...", "answer": "..."}}')
+        rows.append(obj)
+    return rows
+
+
+def _plain_terminal(markdown: str) -> str:
+    """Markdown for a terminal: bold kept as bold, formulas kept as LaTeX source."""
+    from kb.cli.terminal import safe
+
+    text = re.sub(r"\*\*(.+?)\*\*", lambda m: click.style(m.group(1), bold=True), safe(markdown))
+    return re.sub(r"(?m)^## ", "", text)
+
+
+def register(main: click.Group) -> None:
+    from kb.cli.common import common_options, open_kb
+
+    @main.command()
+    @common_options
+    @click.option("--question", "-q", default=None, help="Card id, or question text (the closest card is used).")
+    @click.option("--answer", "-a", default=None, help="Your answer, in free text.")
+    @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def grade(corpus, index_dir, model, question, answer, queries_file, as_json):
+        """Grade an answer against a card: score 0-100, key points covered and missed.
+
+        Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
+        """
+        if not queries_file and (question is None or answer is None):
+            raise QueryError("give --question and --answer, or --queries FILE")
+        rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
+        kb = open_kb(corpus, index_dir, model)
+        for row in rows:
+            try:
+                card = kb.resolve(row["question"])
+                result = kb.grade(card.id, row["answer"])
+                out = {"score": result.score, "covered": result.covered, "missed": result.missed, "contradictions": result.contradictions, "card_id": card.id}
+            except KbError as exc:
+                if not queries_file:
+                    raise
+                out = {"score": None, "covered": [], "missed": [], "error": str(exc)}
+            if queries_file or as_json:
+                click.echo(json.dumps(out, ensure_ascii=False))
+            else:
+                click.echo(f"{click.style(card.question, bold=True)}\nscore {out['score']}/100")
+                for point in out["covered"]:
+                    click.echo(f"  ✓ {_plain_terminal(point)}")
+                for point in out["missed"]:
+                    click.echo(f"  ✗ {_plain_terminal(point)}")
+                for clause in out["contradictions"]:
+                    click.echo(f"  ! says the opposite: {_plain_terminal(clause)}")
+
+    @main.command()
+    @common_options
+    @progress_options
+    @click.option("--family", "families", multiple=True, help="Only this family (repeatable); default: all.")
+    @click.option("--length", "-n", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of questions.")
+    @click.option("--mode", type=click.Choice(["due", "weakest", "random"]), default="due", show_default=True, help="Which cards first.")
+    @click.option("--seed", type=int, default=None, help="Random seed (ties and random mode).")
+    @click.option("--no-follow-ups", is_flag=True, help="Do not ask follow-ups from cross-linked cards.")
+    def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups):
+        """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
+
+        After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
+        Progress is saved per profile in the data folder.
+
+        Example: kb interview --length 5 --mode due --profile ana
+        """
+        from kb import RATING_NAMES
+
+        kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
+        store = kb.progress_store()
+        session = kb.interview(profile=profile, families=list(families) or None, length=length, mode=mode, seed=seed, follow_ups=not no_follow_ups)
+
+        def show(turns):
+            for turn in turns:
+                click.echo(_plain_terminal(turn.text))
+                click.echo()
+
+        def read(prompt: str) -> str | None:
+            click.echo(prompt, nl=False)
+            line = sys.stdin.readline()
+            if not line:
+                click.echo()
+                return None
+            return line.rstrip("\n")
+
+        try:
+            show(session.start())
+            while not session.finished:
+                line = read("> ")
+                if line is None:
+                    show(session.end())
+                    break
+                turns = session.handle(line)
+                graded = next((i for i, t in enumerate(turns) if t.kind == "grade"), None)
+                if graded is None:
+                    show(turns)
+                    continue
+                show(turns[: graded + 1])
+                choice = read("rating [Enter = suggested, or again/hard/good/easy]: ")
+                if choice and choice.strip().lower() in RATING_NAMES:
+                    show([session.set_rating(choice.strip().lower())])
+                # the summary is rebuilt so it shows the rating actually chosen
+                show([session.summary() if t.kind == "summary" else t for t in turns[graded + 1 :]])
+        finally:
+            store.close()

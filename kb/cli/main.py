@@ -1,0 +1,180 @@
+"""The `kb` command. Each subcommand parses, calls one public function, and formats the result.
+
+Errors from the library (KbError) become one-line messages and exit code 1; nothing prints a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kb.cli.common import KbGroup, common_options, open_kb, read_queries, stderr
+
+EXAMPLES = {
+    "build": "kb build --corpus corpus --index index",
+    "search": 'kb search "why does PPO clip" -k 3',
+}
+
+
+def _encoder_line(encoder) -> str:
+    """Which implementation answers queries, and from which export: what a user checks first when search is slow."""
+    served = getattr(encoder, "fast", encoder)
+    meta = getattr(served, "meta", None)
+    if meta is None:
+        return f"query encoder: {served.backend} (torch)"
+    graph = "fused graph" if meta.get("fused") else "plain graph"
+    return f"query encoder: {served.backend}, {graph}, export {served.folder}"
+
+
+
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kb")
+def main():
+    """kb: search, browse and drill your markdown interview notes, offline."""
+
+
+@main.command()
+@common_options
+@click.option("--rebuild", is_flag=True, help="Re-embed every card even if the index is fresh.")
+def build(corpus, index_dir, model, rebuild):
+    """Build or update the index from the notes (only changed cards are re-embedded).
+
+    Example: kb build --corpus corpus --index index
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=None)
+
+    def progress(n):
+        if bar.total == 0:
+            bar.total = None
+        bar.update(n)
+
+    kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild)
+    bar.close()
+    # Ready the query encoder now (its one-time ONNX export), so the first search is fast.
+    for note in getattr(kb.encoder, "notes", []):
+        stderr(f"note: {note}")
+    r = kb.report
+    if r.write_error:  # building is this command's whole job: do not report success
+        from kb.errors import IndexWriteError
+
+        raise IndexWriteError(r.write_error)
+    families = len(kb.families())
+    placeholders = len(kb.placeholder_problems())
+    click.echo(
+        f"{r.action} index at {kb.config.index}: {r.cards} cards in {families} families; "
+        f"re-embedded {r.embedded}, reused {r.reused}; {len(kb.problems)} warning(s)"
+        + (f", {placeholders} placeholder answer(s) not indexed" if placeholders else "")
+        + f"; {r.seconds:.1f}s"
+    )
+    click.echo(_encoder_line(kb.encoder))
+    click.echo(kb.vocabulary.describe())
+    if r.action == "loaded" and kb.problems:
+        for problem in kb.problems:
+            stderr(f"warning: {problem}")
+    for problem in kb.broken_links():  # [[links]] to nowhere
+        stderr(f"warning: {problem}")
+
+
+@main.command()
+@common_options
+@click.argument("query", required=False)
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Number of hits.")
+@click.option("--family", default=None, help="Only cards of this family.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Run every query in FILE (text or JSONL); one JSON line each.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_json):
+    """Search the cards (dense + BM25, fused).
+
+    Example: kb search "why does PPO clip" -k 3
+    """
+    from kb.errors import QueryError
+
+    if query is None and not queries_file:
+        raise QueryError("give a QUERY or --queries FILE")
+    if query is not None and not queries_file:
+        from kb import clean_query
+
+        clean_query(query)  # an empty query fails at once, before the index and model load
+    kb = open_kb(corpus, index_dir, model)
+    if queries_file:
+        for q in read_queries(queries_file):
+            try:
+                hits = [h.to_dict() for h in kb.search(q, k=k, family=family, mode=mode)]
+                out = {"query": q, "hits": hits}
+            except QueryError as exc:
+                out = {"query": q, "hits": [], "error": str(exc)}
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    hits = kb.search(query, k=k, family=family, mode=mode)
+    if as_json:
+        click.echo(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return
+    for rank, hit in enumerate(hits, 1):
+        click.echo(f"{rank:>2}. {hit.score:.3f}  {click.style(hit.card.question, bold=True)}")
+        click.echo(f"      {hit.card.family} · {hit.card.id} · found by {' + '.join(hit.signals) or 'fusion'}")
+
+
+@main.command()
+@common_options
+@click.option("--family", default=None, help="Only cards of this family.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def cards(corpus, index_dir, model, family, as_json):
+    """List the cards (id, question, family).
+
+    Example: kb cards --family "RL Policy Losses" --json
+    """
+    kb = open_kb(corpus, index_dir, model)
+    chosen = kb.cards(family)  # an unknown family fails with the known ones listed
+    rows = [{"id": c.id, "question": c.question, "family": c.family, "note": c.note, "line": c.line_start} for c in chosen]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:<60} {row['family']:<28} {row['question']}")
+
+
+@main.command()
+@common_options
+@click.argument("card_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def show(corpus, index_dir, model, card_id, as_json):
+    """Show one card: question, family, source and answer.
+
+    Example: kb show how-does-ppo-work-why-the-clip
+    """
+    from kb.cli.terminal import render_card
+
+    import difflib
+
+    from kb.errors import CardNotFound
+
+    kb = open_kb(corpus, index_dir, model)
+    if not kb.has_card(card_id):
+        close = difflib.get_close_matches(card_id, [c.id for c in kb.cards()], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `kb cards` lists the ids"
+        raise CardNotFound(f"no card with id {card_id[:200]!r}{hint}")
+    card = kb.card(card_id)
+    if as_json:
+        click.echo(json.dumps(card.to_dict(), ensure_ascii=False, indent=1))
+        return
+    click.echo(render_card(card))
+
+
+def _register_commands() -> None:
+    """Subcommands that live in their own modules beside this one (serve, ask, related, concepts, grade, interview)."""
+    from kb.cli import ask, interview, links, serve
+
+    for module in (serve, ask, links, interview):
+        module.register(main)
+
+
+_register_commands()
+
+
+if __name__ == "__main__":
+    main()

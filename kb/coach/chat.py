@@ -1,0 +1,229 @@
+"""Grounded, offline Q&A over the cards: no LLM, every reply is a card's own answer with its citation.
+
+`answer(kb, message, topic) -> ChatReply`, where `topic` is the previous reply's `topic` (a card id,
+kept by the caller as data). A follow-up that leans on it ("and why the clip?", "how is that
+different from TRPO?") is searched together with that card's question. When nothing matches well
+enough the reply abstains and names the nearest families. A ChatReply is data (cards, the answer's
+text span, citations, follow-ups); the surfaces turn it into links and markdown.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kb.errors import KbError, QueryError
+from kb.notes.markdown import to_text
+from kb.retrieval.search import is_confident
+from kb.vocab import CONVERSATION_WORDS
+
+SEARCH_K = 12
+MAX_CITATIONS = 2
+SECOND_CITATION_MARGIN = 0.04  # cite a second card when its score is this close to the best one
+MAX_FOLLOW_UPS = 3
+NEAREST_SHOWN = 3  # cards named when the notes do not cover a question
+LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
+# Abstention is kb.retrieval.search.is_confident (ABSTAIN_THRESHOLD, calibrated by benchmarks/eval_search.py).
+# A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
+# previous topic: its standalone top cosine must reach this floor (below the abstention threshold).
+FOLLOW_UP_FLOOR = 0.22
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
+_ANAPHORA = frozenset("that this it its it's they them their those these there one ones former latter same".split())
+_POSSESSIVES = frozenset({"its", "their"})
+_FOLLOW_UP_OPENERS = ("and ", "but ", "so ", "then ", "also ", "what about", "how about", "why ", "why?", "how come", "compared", "versus", "vs ", "what if", "what else", "more on", "tell me more", "explain more", "go on", "in what way")
+
+
+@dataclass
+class Citation:
+    id: str
+    question: str
+    family: str
+    score: float
+
+
+@dataclass
+class ChatReply:
+    message: str  # what the user asked, whitespace-normalised
+    card: object | None = None  # the Card answered from; None when abstaining
+    excerpt: str = ""  # the card's answer (markdown, $...$ LaTeX), or its part most relevant to the question
+    cut: bool = False  # True when `excerpt` is only part of the card's answer
+    citations: list[Citation] = field(default_factory=list)  # cards used, best first
+    follow_ups: list[str] = field(default_factory=list)  # 2-3 questions the user may ask next
+    abstained: bool = False  # True when nothing in the notes matches well enough
+    query: str = ""  # what was searched (the message, or the message with the previous topic)
+    used_context: bool = False  # True when the previous topic resolved a follow-up
+    nearest_families: list[str] = field(default_factory=list)
+    nearest: list[Citation] = field(default_factory=list)  # when abstaining: the closest cards the notes do have
+    error: str = ""  # why the message could not be searched (empty, unusable)
+
+    @property
+    def topic(self) -> str | None:
+        """The card id the next turn's follow-ups refer back to."""
+        return self.card.id if self.card is not None else None
+
+
+# ---- follow-up detection ------------------------------------------------------------------------------
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD_RE.findall(text or "")]
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in CONVERSATION_WORDS and len(w) > 1]
+
+
+def looks_like_follow_up(message: str) -> bool:
+    """Leans on the previous turn: a pronoun standing for the topic, or a follow-up opener."""
+    low = " ".join((message or "").lower().split())
+    if any(w in _ANAPHORA for w in words(low)):
+        return True
+    return low.startswith(_FOLLOW_UP_OPENERS) or (len(content_words(low)) <= 1 and len(words(low)) <= 5)
+
+
+# ---- confidence ------------------------------------------------------------------------------------------
+def confident(hits) -> bool:
+    """Whether the hits are close enough to answer from (the search's calibrated abstention)."""
+    return bool(is_confident(hits))
+
+
+def nearest_families(hits, n: int = 3) -> list[str]:
+    seen: list[str] = []
+    for hit in hits:
+        if hit.card.family not in seen:
+            seen.append(hit.card.family)
+        if len(seen) == n:
+            break
+    return seen
+
+
+# ---- composing -------------------------------------------------------------------------------------------
+def split_blocks(markdown: str) -> list[str]:
+    """Blank-line separated blocks, keeping a $$...$$ display formula in one block."""
+    blocks, current, in_math = [], [], False
+    for line in (markdown or "").split("\n"):
+        if line.strip() == "" and not in_math:
+            if current:
+                blocks.append("\n".join(current))
+                current = []
+            continue
+        current.append(line)
+        if line.count("$$") % 2 == 1:
+            in_math = not in_math
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def relevant_part(kb, card, query: str, max_chars: int = LONG_ANSWER_CHARS) -> tuple[str, bool]:
+    """The card's answer, or for a long one its blocks most related to the query (in note order).
+
+    Returns (markdown, was_cut).
+    """
+    answer = card.answer_md.strip()
+    if len(answer) <= max_chars:
+        return answer, False
+    blocks = split_blocks(answer)
+    if len(blocks) <= 1:
+        return answer, False
+    vectors = kb.encoder.encode([to_text(b) or b for b in blocks])
+    scores = vectors @ kb.encoder.encode_query(query)
+    chosen, used = set(), 0
+    for i in np.argsort(-scores):
+        if used and used + len(blocks[i]) > max_chars:
+            continue
+        chosen.add(int(i))
+        used += len(blocks[i])
+        # A block ending in ':' introduces the next one (often a formula): keep them together.
+        if blocks[i].rstrip().endswith(":") and i + 1 < len(blocks):
+            chosen.add(int(i) + 1)
+            used += len(blocks[i + 1])
+        if used >= max_chars:
+            break
+    return "\n\n".join(blocks[i] for i in sorted(chosen)), True
+
+
+def follow_up_questions(kb, best_id: str, hits, exclude: set[str]) -> list[str]:
+    """2-3 next questions: the card's see-also links first, then the runners-up of the search."""
+    picks: list[str] = []
+    candidates = []
+    try:
+        candidates += [(link.id, link.question) for link in kb.related(best_id, k=6)]
+    except KbError:
+        pass
+    candidates += [(hit.card.id, hit.card.question) for hit in hits]
+    for card_id, question in candidates:
+        if card_id in exclude or question in picks:
+            continue
+        picks.append(question)
+        if len(picks) == MAX_FOLLOW_UPS:
+            break
+    return picks
+
+
+def _abstain(kb, message: str, hits, query: str) -> ChatReply:
+    families = nearest_families(hits)
+    suggestions = []
+    for family in families[:MAX_FOLLOW_UPS]:
+        cards = kb.family_cards(family)
+        if cards:
+            suggestions.append(cards[0].question)
+    nearest = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in hits[:NEAREST_SHOWN]]
+    return ChatReply(message, follow_ups=suggestions, abstained=True, query=query, nearest_families=families, nearest=nearest)
+
+
+def _search(kb, query: str):
+    return kb.search(query, k=SEARCH_K, mode="hybrid")
+
+
+def answer(kb, message: str, topic: str | None = None) -> ChatReply:
+    """Reply to `message`; `topic` is the previous reply's topic (a card id), None for a fresh conversation."""
+    shown = " ".join(str(message or "").split())
+    try:
+        hits = _search(kb, message)
+    except QueryError as exc:
+        return ChatReply(shown, abstained=True, error=str(exc))
+    query, used_context = message, False
+    topic_id = topic if topic and kb.has_card(topic) else None
+    if topic_id and looks_like_follow_up(message):
+        topic = kb.card(topic_id)
+        standalone_ok = confident(hits)
+        new_words = [w for w in content_words(message) if w not in set(content_words(topic.question))]
+        plausible = not new_words or (hits and hits[0].dense >= FOLLOW_UP_FLOOR)
+        # "what about label smoothing?" names its own topic: a confident standalone search wins,
+        # unless a pronoun ("that", "it") points back at the previous topic.
+        names_own_topic = standalone_ok and new_words and not _anaphoric(message)
+        if plausible and not names_own_topic:
+            combined = f"{topic.question} {message}"
+            context_hits = _search(kb, combined)
+            if new_words and context_hits:
+                # "how is that different from TRPO?": the card should match both the topic and the new words.
+                context_hits = _rerank_with_standalone(context_hits, hits)
+            if context_hits:
+                hits, query, used_context = context_hits, combined, True
+    if not hits or not confident(hits):
+        return _abstain(kb, shown, hits, query)
+    best = hits[0]
+    cited = [best]
+    for hit in hits[1:]:
+        if len(cited) >= MAX_CITATIONS:
+            break
+        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident([hit]):
+            cited.append(hit)
+    body, cut = relevant_part(kb, best.card, message if not used_context else query)
+    citations = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in cited]
+    follow_ups = follow_up_questions(kb, best.card.id, hits[1:], {h.card.id for h in cited})
+    return ChatReply(shown, best.card, body, cut, citations, follow_ups, False, query, used_context, nearest_families(hits))
+
+
+def _anaphoric(message: str) -> bool:
+    """A pronoun standing for the previous topic. Possessives ("REINFORCE and its variance") usually
+    point at a noun in the same message, so they do not count."""
+    return any(w in _ANAPHORA and w not in _POSSESSIVES for w in words(message))
+
+
+def _rerank_with_standalone(context_hits, standalone_hits):
+    """Order the contextual hits by their score plus the standalone search's score for the same card."""
+    standalone = {h.card.id: h.score for h in standalone_hits}
+    floor = min(standalone.values()) if standalone else 0.0  # a card beyond the standalone list scores at most this
+    return sorted(context_hits, key=lambda h: -(h.score + standalone.get(h.card.id, floor)))

@@ -1,0 +1,39 @@
+"""The antonym lexicon the contradiction checks read: each contrasting word's (axis, pole)s, each axis's
+number of poles, and which comparatives only modify the word after them."""
+from __future__ import annotations
+
+import functools
+
+from kb.vocab import antonym_axes
+
+
+@functools.lru_cache(maxsize=1)
+def antonym_lexicon() -> dict[str, tuple[tuple[int, int], ...]]:
+    """word -> its (axis, pole)s ("lower" is both less and the opposite of upper).
+
+    Exact word forms: stems would merge "bias" (a noun) with "biased"."""
+    lexicon: dict[str, tuple[tuple[int, int], ...]] = {}
+    for axis, poles in enumerate(antonym_axes()):
+        for pole, words in enumerate(poles):
+            for word in words:
+                if (axis, pole) not in lexicon.get(word, ()):
+                    lexicon[word] = lexicon.get(word, ()) + ((axis, pole),)
+    return lexicon
+
+
+@functools.lru_cache(maxsize=1)
+def axis_sizes() -> dict:
+    """axis -> how many poles it has (most have two; a negation flips only those)."""
+    sizes: dict = {}
+    for polarities in antonym_lexicon().values():
+        for axis, pole in polarities:
+            sizes[axis] = max(sizes.get(axis, 0), pole + 1)
+    return sizes
+
+
+def is_modifier(toks: list[str], pos: int, lexicon: dict) -> bool:
+    """"more robust", "less stable": a comparative in front of an adjective is not itself an attribute."""
+    if toks[pos] not in ("more", "less", "much", "very") or pos + 1 >= len(toks):
+        return False
+    following = toks[pos + 1]
+    return following in lexicon or following.endswith(("ive", "ful", "able", "ible", "ous", "al", "ent", "ant", "ic", "ed"))

@@ -1,0 +1,128 @@
+"""Relation contradictions: answer clauses that reverse one of the card's comparisons or swap its roles,
+give a compared term another's words, give a wrong number, dismiss what the card is about, or deny
+what it says is there. The patterns live in relations.py; this module applies them to a card."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from kb.coach.grade import relations
+from kb.coach.grade.antonyms import antonym_lexicon
+from kb.coach.grade.compared import distinctive_words, misattributed
+from kb.coach.grade.points import KeyPoint, claim_body
+from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens
+from kb.vocab import NEGATIONS, STOPWORDS
+
+NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
+CACHE_SIZE = 512  # cards whose relations are kept
+
+
+@dataclass
+class CardRelations:
+    """What the relation checks need from a card, worked out once per card version."""
+    question: frozenset
+    comparisons: list
+    dismisses: bool
+    named: set
+    roles: set
+    pairs: dict
+    denied: set
+    affirmed: set
+    numbers: dict
+    leads: list
+    distinctive: list
+
+
+_RELATIONS_CACHE: OrderedDict[tuple, CardRelations] = OrderedDict()
+_RELATIONS_LOCK = threading.Lock()
+
+
+def card_relations(card, points: list[KeyPoint]) -> CardRelations:
+    """The card's relations, from an LRU keyed by the card's id and text."""
+    key = (card.id, getattr(card, "text_hash", card.answer_md))
+    with _RELATIONS_LOCK:
+        if key in _RELATIONS_CACHE:
+            _RELATIONS_CACHE.move_to_end(key)
+            return _RELATIONS_CACHE[key]
+    value = _work_out_relations(card, points)
+    with _RELATIONS_LOCK:
+        _RELATIONS_CACHE[key] = value
+        while len(_RELATIONS_CACHE) > CACHE_SIZE:
+            _RELATIONS_CACHE.popitem(last=False)
+    return value
+
+
+def _work_out_relations(card, points: list[KeyPoint]) -> CardRelations:
+    question = frozenset(content_stems(card.question))
+    comparisons, dismisses = [], False
+    for point in points:
+        if point.kind != "claim":
+            continue
+        subject = frozenset(stem(w) for w in tokens(point.lead) if w not in STOPWORDS) or question
+        body = claim_body(point)
+        dismisses = dismisses or relations.dismisses(body)
+        for clause in split_clauses(body):
+            comparisons.extend(relations.comparisons(clause, subject))
+    named = set(question) | {stem(w) for p in points for w in tokens(p.lead) if w not in STOPWORDS}
+    roles, pairs, denied = _card_roles(points)
+    affirmed = set().union(*(relations.affirmed_terms(tokens(c)) for p in points if p.kind == "claim" for c in split_clauses(p.plain)))
+    numbers = relations.numbers_said(" ".join(p.plain for p in points if p.kind == "claim"), NUMBER_SKIP)
+    leads, distinctive = distinctive_words(card, points)
+    return CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers, leads, distinctive)
+
+
+def relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[str]:
+    """Answer clauses that reverse one of the card's comparisons or swap its roles, dismiss what the
+    card is about, deny what it says is there, or claim what it says is not needed."""
+    rel = card_relations(card, points)
+    return [clause.strip() for unit in units for clause in split_clauses(unit) if _clashes(rel, clause)]
+
+
+def _clashes(rel: CardRelations, clause: str) -> bool:
+    """One clause against the card's relations, check by check."""
+    words = tokens(clause)
+    said = relations.comparisons(clause)
+    if said and rel.comparisons and relations.clashing_comparison(rel.comparisons, said):
+        return True
+    if rel.distinctive and misattributed(rel.leads, rel.distinctive, clause):
+        return True  # "C51 learns atom locations": another term's words on this one
+    if rel.numbers and relations.wrong_number(rel.numbers, relations.numbers_said(clause, NUMBER_SKIP)):
+        return True  # "a temperature of 10" where the card says 0.07
+    if rel.comparisons and relations.clashing_superlative(rel.comparisons, relations.superlatives(clause)):
+        return True  # "B is the most stable option" where the card says A is more stable than B
+    if not rel.dismisses and relations.dismisses(clause) and content_stems(clause) & (rel.named | rel.affirmed):
+        return True
+    if relations.swapped_roles(rel.pairs, relations.role_pairs(words, rel.roles)):
+        return True  # "the student teaches the teacher": the card's roles swapped
+    if relations.denied_terms(words) & rel.named - rel.denied - rel.question:
+        return True  # "with no KL penalty": denies what the card says is there
+    return bool(relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed)  # "needs a separately trained critic" where the card says "no critic"
+
+
+def _card_roles(points: list[KeyPoint]) -> tuple[set[str], dict[tuple[str, str], frozenset], set[str]]:
+    """The card's things (its content words), the ordered pairs of them it links by a short run of
+    words ("student [to match] teacher"), and the words it itself denies ("no critic")."""
+    words = tokens(" ".join(p.plain for p in points if p.kind == "claim"))
+    counts: dict[str, int] = {}
+    for word in words:
+        if word not in STOPWORDS and word not in GENERIC and word not in NEGATIONS and len(word) > 2 and word not in antonym_lexicon():
+            counts[stem(word)] = counts.get(stem(word), 0) + 1
+    roles = set(counts)
+    pairs: dict[tuple[str, str], frozenset] = {}
+    for point in points:
+        if point.kind == "claim":
+            for clause in split_clauses(point.plain):
+                for pair, linking in relations.role_pairs(tokens(clause), roles).items():
+                    pairs[pair] = pairs.get(pair, frozenset()) | linking
+    denied = relations.denied_terms(words) | {stem(w) for w in _negated_words_all(words)}
+    return roles, pairs, denied
+
+
+def _negated_words_all(words: list[str]) -> set[str]:
+    """Every content word within three words after a negation in the card (it denies them itself)."""
+    out = set()
+    for pos, word in enumerate(words):
+        if word in NEGATIONS or word.startswith(("non-", "un")):
+            out.update(w for w in words[pos + 1 : pos + 4] if w not in STOPWORDS)
+    return out

@@ -1,0 +1,395 @@
+"""The progress store: every review and each card's FSRS state, per profile, in one SQLite file.
+
+Durability: WAL journal, synchronous=FULL, and a review (history row + card state) is written in one
+transaction, so a process killed mid-answer leaves every acknowledged review intact. The schema is
+built by numbered, append-only migrations recorded in the `migrations` table. A file that is not a
+readable SQLite database raises ProgressStoreError naming it; it is never replaced.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kb.coach import scheduling
+from kb.errors import ProgressStoreError
+
+DB_NAME = "progress.sqlite3"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# Append-only. Never edit a shipped migration: add the next number.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "reviews and card state",
+        """
+        CREATE TABLE profiles (
+            name TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            card_id TEXT NOT NULL,
+            family TEXT NOT NULL DEFAULT '',
+            question TEXT NOT NULL DEFAULT '',
+            reviewed_at TEXT NOT NULL,
+            answer TEXT NOT NULL DEFAULT '',
+            score INTEGER NOT NULL,
+            suggested_rating TEXT NOT NULL,
+            rating TEXT NOT NULL,
+            hints INTEGER NOT NULL DEFAULT 0,
+            state_before TEXT,
+            state_after TEXT NOT NULL
+        );
+        CREATE TABLE card_state (
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            card_id TEXT NOT NULL,
+            family TEXT NOT NULL DEFAULT '',
+            question TEXT NOT NULL DEFAULT '',
+            fsrs_state TEXT NOT NULL,
+            due TEXT NOT NULL,
+            last_score INTEGER,
+            last_review_id INTEGER REFERENCES reviews(id),
+            reviews INTEGER NOT NULL DEFAULT 0,
+            lapses INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (profile, card_id)
+        );
+        """,
+    ),
+    (
+        2,
+        "indexes and missing-card tracking",
+        """
+        CREATE INDEX reviews_by_profile_time ON reviews(profile, reviewed_at);
+        CREATE INDEX reviews_by_card ON reviews(profile, card_id);
+        CREATE INDEX card_state_by_due ON card_state(profile, due);
+        ALTER TABLE card_state ADD COLUMN missing_since TEXT;
+        """,
+    ),
+]
+
+
+@dataclass
+class Review:
+    id: int
+    profile: str
+    card_id: str
+    family: str
+    question: str
+    reviewed_at: str
+    answer: str
+    score: int
+    suggested_rating: str
+    rating: str
+    hints: int
+    due: str  # when the card is due after this review
+
+
+@dataclass
+class CardProgress:
+    card_id: str
+    family: str
+    question: str
+    due: str
+    last_score: int | None
+    reviews: int
+    lapses: int
+    state: dict
+    missing_since: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def default_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DB_NAME
+
+
+class ProgressStore:
+    """Opens (creating and migrating if needed) the database at `path`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self._lock = threading.RLock()
+        self._check_file()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(result)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from exc
+        except OSError as exc:
+            raise ProgressStoreError(f"cannot open the progress database {self.path}: {exc}. Set --data or KB_DATA to a writable folder.") from exc
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path) -> "ProgressStore":
+        return cls(default_path(Path(data_dir)))
+
+    # ---- opening ---------------------------------------------------------------------------------
+    def _check_file(self) -> None:
+        if self.path.is_dir():
+            raise ProgressStoreError(f"the progress database path {self.path} is a folder, not a file")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+            if header != SQLITE_HEADER:
+                raise self._corrupt("not an SQLite database")
+
+    def _corrupt(self, exc) -> ProgressStoreError:
+        return ProgressStoreError(
+            f"the progress database {self.path} is unreadable or corrupt ({exc}). It was left untouched: "
+            f"move it aside (mv '{self.path}' '{self.path}.bad') to start fresh, restore a backup, "
+            "or point --data / KB_DATA at another folder."
+        )
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            applied = {row[0] for row in self._db.execute("SELECT id FROM migrations")}
+            known = {number for number, _, _ in MIGRATIONS}
+            if applied - known:
+                raise ProgressStoreError(
+                    f"the progress database {self.path} was written by a newer kb (migration {max(applied)}); update kb to open it"
+                )
+            for number, name, sql in MIGRATIONS:
+                if number in applied:
+                    continue
+                with self._transaction() as db:
+                    for statement in (s.strip() for s in sql.split(";")):
+                        if statement:
+                            db.execute(statement)
+                    db.execute("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)", (number, name, _iso(_now())))
+
+    @contextmanager
+    def _transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- profiles --------------------------------------------------------------------------------
+    @staticmethod
+    def clean_profile(name: str | None) -> str:
+        name = " ".join((name or "").split())
+        if not name:
+            return "default"
+        if len(name) > 64:
+            raise ProgressStoreError(f"profile name too long ({len(name)} characters; at most 64)")
+        return name
+
+    def _ensure_profile(self, db, profile: str) -> None:
+        db.execute("INSERT OR IGNORE INTO profiles (name, created_at) VALUES (?, ?)", (profile, _iso(_now())))
+
+    def profiles(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT name FROM profiles ORDER BY name")]
+
+    # ---- reviews ---------------------------------------------------------------------------------
+    def record_review(self, profile: str, card, answer: str, score: int, rating: str | None = None, hints: int = 0, now: datetime | None = None) -> Review:
+        """Schedule the card with fsrs and write the review and the new state in one transaction."""
+        profile = self.clean_profile(profile)
+        now = now or _now()
+        suggested = scheduling.rating_for_score(score)
+        rating = (rating or suggested).lower()
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            row = db.execute("SELECT fsrs_state FROM card_state WHERE profile=? AND card_id=?", (profile, card.id)).fetchone()
+            before = scheduling.loads(row[0]) if row else None
+            after = scheduling.review(before, rating, now)
+            cursor = db.execute(
+                "INSERT INTO reviews (profile, card_id, family, question, reviewed_at, answer, score, suggested_rating, rating, hints, state_before, state_after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, card.id, card.family, card.question, _iso(now), answer or "", int(score), suggested, rating, int(hints),
+                 scheduling.dumps(before) if before else None, scheduling.dumps(after)),
+            )
+            review_id = cursor.lastrowid
+            self._write_state(db, profile, card.id, card.family, card.question, after, int(score), review_id, now, new_lapse=rating == "again" and before is not None)
+        return Review(review_id, profile, card.id, card.family, card.question, _iso(now), answer or "", int(score), suggested, rating, int(hints), after["due"])
+
+    def _write_state(self, db, profile, card_id, family, question, state, score, review_id, now, new_lapse) -> None:
+        db.execute(
+            "INSERT INTO card_state (profile, card_id, family, question, fsrs_state, due, last_score, last_review_id, reviews, lapses, updated_at, missing_since) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, NULL) "
+            "ON CONFLICT(profile, card_id) DO UPDATE SET family=excluded.family, question=excluded.question, fsrs_state=excluded.fsrs_state, "
+            "due=excluded.due, last_score=excluded.last_score, last_review_id=excluded.last_review_id, reviews=card_state.reviews + 1, "
+            "lapses=card_state.lapses + excluded.lapses, updated_at=excluded.updated_at, missing_since=NULL",
+            (profile, card_id, family, question, scheduling.dumps(state), _iso(scheduling.due_at(state)), score, review_id, int(new_lapse), _iso(now)),
+        )
+
+    def override_rating(self, review_id: int, rating: str) -> Review:
+        """Replace the rating of a card's latest review (one click in the UI) and reschedule from the state before it."""
+        rating = rating.lower()
+        scheduling._rating(rating)  # validates the name
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM reviews WHERE id=?", (review_id,)).fetchone()
+            if row is None:
+                raise ProgressStoreError(f"no review with id {review_id}")
+            latest = db.execute("SELECT last_review_id FROM card_state WHERE profile=? AND card_id=?", (row["profile"], row["card_id"])).fetchone()
+            if latest is None or latest[0] != review_id:
+                raise ProgressStoreError("only the latest review of a card can be re-rated")
+            before = scheduling.loads(row["state_before"])
+            reviewed_at = datetime.fromisoformat(row["reviewed_at"])
+            after = scheduling.review(before, rating, reviewed_at)
+            db.execute("UPDATE reviews SET rating=?, state_after=? WHERE id=?", (rating, scheduling.dumps(after), review_id))
+            lapse_delta = int(rating == "again" and before is not None) - int(row["rating"] == "again" and before is not None)
+            db.execute(
+                "UPDATE card_state SET fsrs_state=?, due=?, lapses=lapses + ?, updated_at=? WHERE profile=? AND card_id=?",
+                (scheduling.dumps(after), _iso(scheduling.due_at(after)), lapse_delta, _iso(_now()), row["profile"], row["card_id"]),
+            )
+        return self.review(review_id)
+
+    def review(self, review_id: int) -> Review:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM reviews WHERE id=?", (review_id,)).fetchone()
+        if row is None:
+            raise ProgressStoreError(f"no review with id {review_id}")
+        return self._review_from_row(row)
+
+    @staticmethod
+    def _review_from_row(row) -> Review:
+        return Review(row["id"], row["profile"], row["card_id"], row["family"], row["question"], row["reviewed_at"], row["answer"], row["score"],
+                      row["suggested_rating"], row["rating"], row["hints"], scheduling.loads(row["state_after"])["due"])
+
+    def reviews(self, profile: str, card_id: str | None = None) -> list[Review]:
+        profile = self.clean_profile(profile)
+        sql, args = "SELECT * FROM reviews WHERE profile=?", [profile]
+        if card_id:
+            sql, args = sql + " AND card_id=?", args + [card_id]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [self._review_from_row(row) for row in rows]
+
+    # ---- card state ------------------------------------------------------------------------------
+    def card_states(self, profile: str) -> dict[str, CardProgress]:
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM card_state WHERE profile=?", (profile,)).fetchall()
+        return {
+            row["card_id"]: CardProgress(row["card_id"], row["family"], row["question"], row["due"], row["last_score"], row["reviews"],
+                                         row["lapses"], scheduling.loads(row["fsrs_state"]), row["missing_since"])
+            for row in rows
+        }
+
+    def due_cards(self, profile: str, now: datetime | None = None, limit: int | None = None) -> list[CardProgress]:
+        """Cards due now (most overdue first) that still exist."""
+        moment = _iso(now or _now())
+        states = [s for s in self.card_states(profile).values() if s.due <= moment and not s.missing_since]
+        states.sort(key=lambda s: s.due)
+        return states[:limit] if limit else states
+
+    def reconcile(self, profile: str, card_ids) -> list[CardProgress]:
+        """Compare stored cards with the cards that exist now: mark the missing (history kept), clear the returned.
+
+        Returns the cards with progress that are missing from the notes.
+        """
+        profile = self.clean_profile(profile)
+        present = set(card_ids)
+        now = _iso(_now())
+        with self._transaction() as db:
+            rows = db.execute("SELECT card_id, missing_since FROM card_state WHERE profile=?", (profile,)).fetchall()
+            for card_id, missing_since in rows:
+                if card_id in present and missing_since:
+                    db.execute("UPDATE card_state SET missing_since=NULL WHERE profile=? AND card_id=?", (profile, card_id))
+                elif card_id not in present and not missing_since:
+                    db.execute("UPDATE card_state SET missing_since=? WHERE profile=? AND card_id=?", (now, profile, card_id))
+        return [s for s in self.card_states(profile).values() if s.missing_since]
+
+    # ---- summaries -------------------------------------------------------------------------------
+    def mastery_by_family(self, profile: str, cards) -> list[tuple[str, float, int, int]]:
+        """(family, mastery 0-100, reviewed cards, all cards): mean last score over the family, unreviewed counted as 0."""
+        states = self.card_states(profile)
+        totals: dict[str, list] = {}
+        for card in cards:
+            entry = totals.setdefault(card.family, [0.0, 0, 0])
+            entry[2] += 1
+            state = states.get(card.id)
+            if state and state.last_score is not None:
+                entry[0] += state.last_score
+                entry[1] += 1
+        return [(family, round(total / count, 1) if count else 0.0, reviewed, count) for family, (total, reviewed, count) in totals.items()]
+
+    def reviews_per_day(self, profile: str) -> list[tuple[str, int, float]]:
+        """(day, number of reviews, mean score) in date order."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT substr(reviewed_at, 1, 10) AS day, COUNT(*), AVG(score) FROM reviews WHERE profile=? GROUP BY day ORDER BY day", (profile,)
+            ).fetchall()
+        return [(row[0], row[1], round(row[2], 1)) for row in rows]
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def schema(self) -> dict[str, list[tuple[str, str, int, int]]]:
+        """{table: [(column, type, notnull, pk), ...]} plus index names, for the schema test."""
+        with self._lock:
+            tables = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            out = {t: [(c[1], c[2], c[3], c[5]) for c in self._db.execute(f"PRAGMA table_info({t})")] for t in tables}
+            out["_indexes"] = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return out
+
+    def applied_migrations(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM migrations ORDER BY id")]
+
+
+class ProfileProgress:
+    """One profile's view of the store, against the current cards: what `KnowledgeBase.progress(profile)` returns."""
+
+    def __init__(self, store: ProgressStore, profile: str, kb):
+        self.store = store
+        self.profile = store.clean_profile(profile)
+        self._kb = kb
+
+    def reviews(self, card_id: str | None = None) -> list[Review]:
+        return self.store.reviews(self.profile, card_id)
+
+    def card_states(self) -> dict[str, CardProgress]:
+        return self.store.card_states(self.profile)
+
+    def due_cards(self, now: datetime | None = None, limit: int | None = None) -> list[CardProgress]:
+        return self.store.due_cards(self.profile, now=now, limit=limit)
+
+    def missing_cards(self) -> list[CardProgress]:
+        """Reviewed cards no longer in the notes (their history is kept)."""
+        return self.store.reconcile(self.profile, [c.id for c in self._kb.cards()])
+
+    def mastery_by_family(self) -> list[tuple[str, float, int, int]]:
+        """(family, mean last score with unreviewed = 0, cards reviewed, cards) in corpus order."""
+        return self.store.mastery_by_family(self.profile, self._kb.cards())
+
+    def reviews_per_day(self) -> list[tuple[str, int, float]]:
+        return self.store.reviews_per_day(self.profile)

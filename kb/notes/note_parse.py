@@ -1,0 +1,169 @@
+"""One note's text -> its cards: each question's family, answer span and Card record, plus the note's problems."""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb.notes.cards import Card, WikiLink, slugify
+from kb.notes.markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
+from kb.notes.problems import Problem
+from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, Question, clean_question, find_questions
+
+# Card.kind keeps four values: a Q:/A: pair is a quick-fire card, a question callout a collapsible one.
+CARD_KINDS = {"qa": "quickfire", "callout": "details"}
+
+# Bump when the rules change what a note parses to: an index written by another parser version
+# re-reads every note (vectors are reused for cards whose text did not change).
+PARSER_VERSION = 3  # 3: problems carry a kind ("placeholder" for unanswered questions)
+
+TOC_HEADING_RE = re.compile(r"^(table of contents|contents|toc|index)$", re.IGNORECASE)
+PLACEHOLDERS = {"", "!", "?", "-", "...", "…", "answer here", "answer", "todo", "tbd", "tba", "coming soon", "wip"}
+
+
+@dataclass
+class NoteParse:
+    """One note's cards and problems, and how many placeholder answers were left out."""
+
+    cards: list[Card] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    placeholders: int = 0
+
+
+def _is_placeholder(answer_text: str) -> bool:
+    return answer_text.strip().strip(".").strip().lower() in PLACEHOLDERS
+
+
+def _front_matter_title(tokens) -> str | None:
+    """`title:` from YAML front matter, for a note with no H1."""
+    if tokens and tokens[0].type == "front_matter":
+        match = re.search(r"^title:\s*(.+?)\s*$", tokens[0].content, re.M)
+        if match:
+            return match.group(1).strip("'\"") or None
+    return None
+
+
+def parse_note(text: str, note: str = "note.md") -> NoteParse:
+    """Split one note into cards. Pure: text in, cards and problems out."""
+    result = NoteParse()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
+    lines = text.split("\n")
+    tokens = parser().parse(text)
+    found = find_questions(tokens, text, lines, note, result.problems)
+    questions, headings = found.questions, found.headings
+
+    structure = [h for i, h in enumerate(headings) if not found.is_question[i]]  # family and title headings
+    title = next((h.text for h in structure if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
+    families = _Families(structure, title, Path(note).stem)
+    heading_lines = [h.line for h in headings]
+    seen_ids: dict[str, int] = {}
+    for n, q in enumerate(questions):
+        end = questions[n + 1].line if n + 1 < len(questions) else len(lines)
+        end = _answer_end(q, end, families, headings, heading_lines)
+        family = families.of(q)
+        if TOC_HEADING_RE.match(family.strip()):
+            continue
+        card = _card(q, lines, end, note, family, result)
+        if card is None:
+            continue
+        if card.id in seen_ids:
+            result.problems.append(
+                Problem(note, card.line_start, f"duplicated question {card.question!r} (first at line {seen_ids[card.id]}); kept as a separate card")
+            )
+        seen_ids.setdefault(card.id, card.line_start)
+        result.cards.append(card)
+    if not result.cards and not result.placeholders:
+        result.problems.append(
+            Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
+        )
+    return result
+
+
+def _answer_end(q: Question, end: int, families: _Families, headings: list[Heading], heading_lines: list[int]) -> int:
+    """Where a question's answer ends (exclusive), given `end`, the next question's line."""
+    if q.end_limit is not None:
+        return min(end, q.end_limit)
+    # A bold or quick-fire answer runs to the next heading at its family's level or above.
+    level = families.level_at(q.line)
+    j = bisect.bisect_right(heading_lines, q.line)
+    while j < len(headings) and not (level == 0 or headings[j].level <= level):
+        j += 1
+    if j < len(headings):
+        end = min(end, headings[j].line)
+    return end
+
+
+class _Families:
+    """The family of a question: the nearest structural (non-question) heading above it."""
+
+    def __init__(self, structure: list[Heading], title: str, fallback: str):
+        self.structure = structure
+        self.lines = [h.line for h in structure]
+        self.title = title
+        self.fallback = fallback  # the note's file name, for a title that is all markup
+
+    def enclosing(self, line: int, below_level: int = 99) -> Heading | None:
+        i = bisect.bisect_left(self.lines, line) - 1
+        while i >= 0 and self.structure[i].level >= below_level:
+            i -= 1
+        return self.structure[i] if i >= 0 else None
+
+    def of(self, q: Question) -> str:
+        # A heading question's family sits above its own level; any other question's, at any level.
+        h = self.enclosing(q.line, q.level if q.kind == "heading" else 99)
+        return inline_to_text(h.text if h else self.title) or self.fallback
+
+    def level_at(self, line: int) -> int:
+        h = self.enclosing(line)
+        return h.level if h else 0
+
+
+def _card(q: Question, lines: list[str], end: int, note: str, family: str, result: NoteParse) -> Card | None:
+    """The card for one question whose answer ends before line `end`; None (and a problem) when unusable."""
+    body = lines[q.body_start : end]
+    if q.first_answer_line is not None:
+        body = [q.first_answer_line] + body
+    if q.kind == "callout":
+        body = [QUOTE_MARK_RE.sub("", l, count=1) for l in body]
+    while body and (not body[-1].strip() or TRAILING_JUNK_RE.match(body[-1])):
+        body.pop()
+    lead = 0
+    while lead < len(body) and not body[lead].strip():
+        lead += 1
+    if q.kind == "qa" and lead < len(body):
+        body[lead] = A_MARKER_RE.sub("", body[lead], count=1)  # the `A:` marker is not answer text
+    answer_md = "\n".join(body[lead:])
+    answer_text, stray_dollars = text_and_stray_dollars(answer_md)
+    question = clean_question(q.text)
+    line_start = q.line + 1
+    # An answer on the question's own line (quick-fire) starts one line above body_start.
+    same_line = 1 if q.first_answer_line is not None else 0
+    line_end = max(line_start, q.body_start + len(body) - same_line)
+    if not question:
+        result.problems.append(Problem(note, line_start, "question marker with no question text; skipped"))
+        return None
+    if _is_placeholder(answer_text):
+        result.placeholders += 1
+        result.problems.append(Problem(note, line_start, f"placeholder answer for {question!r}; not indexed", kind="placeholder"))
+        return None
+    answer_first_line = q.body_start + lead + 1 - same_line
+    links = [
+        WikiLink((m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip(), answer_first_line + offset)
+        for offset, raw in enumerate(answer_md.split("\n"))
+        for m in WIKI_LINK_RE.finditer(raw)
+    ]
+    # A `$` the math parser did not pair up is probably a broken formula (prices like $5 are fine).
+    result.problems.extend(Problem(note, answer_first_line + offset, "unbalanced $ in a formula; it is shown as plain text") for offset in stray_dollars)
+    return Card(
+        id=slugify(question),
+        note=note,
+        family=family,
+        question=question,
+        answer_md=answer_md,
+        answer_text=answer_text,
+        line_start=line_start,
+        line_end=line_end,
+        kind=CARD_KINDS.get(q.kind, q.kind),
+        links=links,
+    )

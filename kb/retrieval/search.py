@@ -1,0 +1,173 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by a weighted sum of normalised scores.
+
+One search shape for all three modes (dense, lexical, hybrid); results are `Hit`s carrying their card.
+The dense query is the typo-repaired text plus the glossary's other forms (`dense_query_text`);
+typo repair and glossary concepts for BM25 live in kb/lexical.py. `is_confident` is the chat's
+abstention rule. Quality and calibration: benchmarks/eval_search.py.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kb.errors import QueryError
+from kb.notes.cards import Card
+
+# Tuned on the dev split of benchmarks/queries.jsonl (benchmarks/eval_search.py); the dev results
+# are flat around these values (dense weight 0.4-0.6, saturation 3-12), so they are not knife-edge.
+DENSE_WEIGHT = 0.5
+QUESTION_VECTOR_WEIGHT = 0.3  # dense score = mix of the question vector and the question+answer vector
+BM25_SATURATION = 6.0  # bm25 -> bm25 / (bm25 + k): an absolute scale, comparable across queries
+MODES = ("hybrid", "dense", "lexical")
+# Abstention for the chat: below this confidence the notes probably do not cover the question.
+# Calibrated by benchmarks/eval_search.py on on-topic dev queries vs off-topic dev questions.
+ABSTAIN_THRESHOLD = 0.27
+
+
+def confidence_signal(hits: list["Hit"]) -> float:
+    """The hybrid score of the best hit, recomputed from its dense and BM25 parts.
+
+    Recomputing makes the signal the same whatever mode produced the hits: the fused hybrid
+    score (DENSE_WEIGHT * cosine + (1 - DENSE_WEIGHT) * saturated BM25). Hits from a
+    lexical-only search have no dense part and so look less confident, which is the safe side.
+    """
+    if not hits:
+        return 0.0
+    return max(float(fuse(np.array([h.dense]), np.array([h.lexical]))[0]) for h in hits)
+
+
+def is_confident(hits: list["Hit"]) -> bool:
+    """True when the best hit is likely to answer the question (see ABSTAIN_THRESHOLD)."""
+    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD
+
+
+@dataclass
+class Hit:
+    card: Card
+    score: float
+    dense: float  # cosine similarity of the best-matching vector
+    lexical: float  # raw BM25 score
+    signals: list[str] = field(default_factory=list)  # which retrievers ranked it near the top
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.card.id,
+            "question": self.card.question,
+            "family": self.card.family,
+            "score": round(float(self.score), 4),
+            "dense": round(float(self.dense), 4),
+            "lexical": round(float(self.lexical), 4),
+            "signals": self.signals,
+        }
+
+
+def dense_query_text(query: str, lexical) -> str:
+    """What the encoder reads for a query: typos repaired, glossary synonyms appended.
+
+    The small encoder does not know that "proximal policy optimization" is "PPO" or that
+    "pinball loss" is "quantile loss"; naming the other forms lets it meet the card's wording.
+    """
+    text = lexical.corrected(query)
+    extra = lexical.glossary.other_forms(text)
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index=None, candidates: int | None = None) -> np.ndarray:
+    """Per-card dense score. Exact (matrix product) for small corpora; via FAISS for large ones."""
+    n = vectors.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    if faiss_index is None or candidates is None or 2 * n <= candidates or _is_exact(faiss_index):
+        # An exact index would only redo this product (measured at 10k cards on 2 busy cores: FAISS flat
+        # top-200 32 ms, this 1.2 ms), and here every card keeps its true score.
+        return _card_scores(vectors, query_vector)
+    # Large corpus, approximate index: FAISS proposes candidate rows; those cards get exact scores, the rest 0.
+    _, rows = faiss_index.search(query_vector[None, :].astype(np.float32), candidates)
+    found = np.unique(rows[0][rows[0] >= 0] // 2)
+    out = np.zeros(n, dtype=np.float32)
+    out[found] = _card_scores(vectors[found], query_vector)
+    return out
+
+
+def _card_scores(vectors: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+    # One 2-D product (a BLAS gemv); the same product on the [n, 2, dim] array is ~10x slower.
+    sims = (vectors.reshape(-1, vectors.shape[-1]) @ query_vector).reshape(-1, 2)
+    return QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+
+
+def _is_exact(faiss_index) -> bool:
+    import faiss
+
+    return isinstance(faiss_index, faiss.IndexFlat)
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str = "hybrid") -> np.ndarray:
+    lexical_norm = lexical / (lexical + BM25_SATURATION)
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical_norm
+    return DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical_norm
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """The same as np.argsort(-scores, kind="stable")[:k] (ties keep corpus order), without sorting
+    everything: at 100k cards three full sorts cost ~30 ms per search, this ~2 ms."""
+    n = scores.shape[0]
+    if k >= n or n <= 2048:
+        return np.argsort(-scores, kind="stable")[:k]
+    kth = np.partition(scores, n - k)[n - k]  # the k-th largest score
+    candidates = np.flatnonzero(scores >= kth)  # every card that can be in the top k, in corpus order
+    return candidates[np.argsort(-scores[candidates], kind="stable")][:k]
+
+
+def rank(
+    cards: list[Card],
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    k: int,
+    mode: str = "hybrid",
+    allowed: np.ndarray | None = None,
+) -> list[Hit]:
+    """Top-k hits by fused score; `allowed` is a boolean mask (family filter)."""
+    if not cards:
+        return []
+    fused = fuse(dense, lexical, mode).astype(np.float64)
+    if allowed is not None:
+        fused = np.where(allowed, fused, -np.inf)
+    k = max(0, min(k, int(np.isfinite(fused).sum())))
+    if k == 0:
+        return []
+    order = top_indices(fused, k)
+    signal_depth = max(k, 10)
+    dense_top = set(top_indices(dense, signal_depth).tolist()) if mode != "lexical" else set()
+    lexical_top = set(top_indices(lexical, signal_depth).tolist()) if mode != "dense" else set()
+    hits = []
+    for i in order:
+        signals = []
+        if i in dense_top:
+            signals.append("dense")
+        if i in lexical_top and lexical[i] > 0:
+            signals.append("lexical")
+        hits.append(Hit(cards[i], float(fused[i]), float(dense[i]), float(lexical[i]), signals))
+    return hits
+
+
+MAX_QUERY_CHARS = 2000  # the encoder reads 256 tokens; longer text only costs time
+
+
+def clean_query(query: str) -> str:
+    """Strip control characters and surplus whitespace; refuse an empty query with a clear message."""
+    if not isinstance(query, str):
+        raise QueryError("the query must be text")
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
+    text = " ".join(text.split())
+    if not text:
+        raise QueryError("empty query: type a few words, for example 'why clip in PPO'")
+    return text[:MAX_QUERY_CHARS]
