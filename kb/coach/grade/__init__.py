@@ -6,7 +6,7 @@
    how many of the point's content words (ML synonyms folded) the answer uses; the score mixes the
    weighted coverage with the whole answer's similarity to the card's answer.
 3. Contradictions: embeddings do not see "mean" vs "median" or "forward" vs "reverse", so a small
-   general lexicon of contrasting attributes (kb/data/antonyms.txt), plus the card's own compared
+   lexicon of contrasting attributes (kb/data/english/antonyms.txt and the packs' antonyms.txt, via kb.vocab), plus the card's own compared
    terms (bold lead terms, or "X vs Y" in the question), finds clauses that attach the opposite
    attribute to something the card describes; a clause that restates a claim of the card with the
    negation flipped counts too. Each contradicting clause divides the score.
