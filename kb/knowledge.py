@@ -40,6 +40,7 @@ from kb.retrieval.search import (
     MODES,
     Hit,
     clean_query,
+    coverage_floor,
     dense_query_text,
     dense_scores,
     rank,
@@ -278,6 +279,10 @@ class KnowledgeBase:
         else:
             dense = np.zeros(len(data.cards), dtype=np.float32)
         return rank(data.cards, dense, lexical, k, mode=mode, allowed=allowed)
+
+    def coverage_floor(self) -> float:
+        """The dense score below which the chat says the notes do not cover a question (per index, self-calibrated)."""
+        return self._cached("coverage_floor", lambda: coverage_floor(self.data.vectors))
 
     def _query_vector(self, text: str) -> np.ndarray:
         """The encoder's vector for a query text, remembered for the last QUERY_VECTOR_CACHE texts.

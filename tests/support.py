@@ -103,14 +103,15 @@ def copy_shipped_corpus(base: Path) -> Path:
     return base / "corpus"
 
 
-def load_kb(corpus: Path, encoder=None, *, index: Path | None = None, **load):
+def load_kb(corpus: Path, encoder=None, *, index: Path | None = None, vocab: str | None = None, **load):
     """KnowledgeBase.load over `corpus`, its index in `index` (default: beside the corpus) and its
-    data folder beside the index. `encoder` is used as is (no model load); other keywords
-    (encoder_factory, log, force, ...) go to KnowledgeBase.load."""
+    data folder beside the index. `encoder` is used as is (no model load); `vocab` is KB_VOCAB's
+    value (None: the default packs); other keywords (encoder_factory, log, force, ...) go to
+    KnowledgeBase.load."""
     from kb import Config, KnowledgeBase
 
     index = index if index is not None else corpus.parent / "index"
-    config = Config(corpus=corpus, index=index, data=index.parent / "data")
+    config = Config(corpus=corpus, index=index, data=index.parent / "data", vocab=vocab)
     if encoder is not None:
         load.setdefault("encoder_factory", lambda: encoder)
     return KnowledgeBase.load(config=config, **load)

@@ -28,6 +28,7 @@ LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
 # A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
 # previous topic: its standalone top cosine must reach this floor (below the abstention threshold).
 FOLLOW_UP_FLOOR = 0.22
+MAX_NEW_WORDS_TO_BORROW = 3  # content words a follow-up may add to the previous topic ("and how does it compare with DQN?")
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
 _ANAPHORA = frozenset("that this it its it's they them their those these there one ones former latter same".split())
@@ -82,9 +83,9 @@ def looks_like_follow_up(message: str) -> bool:
 
 
 # ---- confidence ------------------------------------------------------------------------------------------
-def confident(hits) -> bool:
-    """Whether the hits are close enough to answer from (the search's calibrated abstention)."""
-    return bool(is_confident(hits))
+def confident(kb, hits) -> bool:
+    """Whether the hits are close enough to answer from: the search's threshold and the corpus's coverage floor."""
+    return bool(is_confident(hits, kb.coverage_floor()))
 
 
 def nearest_families(hits, n: int = 3) -> list[str]:
@@ -187,9 +188,13 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
     topic_id = topic if topic and kb.has_card(topic) else None
     if topic_id and looks_like_follow_up(message):
         topic = kb.card(topic_id)
-        standalone_ok = confident(hits)
+        standalone_ok = confident(kb, hits)
         new_words = [w for w in content_words(message) if w not in set(content_words(topic.question))]
-        plausible = not new_words or (hits and hits[0].dense >= FOLLOW_UP_FLOOR)
+        # A message that brings a subject of its own ("what makes ReLU neurons die, and how do you
+        # prevent it?") is a new question even with a pronoun: it never borrows the previous card.
+        # So is one that names something the notes never mention ("explain dropout" after PPO).
+        unknown = [w for w in new_words if not kb.lexical.knows(w)]
+        plausible = not unknown and (not new_words or (len(new_words) <= MAX_NEW_WORDS_TO_BORROW and hits and hits[0].dense >= FOLLOW_UP_FLOOR))
         # "what about label smoothing?" names its own topic: a confident standalone search wins,
         # unless a pronoun ("that", "it") points back at the previous topic.
         names_own_topic = standalone_ok and new_words and not _anaphoric(message)
@@ -201,14 +206,14 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
                 context_hits = _rerank_with_standalone(context_hits, hits)
             if context_hits:
                 hits, query, used_context = context_hits, combined, True
-    if not hits or not confident(hits):
+    if not hits or not confident(kb, hits):
         return _abstain(kb, shown, hits, query)
     best = hits[0]
     cited = [best]
     for hit in hits[1:]:
         if len(cited) >= MAX_CITATIONS:
             break
-        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident([hit]):
+        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident(kb, [hit]):
             cited.append(hit)
     body, cut = relevant_part(kb, best.card, message if not used_context else query)
     citations = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in cited]

@@ -3,7 +3,7 @@
 Typos: a query word the corpus never uses is replaced by the closest corpus word (edit distance 1,
 or 2 for long words), found through a letter-count prefilter so it stays fast on large vocabularies.
 
-Synonyms and acronyms: every phrase of the general ML glossary (kb/data/synonyms.txt) is folded to
+Synonyms and acronyms: every phrase of the vocabulary's glossary (kb.vocab: the packs' synonyms.txt and corpus/.kb/synonyms.txt) is folded to
 one concept token on BOTH sides, so "smooth L1" in a query meets "Huber" in a card, and
 "reinforcement learning" meets "RL". In the query, the words of a recognised phrase are replaced by
 their concept (kept only at a low weight), so "smooth L1" does not pull up every card that says "L1"
@@ -312,6 +312,10 @@ class LexicalIndex:
     def correct(self, word: str) -> str:
         """The corpus word closest to an unknown query word, or the word itself."""
         return self.typos.correct(word)
+
+    def knows(self, word: str) -> bool:
+        """Whether the notes use this word, or one a typo away from it."""
+        return all(w in self.vocabulary for w in words(self.corrected(word)))
 
     def corrected(self, query: str) -> str:
         """The query with unknown words replaced by their closest corpus words (other text kept)."""

@@ -26,6 +26,29 @@ MODES = ("hybrid", "dense", "lexical")
 ABSTAIN_THRESHOLD = 0.27
 
 
+# Coverage: a question is about a card only if it is closer to it than the cards of this corpus
+# usually are to their nearest *other* card. Each card's question is asked with that card left out;
+# the COVERAGE_QUANTILE-th percentile of those best-other scores is the corpus's floor for the top
+# hit's dense score. Self-supervised, so it follows the corpus (dense notes get a higher floor).
+COVERAGE_QUANTILE = 25
+COVERAGE_SAMPLE = 2000  # cards whose question is asked: enough for a stable percentile at any size
+
+
+def coverage_floor(vectors: np.ndarray, sample: int = COVERAGE_SAMPLE, seed: int = 0) -> float:
+    """The dense score a question must reach to count as covered by this corpus (0 when too few cards)."""
+    n = vectors.shape[0]
+    if n < 3:
+        return 0.0
+    rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    best_other = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), 256):  # blocks keep memory at 256 x n
+        block = rows[start : start + 256]
+        scores = np.stack([_card_scores(vectors, vectors[i, 0]) for i in block])
+        scores[np.arange(len(block)), block] = -np.inf  # leave the card itself out
+        best_other[start : start + len(block)] = scores.max(axis=1)
+    return float(np.percentile(best_other, COVERAGE_QUANTILE))
+
+
 def confidence_signal(hits: list["Hit"]) -> float:
     """The hybrid score of the best hit, recomputed from its dense and BM25 parts.
 
@@ -38,9 +61,11 @@ def confidence_signal(hits: list["Hit"]) -> float:
     return max(float(fuse(np.array([h.dense]), np.array([h.lexical]))[0]) for h in hits)
 
 
-def is_confident(hits: list["Hit"]) -> bool:
-    """True when the best hit is likely to answer the question (see ABSTAIN_THRESHOLD)."""
-    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD
+def is_confident(hits: list["Hit"], floor: float = 0.0) -> bool:
+    """True when the best hit is likely to answer the question: its fused score reaches
+    ABSTAIN_THRESHOLD and its dense score the corpus's coverage floor, so that shared keywords alone
+    (one rare word such as "normalization") cannot make an answer."""
+    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD and max(h.dense for h in hits[:1]) >= floor
 
 
 @dataclass
