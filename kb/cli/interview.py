@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from kb.cli.common import common_options, open_kb
 from kb.config import envvar, flag_help
-
 from kb.errors import KbError, QueryError
 
 
@@ -44,96 +44,98 @@ def _plain_terminal(markdown: str) -> str:
     return re.sub(r"(?m)^## ", "", text)
 
 
-def register(main: click.Group) -> None:
-    from kb.cli.common import common_options, open_kb
+@click.command()
+@common_options
+@click.option("--question", "-q", default=None, help="Card id, or question text (the closest card is used).")
+@click.option("--answer", "-a", default=None, help="Your answer, in free text.")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def grade(corpus, index_dir, model, question, answer, queries_file, as_json):
+    """Grade an answer against a card: score 0-100, key points covered and missed.
 
-    @main.command()
-    @common_options
-    @click.option("--question", "-q", default=None, help="Card id, or question text (the closest card is used).")
-    @click.option("--answer", "-a", default=None, help="Your answer, in free text.")
-    @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def grade(corpus, index_dir, model, question, answer, queries_file, as_json):
-        """Grade an answer against a card: score 0-100, key points covered and missed.
-
-        Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
-        """
-        if not queries_file and (question is None or answer is None):
-            raise QueryError("give --question and --answer, or --queries FILE")
-        rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
-        kb = open_kb(corpus, index_dir, model)
-        for row in rows:
-            try:
-                card = kb.resolve(row["question"])
-                result = kb.grade(card.id, row["answer"])
-                out = {"score": result.score, "covered": result.covered, "missed": result.missed, "contradictions": result.contradictions, "card_id": card.id}
-            except KbError as exc:
-                if not queries_file:
-                    raise
-                out = {"score": None, "covered": [], "missed": [], "error": str(exc)}
-            if queries_file or as_json:
-                click.echo(json.dumps(out, ensure_ascii=False))
-            else:
-                click.echo(f"{click.style(card.question, bold=True)}\nscore {out['score']}/100")
-                for point in out["covered"]:
-                    click.echo(f"  ✓ {_plain_terminal(point)}")
-                for point in out["missed"]:
-                    click.echo(f"  ✗ {_plain_terminal(point)}")
-                for clause in out["contradictions"]:
-                    click.echo(f"  ! says the opposite: {_plain_terminal(clause)}")
-
-    @main.command()
-    @common_options
-    @progress_options
-    @click.option("--family", "families", multiple=True, help="Only this family (repeatable); default: all.")
-    @click.option("--length", "-n", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of questions.")
-    @click.option("--mode", type=click.Choice(["due", "weakest", "random"]), default="due", show_default=True, help="Which cards first.")
-    @click.option("--seed", type=int, default=None, help="Random seed (ties and random mode).")
-    @click.option("--no-follow-ups", is_flag=True, help="Do not ask follow-ups from cross-linked cards.")
-    def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups):
-        """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
-
-        After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
-        Progress is saved per profile in the data folder.
-
-        Example: kb interview --length 5 --mode due --profile ana
-        """
-        from kb import RATING_NAMES
-
-        kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
-        store = kb.progress_store()
-        session = kb.interview(profile=profile, families=list(families) or None, length=length, mode=mode, seed=seed, follow_ups=not no_follow_ups)
-
-        def show(turns):
-            for turn in turns:
-                click.echo(_plain_terminal(turn.text))
-                click.echo()
-
-        def read(prompt: str) -> str | None:
-            click.echo(prompt, nl=False)
-            line = sys.stdin.readline()
-            if not line:
-                click.echo()
-                return None
-            return line.rstrip("\n")
-
+    Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
+    """
+    if not queries_file and (question is None or answer is None):
+        raise QueryError("give --question and --answer, or --queries FILE")
+    rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
+    kb = open_kb(corpus, index_dir, model)
+    for row in rows:
         try:
-            show(session.start())
-            while not session.finished:
-                line = read("> ")
-                if line is None:
-                    show(session.end())
-                    break
-                turns = session.handle(line)
-                graded = next((i for i, t in enumerate(turns) if t.kind == "grade"), None)
-                if graded is None:
-                    show(turns)
-                    continue
-                show(turns[: graded + 1])
-                choice = read("rating [Enter = suggested, or again/hard/good/easy]: ")
-                if choice and choice.strip().lower() in RATING_NAMES:
-                    show([session.set_rating(choice.strip().lower())])
-                # the summary is rebuilt so it shows the rating actually chosen
-                show([session.summary() if t.kind == "summary" else t for t in turns[graded + 1 :]])
-        finally:
-            store.close()
+            card = kb.resolve(row["question"])
+            result = kb.grade(card.id, row["answer"])
+            out = {"score": result.score, "covered": result.covered, "missed": result.missed, "contradictions": result.contradictions, "card_id": card.id}
+        except KbError as exc:
+            if not queries_file:
+                raise
+            out = {"score": None, "covered": [], "missed": [], "error": str(exc)}
+        if queries_file or as_json:
+            click.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            click.echo(f"{click.style(card.question, bold=True)}\nscore {out['score']}/100")
+            for point in out["covered"]:
+                click.echo(f"  ✓ {_plain_terminal(point)}")
+            for point in out["missed"]:
+                click.echo(f"  ✗ {_plain_terminal(point)}")
+            for clause in out["contradictions"]:
+                click.echo(f"  ! says the opposite: {_plain_terminal(clause)}")
+
+@click.command()
+@common_options
+@progress_options
+@click.option("--family", "families", multiple=True, help="Only this family (repeatable); default: all.")
+@click.option("--length", "-n", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of questions.")
+@click.option("--mode", type=click.Choice(["due", "weakest", "random"]), default="due", show_default=True, help="Which cards first.")
+@click.option("--seed", type=int, default=None, help="Random seed (ties and random mode).")
+@click.option("--no-follow-ups", is_flag=True, help="Do not ask follow-ups from cross-linked cards.")
+def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups):
+    """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
+
+    After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
+    Progress is saved per profile in the data folder.
+
+    Example: kb interview --length 5 --mode due --profile ana
+    """
+    from kb import RATING_NAMES
+
+    kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
+    store = kb.progress_store()
+    session = kb.interview(profile=profile, families=list(families) or None, length=length, mode=mode, seed=seed, follow_ups=not no_follow_ups)
+
+    def show(turns):
+        for turn in turns:
+            click.echo(_plain_terminal(turn.text))
+            click.echo()
+
+    def read(prompt: str) -> str | None:
+        click.echo(prompt, nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            click.echo()
+            return None
+        return line.rstrip("\n")
+
+    try:
+        show(session.start())
+        while not session.finished:
+            line = read("> ")
+            if line is None:
+                show(session.end())
+                break
+            turns = session.handle(line)
+            graded = next((i for i, t in enumerate(turns) if t.kind == "grade"), None)
+            if graded is None:
+                show(turns)
+                continue
+            show(turns[: graded + 1])
+            choice = read("rating [Enter = suggested, or again/hard/good/easy]: ")
+            if choice and choice.strip().lower() in RATING_NAMES:
+                show([session.set_rating(choice.strip().lower())])
+            # the summary is rebuilt so it shows the rating actually chosen
+            show([session.summary() if t.kind == "summary" else t for t in turns[graded + 1 :]])
+    finally:
+        store.close()
+
+
+def register(main: click.Group) -> None:
+    for command in (grade, interview):
+        main.add_command(command)
