@@ -1,0 +1,80 @@
+"""Anki's review log -> a profile's progress store, replayed through kb's FSRS scheduler in time order.
+
+Every answered review (revlog ease 1-4) of an imported card becomes one review in the store, at the
+moment Anki recorded it, rated again/hard/good/easy from the ease, so the card's FSRS state is the one
+those answers give and scheduling continues where Anki left off. Manual reschedules (ease 0) are not
+answers and are skipped. Reviews of a reversed card (a note's second card) stay out: kb has one card
+per note. A review already in the store (same card, same moment) is not added twice, and neither is
+one older than the card's latest review there (FSRS replays forward only), so importing twice is safe.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from kb.anki.importer import AnkiImport, ImportedCard
+
+EASE_RATINGS = {1: "again", 2: "hard", 3: "good", 4: "easy"}
+# Anki's first scheduler (schedVer 1) gave learning cards three buttons: again, good, easy.
+V1_LEARNING_RATINGS = {1: "again", 2: "good", 3: "easy"}
+LEARNING_KINDS = (0, 2)  # revlog types: learn, relearn
+# The score stored with each review: the middle of the grade band that suggests the same rating
+# (kb.coach.scheduling.RATING_THRESHOLDS), so mastery reads like an interview's.
+RATING_SCORES = {"again": 25, "hard": 61, "good": 81, "easy": 95}
+
+
+@dataclass
+class HistoryReport:
+    profile: str
+    reviews: int = 0  # replayed into the store
+    cards: int = 0  # kb cards that received reviews
+    already: int = 0  # skipped: already in the store, or older than the card's latest review there
+    unmatched: list[str] = field(default_factory=list)  # imported questions with reviews but no kb card
+
+
+def rating_for_ease(ease: int, kind: int, sched_version: int) -> str | None:
+    if sched_version == 1 and kind in LEARNING_KINDS:
+        return V1_LEARNING_RATINGS.get(ease)
+    return EASE_RATINGS.get(ease)
+
+
+def _match(imported: ImportedCard, cards_by_key: dict) -> object | None:
+    """The kb card for an imported one: same note and question, the nearest line among duplicates."""
+    candidates = cards_by_key.get((imported.note, imported.question), [])
+    return min(candidates, key=lambda c: abs(c.line_start - imported.line), default=None)
+
+
+def replay_history(imported: AnkiImport, cards, store, profile: str) -> HistoryReport:
+    """Add the imported cards' Anki reviews to `profile` in `store` (a kb.coach.progress.ProgressStore)."""
+    profile = store.clean_profile(profile)
+    report = HistoryReport(profile)
+    cards_by_key: dict[tuple[str, str], list] = {}
+    for card in cards:
+        cards_by_key.setdefault((card.note, card.question), []).append(card)
+    events = []
+    for item in imported.cards:
+        if not item.reviews:
+            continue
+        card = _match(item, cards_by_key)
+        if card is None:
+            report.unmatched.append(f"{item.note or '?'}:{item.line} {item.question}")
+            continue
+        stored = [datetime.fromisoformat(r.reviewed_at) for r in store.reviews(profile, card.id)]
+        latest = max(stored, default=None)
+        seen = set(stored)
+        for row in item.reviews:
+            moment = datetime.fromtimestamp(row.at_ms / 1000, tz=timezone.utc)
+            rating = rating_for_ease(row.ease, row.kind, imported.sched_version)
+            if rating is None:
+                continue
+            if moment in seen or (latest is not None and moment <= latest):
+                report.already += 1
+                continue
+            events.append((moment, card, rating))
+    touched = set()
+    for moment, card, rating in sorted(events, key=lambda e: (e[0], e[1].id)):
+        store.record_review(profile, card, "", RATING_SCORES[rating], rating=rating, now=moment)
+        touched.add(card.id)
+        report.reviews += 1
+    report.cards = len(touched)
+    return report

@@ -1,0 +1,396 @@
+"""Anki field HTML -> markdown that kb parses back into the same cards, and Anki's clozes and MathJax.
+
+* MathJax `\\(...\\)` becomes `$...$` and `\\[...\\]` becomes `$$...$$` (also Anki's `[$]...[/$]`
+  and `[$$]...[/$$]`); the formula source is kept, with HTML entities and tags inside it undone.
+* Markup becomes markdown: bold, italics, code, lists, links, images, tables; headings inside a field
+  become bold lines, so they never end the card's answer.
+* Text that markdown or kb's note parser would read as structure is escaped: `*`, `` ` ``, `[`, `$`,
+  a `#` or `>` at the start of a line, a `---` line (a setext heading), a `Q:` line (a new question).
+* `{{c1::text::hint}}` clozes: `cloze_sides(html, n)` gives the question (cloze n hidden as `[...]`,
+  or `[hint]`) and the answer (cloze n in bold); nested clozes are read too.
+"""
+from __future__ import annotations
+
+import html as htmllib
+import re
+from html.parser import HTMLParser
+
+# Private-use characters carry what escaping must not touch through the conversion.
+MATH_OPEN, MATH_CLOSE = "\ue000", "\ue001"  # a formula: MATH_OPEN + index + MATH_CLOSE
+BREAK = "\ue002"  # a line break (<br>, a <div> line)
+HIDE_OPEN, HIDE_CLOSE = "\ue010", "\ue011"  # the brackets of a hidden cloze: [...]
+
+MATHJAX_RE = re.compile(r"\\\((.*?)\\\)|\\\[(.*?)\\\]|\[\$\](.*?)\[/\$\]|\[\$\$\](.*?)\[/\$\$\]", re.DOTALL)
+SOUND_RE = re.compile(r"\[sound:([^\]\n]+)\]")
+TAG_RE = re.compile(r"<[^>]*>")
+CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
+# Lines kb's parser would read as a new question, or markdown as a heading or quote.
+QUESTION_LINE_RE = re.compile(r"^((?:\*\*|__)?\s*(?:Q|Question|A|Answer)\s*\d{0,4}\s*)([:.)])", re.IGNORECASE)
+LIST_MARKER_RE = re.compile(r"^(\s*(?:[-+*]|\d{1,9}[.)])\s+)")
+BLOCK_TAGS = {"p", "blockquote", "section", "article", "header", "footer", "figure", "center", "dl"}
+LINE_TAGS = {"div", "dt", "dd", "tr", "caption", "figcaption"}
+SKIP_TAGS = {"script", "style", "head", "title", "template"}
+EMPHASIS = {"b": "**", "strong": "**", "i": "*", "em": "*", "s": "~~", "strike": "~~", "del": "~~"}
+KEPT_INLINE = {"sup", "sub", "u", "mark", "kbd"}
+
+
+# ---- clozes -------------------------------------------------------------------------------------------
+
+
+def _parse_clozes(text: str) -> list:
+    """Text as a tree: strings and [number, children, hint] for every {{cN::...}}, nested ones inside."""
+    root: list = []
+    stack: list[tuple[list, list | None]] = [(root, None)]  # (where text goes, the open cloze)
+    pos = 0
+    while pos < len(text):
+        opening = CLOZE_OPEN_RE.match(text, pos)
+        if opening:
+            cloze = [int(opening.group(1)), [], None]
+            stack[-1][0].append(cloze)
+            stack.append((cloze[1], cloze))
+            pos = opening.end()
+            continue
+        if len(stack) > 1 and text.startswith("}}", pos):
+            stack.pop()
+            pos += 2
+            continue
+        if len(stack) > 1 and text.startswith("::", pos) and stack[-1][1][2] is None:
+            cloze = stack[-1][1]
+            cloze[2] = []  # the hint: what follows the second ::
+            stack[-1] = (cloze[2], cloze)
+            pos += 2
+            continue
+        stack[-1][0].append(text[pos])
+        pos += 1
+    return root
+
+
+def cloze_numbers(text: str) -> list[int]:
+    """The cloze numbers used in a field, in ascending order."""
+    found: set[int] = set()
+
+    def walk(nodes):
+        for node in nodes:
+            if isinstance(node, list):
+                found.add(node[0])
+                walk(node[1])
+
+    walk(_parse_clozes(text))
+    return sorted(found)
+
+
+def cloze_sides(text: str, number: int) -> tuple[str, str]:
+    """(question HTML with cloze `number` hidden, answer HTML with it in bold); other clozes show their text."""
+
+    def render(nodes, side: str) -> str:
+        out = []
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif node[0] != number:
+                out.append(render(node[1], side))
+            elif side == "question":
+                hint = render(node[2], side).strip() if node[2] else ""
+                out.append(f"{HIDE_OPEN}{hint or '...'}{HIDE_CLOSE}")
+            else:
+                out.append(f"<b>{render(node[1], side)}</b>")
+        return "".join(out)
+
+    tree = _parse_clozes(text)
+    return render(tree, "question"), render(tree, "answer")
+
+
+# ---- HTML -> markdown -------------------------------------------------------------------------------------
+
+
+def _math_source(raw: str) -> str:
+    """A formula as written in a field: tags out, <br> as a space, entities decoded, one line."""
+    raw = re.sub(r"<br\s*/?>", " ", raw, flags=re.IGNORECASE)
+    text = htmllib.unescape(TAG_RE.sub("", raw)).replace("\u00a0", " ")
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def escape_text(text: str) -> str:
+    """Inline text with the characters markdown (or kb's `$` math) would read as markup escaped."""
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", text)
+    # A literal backslash as an entity: a paragraph that starts with a formula and ends in `\\`
+    # confuses the math parser (it reads the last backslash as escaping the first `$`).
+    text = text.replace("\\", "&#92;").replace("`", "\\`").replace("*", "\\*").replace("[", "\\[").replace("]", "\\]")
+    text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
+    text = text.replace("$", "\\$")  # a literal dollar, even a price: `$5 ... $x$` would pair up
+    text = text.replace("~~", "\\~\\~")
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+
+
+class _Converter(HTMLParser):
+    def __init__(self, images_alt_from_name: bool = False):
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.lists: list[list] = []  # [tag, next number, marker width]
+        self.emphasis: dict[str, int] = {}
+        self.pending: list[str] = []  # emphasis openers waiting for their first visible text
+        self.skip = 0
+        self.pre = 0
+        self.code: list[str] | None = None
+        self.link: list | None = None  # [href, start index in out]
+        self.table: list[list[str]] | None = None
+        self.cell: list[str] | None = None
+        self.alt_from_name = images_alt_from_name
+        self.media: list[str] = []
+
+    # -- output helpers
+    def _at_line_start(self) -> bool:
+        tail = "".join(self.out[-8:])[-200:].rstrip(" ")  # the last pieces: joining all would be quadratic
+        return not tail or tail.endswith(("\n", BREAK)) or bool(self.lists and re.search(r"(?:^|\n)\s*(?:-|\d+\.)$", tail))
+
+    def _emit(self, piece: str) -> None:
+        (self.cell if self.cell is not None else self.out).append(piece)
+
+    def _line_break(self) -> None:
+        if self.cell is not None:
+            self.cell.append("<br>")
+        elif not self._at_line_start():
+            indent = " " * sum(width for _, _, width in self.lists)
+            self.out.append(BREAK + indent)
+
+    def _paragraph(self) -> None:
+        if self.lists:
+            return self._line_break()
+        if self.cell is None:
+            self.out.append("\n\n")
+
+    # -- the parser's callbacks
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in SKIP_TAGS:
+            self.skip += 1
+        elif self.skip:
+            return
+        elif tag == "br":
+            (self.code.append("\n") if self.code is not None and self.pre else self._line_break())
+        elif tag in BLOCK_TAGS:
+            self._paragraph()
+        elif tag in LINE_TAGS:
+            self._line_break()
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self._paragraph()
+            self._open_emphasis("h", "**")
+        elif tag in EMPHASIS:
+            self._open_emphasis(tag, EMPHASIS[tag])
+        elif tag in KEPT_INLINE:
+            self._emit(f"<{tag}>")
+        elif tag in ("ul", "ol"):
+            if not self.lists:
+                self._paragraph()
+            self.lists.append([tag, int(attrs.get("start") or 1) if tag == "ol" and str(attrs.get("start", "")).isdigit() else 1, 2 if tag == "ul" else 3])
+        elif tag == "li":
+            indent = " " * sum(width for _, _, width in self.lists[:-1])
+            if self.lists and self.lists[-1][0] == "ol":
+                marker = f"{self.lists[-1][1]}. "
+                self.lists[-1][1] += 1
+                self.lists[-1][2] = len(marker)
+            else:
+                marker = "- "
+            self.out.append(("\n" if any(piece.strip() for piece in reversed(self.out)) else "") + indent + marker)
+        elif tag == "pre":
+            self.pre += 1
+            self.code = []
+        elif tag == "code" and self.code is None:
+            self.code = []
+        elif tag == "a":
+            self.link = [attrs.get("href") or "", len(self.out)]
+        elif tag == "img":
+            self._image(attrs)
+        elif tag == "hr":
+            self.out.append("\n\n* * *\n\n")
+        elif tag == "table":
+            self._paragraph()
+            self.table = []
+        elif tag in ("td", "th") and self.table is not None:
+            if not self.table:
+                self.table.append([])
+            self.cell = []
+        if tag == "tr" and self.table is not None:
+            self.table.append([])
+
+    def handle_endtag(self, tag):
+        if tag in SKIP_TAGS:
+            self.skip = max(0, self.skip - 1)
+        elif self.skip:
+            return
+        elif tag in BLOCK_TAGS:
+            self._paragraph()
+        elif tag in LINE_TAGS:
+            self._line_break()
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self._close_emphasis("h", "**")
+            self._paragraph()
+        elif tag in EMPHASIS:
+            self._close_emphasis(tag, EMPHASIS[tag])
+        elif tag in KEPT_INLINE:
+            self._emit(f"</{tag}>")
+        elif tag in ("ul", "ol") and self.lists:
+            self.lists.pop()
+            if not self.lists:
+                self.out.append("\n\n")
+        elif tag == "pre" and self.pre:
+            self.pre -= 1
+            body = "".join(self.code or []).strip("\n")
+            fence = "~~~~" if "```" in body else "```"
+            self.out.append(f"\n\n{fence}\n{body}\n{fence}\n\n")
+            self.code = None
+        elif tag == "code" and self.code is not None and not self.pre:
+            body = " ".join("".join(self.code).split())
+            self.code = None
+            if body:
+                ticks = "``" if "`" in body else "`"
+                pad = " " if body.startswith("`") or body.endswith("`") else ""
+                self._emit(f"{ticks}{pad}{body}{pad}{ticks}")
+        elif tag == "a" and self.link is not None:
+            href, start = self.link
+            self.link = None
+            label = "".join(self.out[start:]).strip()
+            if href and not href.lower().startswith(("javascript:", "data:")):
+                del self.out[start:]
+                self.out.append(f"[{label or escape_text(href)}]({_destination(href)})")
+        elif tag in ("td", "th") and self.cell is not None and self.table is not None:
+            text = "".join(self.cell).replace(BREAK, "<br>").replace("\n", " ").strip()
+            self.table[-1].append(text.replace("|", "\\|"))
+            self.cell = None
+        elif tag == "table" and self.table is not None:
+            rows = [row for row in self.table if row]
+            self.table = None
+            if rows:
+                width = max(len(row) for row in rows)
+                lines = ["| " + " | ".join(row + [""] * (width - len(row))) + " |" for row in rows]
+                lines.insert(1, "|" + "---|" * width)
+                self.out.append("\n\n" + "\n".join(lines) + "\n\n")
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        if self.code is not None:
+            self.code.append(data)
+            return
+        text = re.sub(r"[ \t\r\n\f\v\u00a0]+", " ", data)
+        if self.cell is None and self._at_line_start():
+            text = text.lstrip(" ")
+        if not text:
+            return
+        if self.pending:
+            stripped = text.lstrip(" ")
+            if not stripped:
+                self._emit(text)
+                return
+            if stripped != text:
+                self._emit(" ")
+            self._emit("".join(self.pending))
+            self.pending = []
+            text = stripped
+        self._emit(escape_text(text))
+
+    # -- emphasis, images
+    def _open_emphasis(self, tag: str, marker: str) -> None:
+        depth = self.emphasis.get(marker, 0)
+        self.emphasis[marker] = depth + 1
+        if depth == 0:
+            self.pending.append(marker)
+
+    def _close_emphasis(self, tag: str, marker: str) -> None:
+        depth = self.emphasis.get(marker, 0)
+        if depth == 0:
+            return
+        self.emphasis[marker] = depth - 1
+        if depth > 1:
+            return
+        if marker in self.pending:  # nothing visible inside: drop the pair
+            self.pending.remove(marker)
+            return
+        target = self.cell if self.cell is not None else self.out
+        moved = []
+        while target and target[-1].startswith(BREAK) and not target[-1].strip(BREAK + " "):
+            moved.insert(0, target.pop())  # `<b>x<br></b>`: close the bold before the break
+        trailing = ""
+        while target and target[-1].endswith(" ") and not target[-1].endswith("\\ "):
+            trailing += " "
+            target[-1] = target[-1][:-1]
+        target.append(marker + (" " if trailing else ""))
+        target.extend(moved)
+
+    def _image(self, attrs: dict) -> None:
+        src = (attrs.get("src") or "").strip()
+        if not src:
+            return
+        if "://" not in src and not src.startswith("data:"):
+            self.media.append(src)
+        alt = attrs.get("alt") or (src.rsplit("/", 1)[-1] if self.alt_from_name else "")
+        if self.pending:
+            self._emit("".join(self.pending))
+            self.pending = []
+        self._emit(f"![{escape_text(alt)}]({_destination(src)})")
+
+
+def _destination(target: str) -> str:
+    """A link destination as markdown writes it: <...> around names with spaces or parentheses."""
+    if re.search(r"[\s()<>]", target):
+        return "<" + target.replace("<", "%3C").replace(">", "%3E") + ">"
+    return target
+
+
+def _finish(markdown: str, formulas: list[tuple[str, bool]]) -> str:
+    """Line breaks, line-start escapes and blank lines; formulas and hidden clozes put back."""
+    lines_out: list[str] = []
+    fence = None
+    for line in markdown.replace(BREAK, f"{BREAK}\n").split("\n"):
+        stripped = line.strip()
+        if fence is None and stripped in ("```", "~~~~"):
+            fence = stripped
+        elif fence is not None:
+            if stripped == fence:
+                fence = None
+            lines_out.append(line)
+            continue
+        line = line.rstrip()
+        indent = re.match(r"^\s*", line).group(0)
+        body = line[len(indent):]
+        marker = LIST_MARKER_RE.match(body)
+        head, rest = (marker.group(1), body[marker.end():]) if marker else ("", body)
+        if rest.startswith(("#", ">", "+ ", "- ", "* ")) or re.fullmatch(r"[=\-]+\s*", rest.replace(BREAK, "")):
+            rest = "\\" + rest
+        rest = QUESTION_LINE_RE.sub(r"\1\\\2", rest)
+        lines_out.append(indent + head + rest)
+    text = "\n".join(lines_out)
+    text = re.sub(rf"{BREAK}(?=\n\s*\S)", "  ", text).replace(BREAK, "")
+    text = re.sub(r"[ \t]+\n\n", "\n\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+    def formula(match: re.Match) -> str:
+        source, display = formulas[int(match.group(1))]
+        # kb reads no formula at `3$x$` or `$x$2`, nor at `$x$\\$`: keep them apart.
+        before = " " if match.start() and match.string[match.start() - 1].isdigit() else ""
+        after = " " if match.group(2) or match.string[match.end():match.end() + 1] == "\\" else ""
+        return before + (f"$${source}$$" if display else f"${source}$") + after
+
+    text = re.sub(f"{MATH_OPEN}(\\d+){MATH_CLOSE}(?=(\\d)?)", formula, text)
+    return text.replace(HIDE_OPEN, "[").replace(HIDE_CLOSE, "]")
+
+
+def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_name: bool = False) -> str:
+    """Markdown for one Anki field's HTML; media file names it shows are appended to `media`."""
+    formulas: list[tuple[str, bool]] = []
+
+    def stash(match: re.Match) -> str:
+        inline, display, dollar, dollars = match.groups()
+        source = next(g for g in (inline, display, dollar, dollars) if g is not None)
+        formulas.append((_math_source(source), display is not None or dollars is not None))
+        return f"{MATH_OPEN}{len(formulas) - 1}{MATH_CLOSE}"
+
+    html = MATHJAX_RE.sub(stash, html or "")
+    sounds = [name.strip() for name in SOUND_RE.findall(html)]
+    html = SOUND_RE.sub(lambda m: f'<a href="{htmllib.escape(m.group(1).strip())}">{htmllib.escape(m.group(1).strip())}</a>', html)
+    converter = _Converter(images_alt_from_name)
+    converter.feed(html)
+    converter.close()
+    if media is not None:
+        media.extend(converter.media + sounds)
+    return _finish("".join(converter.out), formulas)
