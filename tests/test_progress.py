@@ -27,7 +27,7 @@ def card(card_id="what-is-focal-loss", family="Classification"):
 
 def test_whole_schema_after_migrations(tmp_path):
     with ProgressStore(tmp_path / "p.sqlite3") as store:
-        assert store.applied_migrations() == [1, 2]
+        assert store.applied_migrations() == [1, 2, 3]
         schema = store.schema()
     assert schema == {
         "migrations": [("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("applied_at", "TEXT", 1, 0)],
@@ -43,7 +43,13 @@ def test_whole_schema_after_migrations(tmp_path):
             ("fsrs_state", "TEXT", 1, 0), ("due", "TEXT", 1, 0), ("last_score", "INTEGER", 0, 0), ("last_review_id", "INTEGER", 0, 0),
             ("reviews", "INTEGER", 1, 0), ("lapses", "INTEGER", 1, 0), ("updated_at", "TEXT", 1, 0), ("missing_since", "TEXT", 0, 0),
         ],
-        "_indexes": ["card_state_by_due", "reviews_by_card", "reviews_by_profile_time"],
+        "fsrs_fits": [
+            ("id", "INTEGER", 0, 1), ("profile", "TEXT", 1, 0), ("fitted_at", "TEXT", 1, 0), ("parameters", "TEXT", 1, 0),
+            ("reviews", "INTEGER", 1, 0), ("train_reviews", "INTEGER", 1, 0), ("holdout_reviews", "INTEGER", 1, 0),
+            ("loss_default", "REAL", 1, 0), ("loss_fitted", "REAL", 1, 0), ("rmse_default", "REAL", 0, 0), ("rmse_fitted", "REAL", 0, 0),
+            ("adopted", "INTEGER", 1, 0),
+        ],
+        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "reviews_by_card", "reviews_by_profile_time"],
     }
 
 
@@ -51,9 +57,9 @@ def test_reopening_does_not_rerun_migrations(tmp_path):
     path = tmp_path / "p.sqlite3"
     ProgressStore(path).close()
     with ProgressStore(path) as store:
-        assert store.applied_migrations() == [1, 2]
+        assert store.applied_migrations() == [1, 2, 3]
     rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
-    assert rows == 2
+    assert rows == 3
 
 
 def test_fsrs_state_follows_the_fsrs_package(tmp_path):

@@ -4,6 +4,10 @@ Durability: WAL journal, synchronous=FULL, and a review (history row + card stat
 transaction, so a process killed mid-answer leaves every acknowledged review intact. The schema is
 built by numbered, append-only migrations recorded in the `migrations` table. A file that is not a
 readable SQLite database raises ProgressStoreError naming it; it is never replaced.
+
+Each profile is scheduled with fsrs's default weights until a fit of its own (kb/coach/fsrs_fit.py,
+table `fsrs_fits`) beats them on held-out reviews; the latest fit decides. `ProfileProgress.stats()`
+turns the history into the Progress tab's and `kb stats`' numbers (kb/coach/stats.py).
 """
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kb.coach import scheduling
+from kb.coach import fsrs_fit, scheduling
+from kb.coach import stats as review_stats
 from kb.errors import ProgressStoreError
 
 DB_NAME = "progress.sqlite3"
@@ -69,6 +74,27 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX reviews_by_card ON reviews(profile, card_id);
         CREATE INDEX card_state_by_due ON card_state(profile, due);
         ALTER TABLE card_state ADD COLUMN missing_since TEXT;
+        """,
+    ),
+    (
+        3,
+        "FSRS parameters fitted per profile",
+        """
+        CREATE TABLE fsrs_fits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            fitted_at TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            reviews INTEGER NOT NULL,
+            train_reviews INTEGER NOT NULL,
+            holdout_reviews INTEGER NOT NULL,
+            loss_default REAL NOT NULL,
+            loss_fitted REAL NOT NULL,
+            rmse_default REAL,
+            rmse_fitted REAL,
+            adopted INTEGER NOT NULL
+        );
+        CREATE INDEX fsrs_fits_by_profile ON fsrs_fits(profile, id);
         """,
     ),
 ]
@@ -227,7 +253,7 @@ class ProgressStore:
             self._ensure_profile(db, profile)
             row = db.execute("SELECT fsrs_state FROM card_state WHERE profile=? AND card_id=?", (profile, card.id)).fetchone()
             before = scheduling.loads(row[0]) if row else None
-            after = scheduling.review(before, rating, now)
+            after = scheduling.review(before, rating, now, self._parameters(db, profile))
             cursor = db.execute(
                 "INSERT INTO reviews (profile, card_id, family, question, reviewed_at, answer, score, suggested_rating, rating, hints, state_before, state_after) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -261,7 +287,7 @@ class ProgressStore:
                 raise ProgressStoreError("only the latest review of a card can be re-rated")
             before = scheduling.loads(row["state_before"])
             reviewed_at = datetime.fromisoformat(row["reviewed_at"])
-            after = scheduling.review(before, rating, reviewed_at)
+            after = scheduling.review(before, rating, reviewed_at, self._parameters(db, row["profile"]))
             db.execute("UPDATE reviews SET rating=?, state_after=? WHERE id=?", (rating, scheduling.dumps(after), review_id))
             lapse_delta = int(rating == "again" and before is not None) - int(row["rating"] == "again" and before is not None)
             db.execute(
@@ -325,6 +351,42 @@ class ProgressStore:
                 elif card_id not in present and not missing_since:
                     db.execute("UPDATE card_state SET missing_since=? WHERE profile=? AND card_id=?", (now, profile, card_id))
         return [s for s in self.card_states(profile).values() if s.missing_since]
+
+    # ---- FSRS parameters fitted per profile --------------------------------------------------------
+    def _parameters(self, db, profile: str) -> list[float] | None:
+        """The weights that schedule this profile's reviews: the latest fit's if it was adopted, else None (fsrs's defaults)."""
+        row = db.execute("SELECT parameters, adopted FROM fsrs_fits WHERE profile=? ORDER BY id DESC LIMIT 1", (profile,)).fetchone()
+        return scheduling.loads(row[0]) if row and row[1] else None
+
+    def record_fit(self, profile: str, result: fsrs_fit.FitResult) -> None:
+        """Store a fit (adopted or rejected); the latest one decides which weights schedule the profile."""
+        if result.parameters is None:
+            raise ProgressStoreError("only a fit with parameters can be stored")
+        profile = self.clean_profile(profile)
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            db.execute(
+                "INSERT INTO fsrs_fits (profile, fitted_at, parameters, reviews, train_reviews, holdout_reviews, loss_default, loss_fitted, "
+                "rmse_default, rmse_fitted, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, result.fitted_at, scheduling.dumps(list(result.parameters)), result.reviews, result.train_reviews, result.holdout_reviews,
+                 result.loss_default, result.loss_fitted, result.rmse_default, result.rmse_fitted, int(result.adopted)),
+            )
+
+    def fits(self, profile: str) -> list[fsrs_fit.FitResult]:
+        """Every stored fit of the profile, oldest first."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM fsrs_fits WHERE profile=? ORDER BY id", (profile,)).fetchall()
+        return [
+            fsrs_fit.FitResult("adopted" if row["adopted"] else "rejected", "", row["fitted_at"], row["reviews"], row["train_reviews"],
+                               row["holdout_reviews"], scheduling.loads(row["parameters"]), row["loss_default"], row["loss_fitted"],
+                               row["rmse_default"], row["rmse_fitted"])
+            for row in rows
+        ]
+
+    def scheduler_status(self, profile: str) -> fsrs_fit.SchedulerStatus:
+        fits = self.fits(profile)
+        return fsrs_fit.status(fits[-1] if fits else None)
 
     # ---- summaries -------------------------------------------------------------------------------
     def mastery_by_family(self, profile: str, cards) -> list[tuple[str, float, int, int]]:
@@ -393,3 +455,20 @@ class ProfileProgress:
 
     def reviews_per_day(self) -> list[tuple[str, int, float]]:
         return self.store.reviews_per_day(self.profile)
+
+    def stats(self, now: datetime | None = None) -> review_stats.ReviewStats:
+        """Heatmap, weekly retention, due forecast, mastery and the FSRS weights in use (kb/coach/stats.py)."""
+        present = {card.id for card in self._kb.cards()}
+        due = [s.due for s in self.card_states().values() if s.card_id in present]
+        return review_stats.compute(self.profile, self.reviews(), due, self.mastery_by_family(), now=now, scheduler=self.scheduler_status().to_dict())
+
+    def scheduler_status(self) -> fsrs_fit.SchedulerStatus:
+        """Which FSRS weights schedule this profile (defaults, or fitted on a date) and the latest fit's held-out losses."""
+        return self.store.scheduler_status(self.profile)
+
+    def optimize_fsrs(self, now: datetime | None = None) -> fsrs_fit.FitResult:
+        """Fit FSRS weights to this profile's reviews (kb/coach/fsrs_fit.py); stored, and used only if they beat the defaults on held-out reviews."""
+        result = fsrs_fit.fit(self.reviews(), now=now)
+        if result.parameters is not None:
+            self.store.record_fit(self.profile, result)
+        return result

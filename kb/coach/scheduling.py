@@ -1,7 +1,9 @@
 """Spaced repetition through the maintained `fsrs` package: grade -> rating, and one review step.
 
 The scheduler itself is fsrs's; this module only maps a 0-100 grade to an FSRS rating and
-serialises card state as JSON (fsrs.Card.to_dict / from_dict).
+serialises card state as JSON (fsrs.Card.to_dict / from_dict). Every function that schedules takes
+optional `parameters` (fsrs's 21 weights): None means fsrs's defaults; a profile's fitted weights
+(kb/coach/fsrs_fit.py, stored by the progress store) are passed in by the store.
 """
 from __future__ import annotations
 
@@ -40,12 +42,25 @@ def _rating(name: str):
     return Rating[key.capitalize()]
 
 
-@functools.lru_cache(maxsize=1)
-def scheduler():
-    """One fsrs Scheduler with default parameters; fuzzing off so the same history gives the same schedule."""
+def default_parameters() -> tuple[float, ...]:
+    """fsrs's default weights (what every profile uses until a fit beats them)."""
+    from fsrs.scheduler import DEFAULT_PARAMETERS
+
+    return tuple(float(w) for w in DEFAULT_PARAMETERS)
+
+
+@functools.lru_cache(maxsize=16)
+def _scheduler(parameters: tuple[float, ...] | None):
     from fsrs import Scheduler
 
-    return Scheduler(enable_fuzzing=False)
+    if parameters is None:
+        return Scheduler(enable_fuzzing=False)
+    return Scheduler(parameters=parameters, enable_fuzzing=False)
+
+
+def scheduler(parameters=None):
+    """An fsrs Scheduler with these weights (None: the defaults); fuzzing off so the same history gives the same schedule."""
+    return _scheduler(tuple(float(w) for w in parameters) if parameters is not None else None)
 
 
 def new_state(now: datetime | None = None) -> dict:
@@ -55,13 +70,13 @@ def new_state(now: datetime | None = None) -> dict:
     return Card(card_id=0, due=now or datetime.now(timezone.utc)).to_dict()
 
 
-def review(state: dict | None, rating: str, now: datetime | None = None) -> dict:
-    """The fsrs card state after one review with this rating."""
+def review(state: dict | None, rating: str, now: datetime | None = None, parameters=None) -> dict:
+    """The fsrs card state after one review with this rating (scheduled with `parameters`, None: defaults)."""
     from fsrs import Card
 
-    now = now or datetime.now(timezone.utc)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     card = Card.from_dict(state) if state else Card(card_id=0, due=now)
-    updated, _log = scheduler().review_card(card, _rating(rating), review_datetime=now)
+    updated, _log = scheduler(parameters).review_card(card, _rating(rating), review_datetime=now)
     return updated.to_dict()
 
 
@@ -69,13 +84,13 @@ def due_at(state: dict) -> datetime:
     return datetime.fromisoformat(state["due"])
 
 
-def retrievability(state: dict | None, now: datetime | None = None) -> float:
+def retrievability(state: dict | None, now: datetime | None = None, parameters=None) -> float:
     """fsrs's estimate of the chance to recall the card now (0 for a card never reviewed)."""
     from fsrs import Card
 
     if not state or not state.get("last_review"):
         return 0.0
-    return float(scheduler().get_card_retrievability(Card.from_dict(state), now or datetime.now(timezone.utc)))
+    return float(scheduler(parameters).get_card_retrievability(Card.from_dict(state), now or datetime.now(timezone.utc)))
 
 
 def dumps(state: dict) -> str:

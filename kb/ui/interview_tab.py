@@ -111,6 +111,7 @@ def build(kb, nav, **services):
     chatbot = gr.Chatbot(label="Interview", elem_id="kb-interview-chat", latex_delimiters=LATEX_DELIMITERS, sanitize_html=True,
                          height=560, feedback_options=None, buttons=["copy"],
                          placeholder="Pick families, a length and an order, then press **Start interview**.")
+    nav.interview_chat = chatbot  # changes after every graded answer and rating: the Progress tab refreshes on it
     rating_note = gr.Markdown("", elem_id="kb-interview-rating-note")
     with gr.Row():
         rating_buttons = [gr.Button(name.capitalize(), size="sm", elem_id=f"kb-rate-{name}") for name in RATING_NAMES]
