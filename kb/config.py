@@ -35,6 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_AUTH", "--auth", "none", "Require this USER:PASS login in the web app"),
     Setting("KB_AUTH_FILE", "--auth-file", "none", "Require a login from a file of user:pass lines"),
     Setting("KB_CONCURRENCY", None, "4", "Requests of one kind the web app serves at once"),
+    Setting("KB_REMOTE_IMAGES", "--remote-images", "0", "1: show images from the internet in notes; 0: a link naming the host instead"),
     Setting("KB_ONNX", None, "1", "0 serves queries with sentence-transformers (torch) instead of ONNX Runtime"),
     Setting("KB_ONNX_THREADS", None, "cores, at most 4", "ONNX Runtime threads for batch embedding"),
     Setting("KB_QUERY_THREADS", None, "cores, at most 2", "ONNX Runtime threads for one query"),

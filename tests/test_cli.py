@@ -143,7 +143,7 @@ def test_show_renders_a_card(built):
     text = ok(run("show", "how-does-ppo-work-why-the-clip", *flags(built))).stdout
     assert text.splitlines()[0] == "How does PPO work? Why the clip?"
     assert "RL Policy Losses · losses-in-deep-learning.md:218" in text
-    assert "\\text{clip}(r(\\theta), 1-\\epsilon, 1+\\epsilon)" in text
+    assert "clip(r(θ), 1-ϵ, 1+ϵ)" in text and "\\theta" not in text  # formulas as unicode (kb/cli/terminal.py)
     assert "The clip prevents catastrophic policy updates." in text  # bold markers gone, no stray escape codes
     assert "[1m" not in text and "**" not in text and "\x1b" not in text
     card = json.loads(ok(run("show", "how-does-ppo-work-why-the-clip", "--json", *flags(built))).stdout)
@@ -211,7 +211,7 @@ def test_missing_corpus_folder_exits_1(tmp_path):
     assert "does not exist" in line and "KB_CORPUS" in line
 
 
-def test_render_card_keeps_code_and_formulas_and_strips_escapes():
+def test_render_card_keeps_code_shows_formulas_and_strips_escapes():
     import click
 
     from kb.notes.parse import parse_note
@@ -224,7 +224,7 @@ def test_render_card_keeps_code_and_formulas_and_strips_escapes():
     )
     text = click.unstyle(render_card(parse_note(note).cards[0], width=40))
     lines = text.split("\n")
-    assert long_code in lines and "\\mathcal{L} = \\sum_i x_i" in lines
+    assert long_code in lines and "    ℒ = ∑ᵢ xᵢ" in lines  # a display formula as unicode, on its own indented line
     assert all(len(l) <= 40 for l in lines[3:6])
     assert "bold words that cross the wrap boundary" in " ".join(lines) and "**" not in text
     assert "\x1b" not in text and "[31m" in text  # the note's escape byte is dropped, its text kept

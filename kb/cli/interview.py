@@ -37,10 +37,10 @@ def _read_grading_queries(path: Path) -> list[dict]:
 
 
 def _plain_terminal(markdown: str) -> str:
-    """Markdown for a terminal: bold kept as bold, formulas kept as LaTeX source."""
-    from kb.cli.terminal import safe
+    """Markdown for a terminal: bold kept as bold, formulas as unicode text (kb.cli.terminal)."""
+    from kb.cli.terminal import formulas_as_text, safe
 
-    text = re.sub(r"\*\*(.+?)\*\*", lambda m: click.style(m.group(1), bold=True), safe(markdown))
+    text = re.sub(r"\*\*(.+?)\*\*", lambda m: click.style(m.group(1), bold=True), formulas_as_text(safe(markdown)))
     return re.sub(r"(?m)^## ", "", text)
 
 

@@ -17,7 +17,8 @@ from kb.cli.common import common_options, open_kb, stderr
 @click.option("--auth", envvar=envvar("KB_AUTH"), default=None, metavar="USER:PASS", help=flag_help("KB_AUTH"))
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
 @click.option("--auth-file", envvar=envvar("KB_AUTH_FILE"), default=None, type=click.Path(dir_okay=False, path_type=Path), help=flag_help("KB_AUTH_FILE"))
-def serve(corpus, index_dir, model, host, port, data_dir, auth, auth_file):
+@click.option("--remote-images", envvar=envvar("KB_REMOTE_IMAGES"), is_flag=True, default=False, help=flag_help("KB_REMOTE_IMAGES"))
+def serve(corpus, index_dir, model, host, port, data_dir, auth, auth_file, remote_images):
     """Serve the web app: search, browse by family, cards, chat (and the other tabs).
 
     The index is built first if missing; the model loads in the background.
@@ -26,11 +27,13 @@ def serve(corpus, index_dir, model, host, port, data_dir, auth, auth_file):
     """
     from kb.cli.access import credentials, exposure_warning
     from kb.ui.app import prefetch_gradio, serve as serve_app
+    from kb.ui.images import allow_remote_images
 
     logins = credentials(auth, auth_file)  # a bad --auth fails before anything loads
     warning = exposure_warning(host, has_login=logins is not None)
     if warning:
         stderr(warning)
+    allow_remote_images(remote_images)  # off: images from the internet in notes are shown as links naming the host
     gradio_import = prefetch_gradio()
     kb = open_kb(corpus, index_dir, model, background_model=True, data_dir=data_dir)
     gradio_import.join()

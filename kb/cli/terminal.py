@@ -1,6 +1,15 @@
-"""Cards rendered for a terminal: bold question, dim source line, answer text with formulas kept as LaTeX."""
+"""Cards rendered for a terminal: bold question, dim source line, answer text with formulas as unicode.
+
+A terminal cannot typeset LaTeX, so formulas are read by pylatexenc (LatexNodes2Text) into unicode text:
+`$\\|\\theta\\|_2^2$` prints as `‖θ‖₂²`. Two things are added to its defaults: `\\|` as `‖`, and `_`/`^`
+read with their argument, written as unicode sub/superscripts when every character has one (`x_{t-1}` ->
+`xₜ₋₁`) and as `_(...)`/`^(...)` otherwise. Display formulas get lines of their own, indented. Which
+`$` starts a formula is decided by the note's own parser (kb.ui.render.formula_pieces), so prices and
+code stay as written. JSON output keeps the LaTeX source.
+"""
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import textwrap
@@ -8,6 +17,7 @@ import textwrap
 import click
 
 from kb import WIKI_LINK_RE, Card, ChatReply, wiki_link_text
+from kb.ui.render import formula_pieces
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
@@ -17,6 +27,80 @@ TOGGLE = "\x02"  # marks where bold starts or ends; control characters are alrea
 def safe(text: str) -> str:
     """Drop control and escape characters so a note cannot drive the terminal."""
     return CONTROL_RE.sub("", text)
+
+
+_SUBSCRIPTS = dict(zip("0123456789+-=()aehijklmnoprstuvxβγρφχ", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓᵦᵧᵨᵩᵪ"))
+_SUPERSCRIPTS = dict(zip("0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVWβγδθιφχ",
+                         "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂᵝᵞᵟᶿᶥᵠᵡ"), **{"⊤": "ᵀ", "*": "*", "′": "′"})
+_FUNCTIONS = ("log", "ln", "exp", "max", "min", "sin", "cos", "tan", "tanh", "arg", "sup", "inf", "lim", "det", "Pr")
+# `\log p` needs the space that `\log(x)`, `\max_θ` and `\log^2` do not.
+_FUNCTION_SPACE_RE = re.compile(r"\b(" + "|".join(_FUNCTIONS) + r") (?=[(\[_^" + "".join(_SUBSCRIPTS.values()) + "".join(_SUPERSCRIPTS.values()) + "])")
+
+
+def _script(table: dict, mark: str):
+    """pylatexenc text for `_`/`^` and their argument: unicode when it has one, else `_x` or `_(x+y)`."""
+    def text(node, l2tobj) -> str:
+        args = node.nodeargd.argnlist if node.nodeargd else []
+        inner = "".join(l2tobj.nodelist_to_text([a]) for a in args if a is not None).strip()
+        if inner.startswith("{") and inner.endswith("}"):
+            inner = inner[1:-1]
+        if inner and all(c in table for c in inner):
+            return "".join(table[c] for c in inner)
+        return mark + (inner if len(inner) <= 1 or inner.isalnum() else f"({inner})")
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def _latex_reader():
+    """(LatexNodes2Text, the latexwalker context it parses with), built once."""
+    import logging
+
+    from pylatexenc import latex2text, latexwalker, macrospec
+
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # its warnings about odd input would go to stderr
+    scripts = [macrospec.SpecialsSpec(c, args_parser=macrospec.MacroStandardArgsParser("{")) for c in "_^"]
+    walker_db = latexwalker.get_default_latex_context_db()
+    fracs = ("tfrac", "dfrac", "cfrac")
+    walker_db.add_context_category("kb-scripts", specials=scripts, macros=[macrospec.std_macro(name, "{{") for name in fracs], prepend=True)
+    text_db = latex2text.get_default_latex_context_db()
+    text_db.add_context_category(
+        "kb-text", prepend=True,
+        macros=[latex2text.MacroTextSpec(name, "‖") for name in ("|", "Vert", "lVert", "rVert")]
+        + [latex2text.MacroTextSpec(name, name + " ") for name in _FUNCTIONS]
+        + [latex2text.MacroTextSpec(name, "%(1)s/%(2)s") for name in fracs],
+        specials=[latex2text.SpecialsTextSpec("_", _script(_SUBSCRIPTS, "_")), latex2text.SpecialsTextSpec("^", _script(_SUPERSCRIPTS, "^"))],
+    )
+    return latex2text.LatexNodes2Text(latex_context=text_db, math_mode="text", strict_latex_spaces="based-on-source"), walker_db
+
+
+@functools.lru_cache(maxsize=4096)
+def latex_text(formula: str) -> str:
+    """One formula's LaTeX source as readable unicode (`\\|\\theta\\|_2^2` -> `‖θ‖₂²`); the source if unreadable."""
+    from pylatexenc import latexwalker
+
+    converter, walker_db = _latex_reader()
+    try:
+        nodes = latexwalker.LatexWalker(formula, latex_context=walker_db, tolerant_parsing=True).get_latex_nodes()[0]
+        text = converter.nodelist_to_text(nodes)
+    except Exception:  # noqa: BLE001 - pylatexenc raises assorted errors on odd input; show what was written
+        return formula
+    if "%s" in text and "%s" not in formula:  # a macro missing its arguments (`\frac{`)
+        return formula
+    text = "\n".join(re.sub(r"[ \t]{2,}", " ", line).strip() for line in text.strip().split("\n"))
+    return _FUNCTION_SPACE_RE.sub(r"\1", text) or formula
+
+
+def formulas_as_text(markdown: str) -> str:
+    """Markdown with every formula replaced by its unicode text; display formulas on indented lines of their own."""
+    out = []
+    for kind, value in formula_pieces(markdown):
+        if kind == "text":
+            out.append(value)
+        elif kind == "math":
+            out.append(latex_text(value).replace("\n", " "))
+        else:
+            out.append("\n".join("    " + line for line in latex_text(value).split("\n") if line.strip()))
+    return "".join(out)
 
 
 def _styled(line: str, bold: bool) -> tuple[str, bool]:
@@ -34,11 +118,11 @@ def render_card(card: Card, width: int | None = None) -> str:
     """The card as terminal text. Code fences and $$ blocks are shown as written, never re-wrapped."""
     width = width or min(100, shutil.get_terminal_size((100, 20)).columns)
     lines = [
-        click.style(safe(card.question), bold=True),
+        click.style(formulas_as_text(safe(card.question)), bold=True),
         click.style(f"{safe(card.family)} · {safe(card.note)}:{card.line_start} · id {card.id}", dim=True),
         "",
     ]
-    body = safe(WIKI_LINK_RE.sub(wiki_link_text, card.answer_md))
+    body = formulas_as_text(safe(WIKI_LINK_RE.sub(wiki_link_text, card.answer_md)))
     block_end: str | None = None  # the closing marker of the fence or math block we are in
     for line in body.split("\n"):
         stripped = line.strip()
@@ -75,20 +159,24 @@ def render_card(card: Card, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_reply(reply: ChatReply) -> str:
-    """A chat reply as terminal markdown: the card's words, where they come from, and what to ask next."""
+def render_reply(reply: ChatReply, formulas: str = "text") -> str:
+    """A chat reply as terminal markdown: the card's words, where they come from, and what to ask next.
+
+    `formulas="text"` shows formulas as unicode (kb ask in a terminal); "latex" keeps their source (--json).
+    """
+    shown = formulas_as_text if formulas == "text" else (lambda text: text)
     if reply.error:
         return f"{safe(reply.error)}."
     if reply.abstained:
         lines = [f"Your notes don't cover “{safe(reply.message[:160])}”, so I won't guess."]
         if reply.nearest:
-            lines.append("Nearest: " + "; ".join(f"{safe(c.question)} ({safe(c.family)})" for c in reply.nearest))
+            lines.append("Nearest: " + "; ".join(f"{shown(safe(c.question))} ({safe(c.family)})" for c in reply.nearest))
         return "\n\n".join(lines)
     card = reply.card
-    parts = [f"**{safe(card.question)}** · *{safe(card.family)}*", safe(WIKI_LINK_RE.sub(wiki_link_text, reply.excerpt))]
+    parts = [f"**{shown(safe(card.question))}** · *{safe(card.family)}*", shown(safe(WIKI_LINK_RE.sub(wiki_link_text, reply.excerpt)))]
     if reply.cut:
         parts.append(f"(the most relevant part; `kb show {card.id}` prints the whole answer)")
-    parts.append("Sources: " + " · ".join(f"{safe(c.question)} ({safe(c.family)}) [{c.id}]" for c in reply.citations))
+    parts.append("Sources: " + " · ".join(f"{shown(safe(c.question))} ({safe(c.family)}) [{c.id}]" for c in reply.citations))
     return "\n\n".join(parts)
 
 
@@ -98,7 +186,7 @@ def reply_payload(reply: ChatReply) -> dict:
         return {"id": c.id, "question": c.question, "family": c.family, "score": round(float(c.score), 4)}
 
     return {
-        "answer_md": render_reply(reply),
+        "answer_md": render_reply(reply, formulas="latex"),
         "abstained": reply.abstained,
         "citations": [cited(c) for c in reply.citations],
         "follow_ups": list(reply.follow_ups),

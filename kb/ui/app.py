@@ -64,7 +64,8 @@ def build_app(kb, **services):
         nav = Nav(kb=kb, demo=demo)
         gr.Markdown("## kb · your ML interview notes, offline", elem_id="kb-title")
         nav.open_card_box = gr.Textbox(visible="hidden", elem_id=OPEN_CARD_ELEM_ID, label="open card", show_label=False)
-        with gr.Tabs(selected=TAB_SEARCH) as tabs:
+        # "wrap": on a narrow screen (a phone) the tabs take two lines instead of hiding some in a menu.
+        with gr.Tabs(selected=TAB_SEARCH, overflow_behavior="wrap") as tabs:
             nav.tabs = tabs
             with gr.Tab("Search", id=TAB_SEARCH):
                 search_tab.build(kb, nav, **services)
@@ -89,8 +90,10 @@ def build_app(kb, **services):
 
 def launch_options() -> dict:
     """css and head for demo.launch() (Gradio 6 moved them out of Blocks())."""
+    from kb.ui.images import image_policy_head  # with remote images off, the browser refuses them too
+
     css = "\n".join(p.read_text(encoding="utf-8") for p in sorted(UI_DIR.glob("*.css")))
-    return {"css": css, "head": NAV_JS}
+    return {"css": css, "head": image_policy_head() + NAV_JS}
 
 
 def queue_concurrency() -> int:

@@ -5,6 +5,11 @@ from kb.ui.card_view import CardParts, card_parts
 from kb.ui.render import LATEX_DELIMITERS
 
 
+SHOW_CARD_ON_PHONE_JS = """() => { const card = document.getElementById('kb-card-header');
+  if (card && window.innerWidth <= 640) window.scrollTo({ top: Math.max(0, card.getBoundingClientRect().top + window.scrollY - 8) });
+  return []; }"""
+
+
 def family_choices(kb) -> list[tuple[str, str]]:
     """(label with card count, family name) for every family, in corpus order."""
     return [(f"{name} ({count})", name) for name, count in kb.families()]
@@ -36,7 +41,8 @@ def build(kb, nav, **_services):
 
     first = card_parts(kb, default_card_id(kb))
     families = gr.Radio(choices=family_choices(kb), value=first.family, label="Families", elem_id="kb-families")
-    with gr.Row(equal_height=False):
+    # On a phone the row stacks and kb.css puts the card first (a deep link lands on it), then the lists.
+    with gr.Row(equal_height=False, elem_classes=["kb-browse-row"]):
         with gr.Column(scale=1, min_width=260, elem_classes=["kb-browse-nav"]):
             questions = gr.Radio(choices=question_choices(kb, first.family), value=first.card_id or None, label="Questions", elem_id="kb-questions")
         with gr.Column(scale=3, elem_classes=["kb-card"]):
@@ -82,6 +88,8 @@ def build(kb, nav, **_services):
 
     families.input(pick_family, inputs=families, outputs=questions, show_progress="hidden", queue=False)
     questions.input(render, inputs=questions, outputs=outputs, show_progress="hidden", queue=False)
+    # On a phone the card sits above the list: bring it back into view when a question is picked.
+    questions.input(None, js=SHOW_CARD_ON_PHONE_JS, api_visibility="undocumented")
     prev_btn.click(lambda cid: render(step(kb, cid, -1)), inputs=current, outputs=outputs, show_progress="hidden", queue=False)
     next_btn.click(lambda cid: render(step(kb, cid, +1)), inputs=current, outputs=outputs, show_progress="hidden", queue=False)
 

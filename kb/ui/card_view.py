@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kb.errors import KbError
+from kb.ui.images import rewrite_images
 from kb.ui.render import card_link_html, escape_text, note_markdown, protect_currency
 
 SEE_ALSO_K = 6
@@ -59,11 +60,15 @@ def see_also_html(links) -> str:
 
 
 def answer_markdown(kb, card) -> str:
-    """The answer with its [[wiki-links]] as links to the cards they reach (kb.links), prices safe."""
+    """The answer with its [[wiki-links]] as links to the cards they reach (kb.links), prices safe, and its
+    images offline: remote ones as links naming their host, local ones beside the note inline (kb/ui/images.py)."""
+    root = kb.config.corpus
+    note_dir = (root / card.note).parent
     try:
-        return protect_currency(kb.answer_with_links(card.id, href=lambda card_id: f"?card={card_id}"))
+        linked = kb.answer_with_links(card.id, href=lambda card_id: f"?card={card_id}")
     except KbError:
-        return note_markdown(card.answer_md)
+        return note_markdown(card.answer_md, note_dir=note_dir, root=root)
+    return protect_currency(rewrite_images(linked, note_dir=note_dir, root=root))
 
 
 def card_parts(kb, card_id: str) -> CardParts:

@@ -1,10 +1,15 @@
-"""Search tab: one box (results as you type and on Enter), a family filter, hits that open their card."""
+"""Search tab: one box (results as you type and on Enter), a family filter, hits that open their card.
+
+The results are HTML shown in a gr.Markdown, which typesets their formulas with KaTeX like the card view
+(a gr.HTML would show raw LaTeX): questions and snippets keep whole `$...$` formulas, every other `$` is
+an entity (render.DOLLAR_HTML), and all note and user text is escaped before it is put in the markup.
+"""
 from __future__ import annotations
 
 import time
 
 from kb.errors import KbError
-from kb.ui.render import card_link_html, escape_text, highlight, query_terms, snippet
+from kb.ui.render import DOLLAR_HTML, LATEX_DELIMITERS, card_link_html, escape_text, math_html, query_terms, snippet_html
 
 ALL_FAMILIES = "All families"
 RESULTS_K = 8
@@ -35,20 +40,20 @@ def search_results_html(kb, query: str, family: str | None = None, k: int = RESU
     try:
         hits = kb.search(query, k=k, family=chosen, mode=mode)
     except KbError as exc:
-        return f'<p class="kb-error">{escape_text(str(exc))}</p>'
+        return f'<p class="kb-error">{escape_text(str(exc)).replace("$", DOLLAR_HTML)}</p>'
     note = "" if mode == "hybrid" else '<p class="kb-muted">The semantic model is still loading: showing keyword matches for now.</p>'
     if not hits:
-        return note + f'<p class="kb-muted">No card matches “{escape_text(query)}”.</p>'
+        return note + f'<p class="kb-muted">No card matches “{escape_text(query).replace("$", DOLLAR_HTML)}”.</p>'
     terms = highlight_terms(kb, query)
     rows = []
     for hit in hits:
         card = hit.card
         rows.append(
             '<li class="kb-hit">'
-            f'<div class="kb-hit-question">{card_link_html(card.id, card.question, "kb-hit-link")}</div>'
+            f'<div class="kb-hit-question">{card_link_html(card.id, card.question, "kb-hit-link", label_html=math_html(card.question))}</div>'
             f'<div class="kb-hit-meta"><span class="kb-family-badge">{escape_text(card.family)}</span>'
             f' <span class="kb-score">score {hit.score:.2f}</span></div>'
-            f'<div class="kb-hit-snippet">{highlight(snippet(card.answer_text, terms), terms)}</div>'
+            f'<div class="kb-hit-snippet">{snippet_html(card.answer_md, terms)}</div>'
             "</li>"
         )
     return note + f'<ol class="kb-hits" aria-label="Search results">{"".join(rows)}</ol>'
@@ -66,7 +71,7 @@ def build(kb, nav, **_services):
             autofocus=True,
         )
         family = gr.Dropdown(choices=family_filter_choices(kb), value=ALL_FAMILIES, label="Family", scale=1, elem_id="kb-search-family")
-    results = gr.HTML(search_results_html(kb, ""), elem_id="kb-search-results", js_on_load=None)
+    results = gr.Markdown(search_results_html(kb, ""), elem_id="kb-search-results", latex_delimiters=LATEX_DELIMITERS, sanitize_html=True)
 
     def as_you_type(q, f):
         time.sleep(TYPING_PAUSE_S)  # with trigger_mode="always_last", keystrokes meanwhile collapse into one call
