@@ -10,42 +10,27 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from kb.coach import chat
-from kb.coach.grade import Grade, Grader
-from kb.coach.interview import InterviewSession
-from kb.coach.progress import ProfileProgress, ProgressStore
 from kb.config import Config
-from kb.embed import load_build_encoder
 from kb.errors import CardNotFound, CorpusError, IndexCorruptError, QueryError
-from kb.links.related import (
-    Link,
-    LinkGraph,
-    TopicGraph,
-    plain_neighbours,
-    related_links,
-    topic_graph,
-)
 from kb.notes.cards import Card
-from kb.notes.concepts import Glossary
 from kb.notes.parse import Problem
-from kb.notes.wikilinks import broken_links_in_notes, wikilinks_to_markdown
 from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet
-from kb.retrieval.search import (
-    MODES,
-    Hit,
-    clean_query,
-    coverage_floor,
-    dense_query_text,
-    dense_scores,
-    rank,
-)
+from kb.retrieval.search import MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, rank
 from kb.vocab import Vocabulary
+
+if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `kb search` stays fast
+    from kb.coach.chat import ChatReply
+    from kb.coach.grade import Grade
+    from kb.coach.interview import InterviewSession
+    from kb.coach.progress import ProfileProgress, ProgressStore
+    from kb.links.related import Link, LinkGraph, TopicGraph
+    from kb.notes.concepts import Glossary
 
 QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
@@ -194,6 +179,8 @@ class KnowledgeBase:
 
     def broken_links(self) -> list[Problem]:
         """[[wiki-links]] in the notes that reach no card, section or note, with file and line."""
+        from kb.notes.wikilinks import broken_links_in_notes
+
         return broken_links_in_notes(self.config.corpus, self._cards, self.config.max_note_bytes)
 
     def resolve(self, id_or_text: str) -> Card:
@@ -212,14 +199,20 @@ class KnowledgeBase:
 
     # ---- links and concepts ----------------------------------------------------------------------
     def _link_graph(self) -> LinkGraph:
+        from kb.links.related import LinkGraph
+
         return self._cached("link_graph", lambda: LinkGraph(self._cards, self.data.vectors, self.vocabulary.synonyms_as_written))
 
     def related(self, card_id: str, k: int = 6) -> list[Link]:
         """See-also links for a card, ranked, each with its reason (kb.links)."""
+        from kb.links.related import related_links
+
         return related_links(self._link_graph(), self.card(card_id).id, k)
 
     def similar(self, card_id: str, k: int = 6) -> list[str]:
         """Plain nearest cards by question+answer vector: the baseline the links are measured against."""
+        from kb.links.related import plain_neighbours
+
         return plain_neighbours(self._link_graph(), self.card(card_id).id, k)
 
     def concepts(self) -> Glossary:
@@ -228,25 +221,35 @@ class KnowledgeBase:
 
     def topic_graph(self, per_card: int = 3) -> TopicGraph:
         """Cards as nodes and their `per_card` best see-also links as edges: what the Topic map draws."""
+        from kb.links.related import topic_graph
+
         return self._cached(f"topic_graph:{per_card}", lambda: topic_graph(self._link_graph(), per_card))
 
     def answer_with_links(self, card_id: str, href: Callable[[str], str]) -> str:
         """The card's answer markdown with its [[wiki-links]] as links; `href(card_id)` is the surface's address."""
+        from kb.notes.wikilinks import wikilinks_to_markdown
+
         card = self.card(card_id)
         return wikilinks_to_markdown(card.answer_md, card.note, self._link_graph().resolver, href)
 
     # ---- chat, grading, interview, progress ---------------------------------------------------------
-    def ask(self, message: str, topic: str | None = None) -> chat.ChatReply:
+    def ask(self, message: str, topic: str | None = None) -> ChatReply:
         """Answer from the nearest cards, citing them; `topic` is the previous reply's `.topic` for follow-ups."""
+        from kb.coach import chat
+
         return chat.answer(self, message, topic)
 
     def grade(self, card_id: str, answer: str, hints: int = 0) -> Grade:
         """Score a free-text answer against a card: key points covered and missed, contradictions."""
+        from kb.coach.grade import Grader
+
         card = self.card(card_id) if isinstance(card_id, str) else card_id
         return self._cached("grader", lambda: Grader(self.encoder)).grade(card, answer, hints)
 
     def progress_store(self) -> ProgressStore:
         """The progress database in the configured data folder (KB_DATA), opened once."""
+        from kb.coach.progress import ProgressStore
+
         with self._caches_lock:
             if self._progress_store is None:
                 self._progress_store = ProgressStore.in_data_dir(self.config.data)  # ProgressStoreError names the file
@@ -254,13 +257,43 @@ class KnowledgeBase:
 
     def progress(self, profile: str = "default", store: ProgressStore | None = None) -> ProfileProgress:
         """One profile's interview history, mastery and due cards (in `store`, else the configured database)."""
+        from kb.coach.progress import ProfileProgress
+
         return ProfileProgress(store or self.progress_store(), profile, self)
 
     def interview(self, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None,
                   follow_ups: bool = True, store: ProgressStore | None = None, card_ids: list[str] | None = None) -> InterviewSession:
         """A mock interview over the chosen families; every graded answer is stored under `profile`."""
+        from kb.coach.interview import InterviewSession
+
         return InterviewSession(self, store or self.progress_store(), profile=profile, families=families, length=length,
                                 mode=mode, seed=seed, follow_ups=follow_ups, card_ids=card_ids)
+
+    # ---- Anki ----------------------------------------------------------------------------------
+    def export_anki(self, out: str | Path, families: str | list[str] | None = None, profile: str | None = None, weak: int | None = None,
+                    store: ProgressStore | None = None, deck: str | None = None):
+        """Write the cards (or `families`' cards, or `profile`'s `weak` weakest) as an Anki .apkg (kb.anki.export).
+
+        Every card of the corpus gets a stable GUID (kept in <corpus>/.kb/anki-guids.json), so importing a
+        newer export into Anki updates its notes, even after a question was reworded. Returns an AnkiExport.
+        """
+        from kb.anki.export import export_package, weakest
+        from kb.coach.scheduling import retrievability
+
+        self.refresh_if_changed(force_check=True)
+        chosen = self.cards(families)
+        if weak is not None:
+            states = (store or self.progress_store()).card_states(profile or "default")
+            chosen = weakest(chosen, states, weak, retrievability)
+        return export_package(self.cards(), chosen, self.config.corpus, Path(out), deck)
+
+    def import_anki_history(self, imported, profile: str = "default", store: ProgressStore | None = None):
+        """Replay the review log of an `import_anki` result into `profile`'s progress (kb.anki.history): FSRS
+        continues where Anki left off. Reviews already there are not added twice. Returns a HistoryReport."""
+        from kb.anki.history import replay_history
+
+        self.refresh_if_changed(force_check=True)
+        return replay_history(imported, self.cards(), store or self.progress_store(), profile)
 
     # ---- search -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -346,5 +379,7 @@ class KnowledgeBase:
 
 
 def _default_encoder(config: Config):
+    from kb.embed import load_build_encoder  # the encoder loads on first use (browsing needs none)
+
     # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed/choose.py).
     return load_build_encoder(config.model, cache=config.model_cache)

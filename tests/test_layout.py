@@ -161,6 +161,12 @@ def raw_imports(name: str) -> tuple[tuple[str, tuple[str, ...], int, str], ...]:
                     target = resolve_relative(Module(package, module.path, True), level, target.lstrip(".") or None) if package else None
                 if target:
                     found.append((target, (), node.lineno, "dynamic import"))
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets) and isinstance(node.value, ast.Dict):
+            # kb/__init__.py's lazy exports: name -> "module" or ("module", "name"), imported on first use
+            for value in node.value.values:
+                first = value.elts[0] if isinstance(value, ast.Tuple) and value.elts else value
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.append((first.value, (), value.lineno, "lazy export"))
     return tuple(found)
 
 

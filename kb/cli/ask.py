@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from kb.cli.common import common_options, open_kb, read_queries
-from kb.cli.terminal import render_reply, reply_payload
 
 
 @click.command()
@@ -25,6 +24,8 @@ def ask(corpus, index_dir, model, question, queries_file, as_json):
 
     Example: kb ask "why does PPO clip the ratio?" --json
     """
+    from kb.cli.terminal import reply_payload  # renderers load with the command, not with `kb --help`
+
     kb = open_kb(corpus, index_dir, model)
     if queries_file:
         for text in read_queries(queries_file):
@@ -53,6 +54,8 @@ def ask(corpus, index_dir, model, question, queries_file, as_json):
 
 
 def _show(reply, as_json: bool) -> None:
+    from kb.cli.terminal import render_reply, reply_payload
+
     if as_json:
         click.echo(json.dumps(reply_payload(reply), ensure_ascii=False))
         return

@@ -4,6 +4,7 @@ Errors from the library (KbError) become one-line messages and exit code 1; noth
 """
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,34 @@ def _encoder_line(encoder) -> str:
 
 
 
-@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that live in modules of their own, by name: a module is imported only when one of its
+# commands runs (or --help lists them), so `kb search` does not load the interview or Anki code.
+COMMAND_MODULES = {
+    "anki": "kb.cli.anki",
+    "ask": "kb.cli.ask",
+    "concepts": "kb.cli.links",
+    "fsrs": "kb.cli.stats",
+    "grade": "kb.cli.interview",
+    "interview": "kb.cli.interview",
+    "related": "kb.cli.links",
+    "serve": "kb.cli.serve",
+    "stats": "kb.cli.stats",
+}
+
+
+class CommandsOnDemand(KbGroup):
+    """The `kb` group: the commands defined here, plus those of COMMAND_MODULES, loaded when asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx, name: str):
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[name]).register(self)  # adds every command of that module
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=CommandsOnDemand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kb")
 def main():
     """kb: search, browse and drill your markdown interview notes, offline."""
@@ -163,17 +191,6 @@ def show(corpus, index_dir, model, card_id, as_json):
         click.echo(json.dumps(card.to_dict(), ensure_ascii=False, indent=1))
         return
     click.echo(render_card(card))
-
-
-def _register_commands() -> None:
-    """Subcommands that live in their own modules beside this one (serve, ask, related, concepts, grade, interview)."""
-    from kb.cli import ask, interview, links, serve
-
-    for module in (serve, ask, links, interview):
-        module.register(main)
-
-
-_register_commands()
 
 
 if __name__ == "__main__":
