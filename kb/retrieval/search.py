@@ -65,7 +65,7 @@ def is_confident(hits: list["Hit"], floor: float = 0.0) -> bool:
     """True when the best hit is likely to answer the question: its fused score reaches
     ABSTAIN_THRESHOLD and its dense score the corpus's coverage floor, so that shared keywords alone
     (one rare word such as "normalization") cannot make an answer."""
-    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD and max(h.dense for h in hits[:1]) >= floor
+    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD and hits[0].dense >= floor
 
 
 @dataclass
