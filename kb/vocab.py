@@ -10,6 +10,8 @@ Everything else here (stop words, negations, the stemmer) is general English.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import re
@@ -189,9 +191,28 @@ def default_vocabulary() -> Vocabulary:
     return Vocabulary(parse_packs(setting("KB_VOCAB")))
 
 
+# The vocabulary of the knowledge base whose work is running: a grader set up for one corpus and one
+# KB_VOCAB reads its lists, not the process default. A context variable keeps threads apart.
+_ACTIVE: contextvars.ContextVar[Vocabulary | None] = contextvars.ContextVar("kb_vocabulary", default=None)
+
+
+@contextlib.contextmanager
+def using(vocabulary: Vocabulary | None):
+    """Within the block, synonym_groups() and antonym_axes() read `vocabulary` (None: the default)."""
+    token = _ACTIVE.set(vocabulary)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def current_vocabulary() -> Vocabulary:
+    return _ACTIVE.get() or default_vocabulary()
+
+
 def synonym_groups() -> list[tuple[str, ...]]:
-    return default_vocabulary().synonym_groups
+    return current_vocabulary().synonym_groups
 
 
 def antonym_axes() -> list[tuple[tuple[str, ...], ...]]:
-    return default_vocabulary().antonym_axes
+    return current_vocabulary().antonym_axes

@@ -5,6 +5,7 @@ Plain helpers and paths live in tests/support.py; every fixture name is defined 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import platformdirs
@@ -16,6 +17,7 @@ from tests.support import (
     SALVATORE,
     chromium_browser,
     copy_shipped_corpus,
+    eval_corpus_files,
     load_kb,
     serve_app,
     write_notes,
@@ -109,3 +111,19 @@ def progress_app_url(shipped_kb, progress_store):
     server = serve_app(shipped_kb, progress_store=progress_store)
     yield server.url
     server.close()
+
+
+@pytest.fixture(scope="session")
+def eval_corpora(tmp_path_factory, encoder, external_corpora):
+    """One corpus folder and index per evaluation corpus; `open(name, vocab)` loads it with that vocabulary."""
+    root = tmp_path_factory.mktemp("eval-corpora")
+
+    def open_corpus(name: str, vocab: str | None = None):
+        corpus = root / name / "corpus"
+        if not corpus.exists():
+            corpus.mkdir(parents=True)
+            for path in eval_corpus_files(name):
+                shutil.copy(path, corpus / path.name)
+        return load_kb(corpus, encoder, vocab=vocab)
+
+    return open_corpus

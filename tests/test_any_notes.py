@@ -9,12 +9,11 @@ measured figure less 0.03 (docs/search.md reports both).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support import BENCHMARKS, EXTERNAL_CORPORA, SHIPPED_CORPUS, kb_env, kb_subprocess, load_kb, write_notes
+from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl, write_notes
 
 EVAL = BENCHMARKS / "eval"
 PPO = "how-does-ppo-work-why-the-clip"
@@ -22,34 +21,6 @@ PPO = "how-does-ppo-work-why-the-clip"
 SEARCH_FLOORS = {"shipped": (0.87, 0.94), "external": (0.85, 0.97), "added": (0.85, 0.97)}
 ABSTAIN_FLOOR = {"shipped": 0.80, "added": 0.80}  # uncovered near-domain test questions declined
 ON_TOPIC_FLOOR = 0.85  # covered test questions answered from an expected card
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def corpus_files(name: str) -> list[Path]:
-    return {
-        "shipped": sorted(SHIPPED_CORPUS.glob("*.md")),
-        "external": sorted(EXTERNAL_CORPORA.glob("*.md")),
-        "added": sorted((BENCHMARKS / "corpora").rglob("*.md")),
-    }[name]
-
-
-@pytest.fixture(scope="module")
-def eval_corpora(tmp_path_factory, encoder, external_corpora):
-    """One corpus folder and index per evaluation corpus; `open(name, vocab)` loads it with that vocabulary."""
-    root = tmp_path_factory.mktemp("eval-corpora")
-
-    def open_corpus(name: str, vocab: str | None = None):
-        corpus = root / name / "corpus"
-        if not corpus.exists():
-            corpus.mkdir(parents=True)
-            for path in corpus_files(name):
-                shutil.copy(path, corpus / path.name)
-        return load_kb(corpus, encoder, vocab=vocab)
-
-    return open_corpus
 
 
 def recall(kb, queries: list[dict]) -> tuple[float, float]:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kb.coach.grade import Grader, key_points, max_score_after_hints
+from kb.coach.grade import key_points, max_score_after_hints
 
 from tests.support import BENCHMARKS
 
@@ -18,7 +18,7 @@ DEV_FLOOR = 0.90
 
 @pytest.fixture(scope="module")
 def grader(shipped_kb):
-    return Grader(shipped_kb.encoder)
+    return shipped_kb.grader()
 
 
 def test_key_points_attach_lead_terms_and_keep_formulas(shipped_kb):
@@ -35,7 +35,7 @@ def test_key_points_attach_lead_terms_and_keep_formulas(shipped_kb):
 def test_paraphrase_covers_a_key_point(shipped_kb, grader):
     card = shipped_kb.card("when-do-you-use-mse-vs-mae-vs-huber")
     result = grader.grade(card, "Mean absolute error estimates the conditional median and is not thrown off by outliers.")
-    assert any("Predicts conditional median" in p for p in result.covered)
+    assert any("Predicts conditional median" in c.point and "conditional median" in c.span for c in result.covered)
     assert not result.contradictions
 
 
@@ -128,8 +128,8 @@ def test_a_reversed_relation_is_flagged_and_lands_below_50(shipped_kb, grader, c
 def test_a_flagged_formula_is_shown_as_the_student_wrote_it(shipped_kb, grader):
     card = shipped_kb.card("whats-the-difference-between-forward-and-reverse-kl")
     result = grader.grade(card, "KL(p||q) lets q concentrate on a single peak, while KL(q||p) forces q to spread over every mode of p.")
-    assert any("KL(p||q)" in c for c in result.contradictions)
-    assert not any("\u2060" in c for c in result.contradictions)
+    assert any("KL(p||q)" in c.answer_span for c in result.contradictions)
+    assert not any("\u2060" in c.answer_span for c in result.contradictions)
 
 
 def test_a_strong_answer_in_other_words_beats_a_copy_of_the_question(shipped_kb, grader):

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from kb.coach import scheduling
 from kb.errors import QueryError
+from kb.coach.feedback import feedback_blocks, next_line
 from kb.coach.grade import Grade, key_points, max_score_after_hints
 
 MODES = ("due", "weakest", "random")
@@ -222,12 +223,11 @@ class InterviewSession:
         if self.follow_ups and asked.follow_up_of is None and len(self.asked) < self.length:
             link = self._follow_up_card(asked.card_id)
             if link is not None:
-                opener = {"easy": "Good.", "good": "Good.", "hard": "Fair."}.get(asked.rating or "", "Let's build on that.")
                 follow = Asked(link.id, link.question, link.family, follow_up_of=asked.card_id)
                 self.asked.append(follow)
                 self.queue = [c for c in self.queue if c.id != link.id]
-                return [self._question_turn(follow, opener=f"{opener} How does that connect to this: ")]
-        return self._ask_next()
+                return [self._question_turn(follow, opener=next_line(asked.grade, follow_up=True))]
+        return self._ask_next(opener=next_line(asked.grade, follow_up=False))
 
     def _follow_up_card(self, card_id: str):
         asked_ids = {a.card_id for a in self.asked}
@@ -242,7 +242,7 @@ class InterviewSession:
             return self.kb.card(link.id)
         return None
 
-    def _ask_next(self) -> list[Turn]:
+    def _ask_next(self, opener: str = "") -> list[Turn]:
         asked_ids = {a.card_id for a in self.asked}
         while self.queue and len(self.asked) < self.length:
             card = self.queue.pop(0)
@@ -250,28 +250,22 @@ class InterviewSession:
                 continue
             asked = Asked(card.id, card.question, card.family)
             self.asked.append(asked)
-            return [self._question_turn(asked)]
+            return [self._question_turn(asked, opener=opener)]
         self.finished = True
         return [self.summary()]
 
     def _question_turn(self, asked: Asked, opener: str = "") -> Turn:
         number = len(self.asked)
-        text = f"{opener}**{asked.question}**" if opener else f"**Q{number}.** {asked.question}"
+        text = f"{opener}**{asked.question}**" if asked.follow_up_of else f"{opener}**Q{number}.** {asked.question}"
         return Turn("question", text, {"card_id": asked.card_id, "family": asked.family, "number": number, "of": self.length, "follow_up_of": asked.follow_up_of})
 
     def _grade_turn(self, asked: Asked, card, grade: Grade, suggested: str, due) -> Turn:
         lines = [f"**Score: {grade.score}/100**" + (f" (hints used: {asked.hints}, best possible {max_score_after_hints(asked.hints)})" if asked.hints else "")]
-        if grade.contradictions:
-            lines.append("**Says the opposite of the notes:** " + " · ".join(f"“{c}”" for c in grade.contradictions))
-        if grade.covered:
-            lines.append("**Covered:**\n" + "\n".join(f"- ✓ {p}" for p in grade.covered))
-        if grade.missed:
-            lines.append("**Missed:**\n" + "\n".join(f"- ✗ {p}" for p in grade.missed))
+        lines.extend(feedback_blocks(grade))
         lines.append(f"**Model answer:**\n\n{card.answer_md}")
         lines.append(f"Suggested rating: **{suggested.capitalize()}** ({scheduling.rating_explanation()})" + (f"; next review {_when(due)}." if due else "."))
         return Turn("grade", "\n\n".join(lines), {
-            "card_id": card.id, "score": grade.score, "covered": grade.covered, "missed": grade.missed,
-            "contradictions": grade.contradictions, "rating": suggested, "due": due, "review_id": asked.review_id,
+            **grade.to_dict(), "card_id": card.id, "rating": suggested, "due": due, "review_id": asked.review_id,
             "answer_md": card.answer_md,
         })
 

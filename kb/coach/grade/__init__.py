@@ -20,9 +20,14 @@ Modules, each importing only those above it:
     contradictions    attribute contradictions (antonym lexicon and compared terms)
     relation_clashes  the relation patterns applied to a card
     negation          negation flips (the text side)
-    grader            Grade, Grader: coverage and the score (KnowledgeBase.grade keeps one Grader per index)
+    result            Grade and its parts: covered points with the answer's span, contradictions with
+                      the card sentence, the card an off-topic answer fits
+    fit               CardSpace: which card an answer fits (an answer to another question scores near 0)
+    grader            Grader: coverage and the score (KnowledgeBase.grade keeps one Grader per index)
 """
-from kb.coach.grade.grader import Grade, Grader, max_score_after_hints
+from kb.coach.grade.fit import CardSpace
+from kb.coach.grade.grader import Grader, max_score_after_hints
 from kb.coach.grade.points import KeyPoint, key_points
+from kb.coach.grade.result import Contradiction, CoveredPoint, FitsCard, Grade
 
-__all__ = ["Grade", "Grader", "KeyPoint", "key_points", "max_score_after_hints"]
+__all__ = ["CardSpace", "Contradiction", "CoveredPoint", "FitsCard", "Grade", "Grader", "KeyPoint", "key_points", "max_score_after_hints"]

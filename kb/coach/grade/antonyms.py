@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import functools
 
-from kb.vocab import antonym_axes
+from kb.vocab import Vocabulary, current_vocabulary
 
 
-@functools.lru_cache(maxsize=1)
 def antonym_lexicon() -> dict[str, tuple[tuple[int, int], ...]]:
-    """word -> its (axis, pole)s ("lower" is both less and the opposite of upper).
+    """word -> its (axis, pole)s ("lower" is both less and the opposite of upper), from the vocabulary in use.
 
     Exact word forms: stems would merge "bias" (a noun) with "biased"."""
+    return _lexicon(current_vocabulary())
+
+
+def axis_sizes() -> dict:
+    """axis -> how many poles it has (most have two; a negation flips only those)."""
+    return _axis_sizes(current_vocabulary())
+
+
+@functools.lru_cache(maxsize=8)
+def _lexicon(vocabulary: Vocabulary) -> dict[str, tuple[tuple[int, int], ...]]:
     lexicon: dict[str, tuple[tuple[int, int], ...]] = {}
-    for axis, poles in enumerate(antonym_axes()):
+    for axis, poles in enumerate(vocabulary.antonym_axes):
         for pole, words in enumerate(poles):
             for word in words:
                 if (axis, pole) not in lexicon.get(word, ()):
@@ -21,11 +30,10 @@ def antonym_lexicon() -> dict[str, tuple[tuple[int, int], ...]]:
     return lexicon
 
 
-@functools.lru_cache(maxsize=1)
-def axis_sizes() -> dict:
-    """axis -> how many poles it has (most have two; a negation flips only those)."""
+@functools.lru_cache(maxsize=8)
+def _axis_sizes(vocabulary: Vocabulary) -> dict:
     sizes: dict = {}
-    for polarities in antonym_lexicon().values():
+    for polarities in _lexicon(vocabulary).values():
         for axis, pole in polarities:
             sizes[axis] = max(sizes.get(axis, 0), pole + 1)
     return sizes

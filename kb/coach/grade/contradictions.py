@@ -18,22 +18,22 @@ Fact = tuple[str, object, int]  # (anchor, axis, pole): the attribute `pole` of 
 Item = tuple[int, str, tuple]  # (position, stem, polarities) of a clause word; () for a plain word
 
 
-def contradictions(card, points: list[KeyPoint], answer: str) -> tuple[list[str], set[int]]:
-    """Answer clauses that attach to an entity the opposite of what the card says, and the points they contradict."""
+def contradictions(card, points: list[KeyPoint], answer: str) -> list[tuple[str, set[int], bool]]:
+    """(clause, the points it contradicts, whether a clash is between the card's own compared terms)
+    for each answer clause that attaches to an entity the opposite of what the card says."""
     compared = compared_terms(card, points)
     sizes = {**axis_sizes(), "compared": max(2, len(set(compared.values())) or 2)}
     card_facts = _card_facts(points, compared, sizes)
     # A clash about a named thing (a compared term, a word of the question or of a lead) or about the
     # word right beside the attribute counts at once; a clash about a word further off needs a second one.
     named = set(compared) | content_stems(card.question) | {stem(w) for p in points for w in tokens(p.lead)}
-    found: list[str] = []
-    hit_points: set[int] = set()
+    found: list[tuple[str, set[int], bool]] = []
     for clause in _answer_clauses(answer, compared):
-        conflicting = _contradicted_points(clause, compared, sizes, card_facts, named)
+        on_compared: list[bool] = []
+        conflicting = _contradicted_points(clause, compared, sizes, card_facts, named, on_compared)
         if conflicting:
-            found.append(clause.strip())
-            hit_points |= conflicting
-    return found, hit_points
+            found.append((clause.strip(), conflicting, any(on_compared)))
+    return found
 
 
 def _card_facts(points: list[KeyPoint], compared: dict[str, int], sizes: dict) -> dict[tuple[str, object], dict[int, set[int]]]:
@@ -48,7 +48,7 @@ def _card_facts(points: list[KeyPoint], compared: dict[str, int], sizes: dict) -
     return card_facts
 
 
-def _contradicted_points(clause: str, compared: dict[str, int], sizes: dict, card_facts: dict, named: set[str]) -> set[int]:
+def _contradicted_points(clause: str, compared: dict[str, int], sizes: dict, card_facts: dict, named: set[str], on_compared: list) -> set[int]:
     """The card's points an answer clause contradicts: one clash about a named or adjacent word, or two
     about other words; else none."""
     conflicting: set[int] = set()
@@ -57,6 +57,7 @@ def _contradicted_points(clause: str, compared: dict[str, int], sizes: dict, car
     for anchor, axis, pole in _facts(clause, compared, sizes, near=near):
         poles = card_facts.get((anchor, axis))
         if poles and pole not in poles:
+            on_compared.append(axis == "compared")
             if axis == "compared" or anchor in named or (anchor, axis, pole) in near:
                 strong += 1
             else:

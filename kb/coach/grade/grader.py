@@ -1,20 +1,23 @@
 """Score an answer against a card: key-point coverage from embeddings and shared words, the whole
-answer's similarity, and the contradictions the other modules find, as a 0-100 Grade (one Grader
-per encoder caches each card's embeddings)."""
+answer's similarity, the contradictions the other modules find, and whether the answer fits another
+card better, as a 0-100 Grade (one Grader per knowledge base caches each card's embeddings)."""
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from kb.coach.grade.compared import as_written, resolve_ordered_pairs
 from kb.coach.grade.contradictions import contradictions
+from kb.coach.grade.fit import CardSpace
 from kb.coach.grade.negation import claim_clauses, is_flipped, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
-from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences
+from kb.coach.grade.repairs import card_terms, closer_in_order, edits
+from kb.coach.grade.result import Contradiction, CoveredPoint, Grade
+from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences, tokens, without_non_answers
+from kb.vocab import Vocabulary, using
 
 # Coverage: cosine below LOW counts as nothing, above HIGH as fully said (all-MiniLM-L6-v2 scale).
 COS_LOW, COS_HIGH = 0.30, 0.70
@@ -24,22 +27,12 @@ COVERED_AT = 0.5  # a point counts as covered from this coverage on
 FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer never says everything)
 SCORE_CURVE = 0.5  # < 1 lifts partial answers: saying one point right is worth more than 1/n of the marks
 CONTRADICTION_FACTOR = 0.25  # the score is multiplied by this for each contradicting clause
+OTHER_CARD_SCORE = 10  # the most an answer to a different question can score
+FITS_HERE = 0.45  # weighted key-point coverage from which an answer is about this card, whatever else it is near
 NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
+REPAIR_MATCH = 0.65  # cosine from which an edited clause (closer in word order) restates a card claim
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
-
-
-@dataclass
-class Grade:
-    score: int
-    covered: list[str]
-    missed: list[str]
-    contradictions: list[str] = field(default_factory=list)  # answer clauses that say the opposite of the card
-    coverage: list[float] = field(default_factory=list)  # per key point, in key-point order
-    key_points: list[KeyPoint] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"score": self.score, "covered": self.covered, "missed": self.missed, "contradictions": self.contradictions}
 
 
 def _says_something(sentence: str, question_stems: set[str]) -> bool:
@@ -50,10 +43,15 @@ def _says_something(sentence: str, question_stems: set[str]) -> bool:
 
 
 class Grader:
-    """Grades answers with the real sentence encoder; key-point embeddings are cached per card."""
+    """Grades answers with the real sentence encoder, in one vocabulary; per-card embeddings are cached.
 
-    def __init__(self, encoder, cache_size: int = 256):
+    `space` (the corpus's cards and their index vectors) lets the grader see that an answer fits
+    another card better; without it that check is skipped."""
+
+    def __init__(self, encoder, vocabulary: Vocabulary | None = None, space: CardSpace | None = None, cache_size: int = 256):
         self.encoder = encoder
+        self.vocabulary = vocabulary
+        self.space = space
         self._cache: OrderedDict[str, object] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # the web app grades from several threads
@@ -80,54 +78,118 @@ class Grader:
         return self._cached(f"points:{card.id}:{card.text_hash}", make)
 
     def grade(self, card, answer: str, hints: int = 0) -> Grade:
+        with using(self.vocabulary):
+            return self._grade(card, answer, hints)
+
+    def _grade(self, card, answer: str, hints: int) -> Grade:
         points, point_vectors, point_stems = self.card_points(card)
         answer = (answer or "").strip()[:MAX_ANSWER_CHARS]
         question_stems = content_stems(card.question)
-        # Sentences that only restate the question add nothing: keep those with new content words.
-        units = [s for s in split_sentences(plain_text(answer)) if _says_something(s, question_stems)]
+        # Sentences that only restate the question or say "I don't know" add nothing.
+        units = [u for u in (without_non_answers(s) for s in split_sentences(plain_text(answer))) if _says_something(u, question_stems)]
         if not units:
-            return self._result(points, np.zeros(len(points)), [], set(), hints, 0.0)
-        coverage, whole = self._coverage(card, point_vectors, point_stems, units)
-        found, contradicted = self._contradictions(card, points, units)
-        return self._result(points, coverage, found, contradicted, hints, whole)
-
-    def _coverage(self, card, point_vectors: np.ndarray, point_stems: list[set[str]], units: list[str]) -> tuple[np.ndarray, float]:
-        """Per key point, how well the answer says it (best sentence cosine blended with shared content
-        words); and the whole answer's cosine to the card's answer."""
+            return Grade(0, [], [p.text for p in points], said_nothing=True, coverage=[0.0] * len(points), key_points=list(points))
         unit_vectors = self.encoder.encode(units + [" ".join(units)])
-        cosine = (point_vectors @ unit_vectors.T).max(axis=1)
+        coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units)
+        found = self._contradictions(card, points, point_vectors, units)
+        grade = self._result(points, coverage, best_unit, units, found, hints, whole)
+        weights = np.array([p.weight for p in points])
+        said_here = float((weights * coverage).sum() / weights.sum()) if len(points) else 0.0
+        # An answer that says much of this card answers it, however close it also is to a neighbour.
+        fits = self.space.fits_other(card, unit_vectors[-1]) if self.space is not None and said_here < FITS_HERE else None
+        if fits is not None:
+            grade.fits_card = fits
+            grade.score = min(grade.score, OTHER_CARD_SCORE)
+        return grade
+
+    def _coverage(self, card, point_vectors, point_stems, unit_vectors, units) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per key point: how well the answer says it (best sentence cosine blended with shared content
+        words) and which sentence says it best; and the whole answer's cosine to the card's answer."""
+        cosine = point_vectors @ unit_vectors.T  # each sentence, and the whole answer (a point may span sentences)
+        best_unit = cosine[:, :-1].argmax(axis=1)
         whole = float(unit_vectors[-1] @ self.reference_vector(card))
-        dense = np.clip((cosine - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0)
+        dense = np.clip((cosine.max(axis=1) - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0)
         answer_stems = content_stems(" ".join(units))
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
-        return (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical, whole
+        return (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical, best_unit, whole
 
-    def _contradictions(self, card, points: list[KeyPoint], units: list[str]) -> tuple[list[str], set[int]]:
-        """Every contradicting clause (attribute, ordered-pair, relation and negation checks, each clause
-        once) and the key points they take the credit of."""
+    def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> list[tuple[str, str, set[int]]]:
+        """(answer clause, kind, the key points it contradicts) for every contradicting clause, each
+        clause once: attribute, ordered-pair, relation and negation checks."""
         text, pair_clashes, written = resolve_ordered_pairs(card, points, " ".join(units))
-        found, contradicted = contradictions(card, points, text)
-        found = list(dict.fromkeys(as_written(c, written) for c in found))
-        found += [c for c in dict.fromkeys(pair_clashes + relation_clashes(card, points, units)) if c not in found]
-        negated_found, negated_points = self._negation_flips(card, points, units)
-        found += [c for c in negated_found if c not in found]
-        return found, contradicted | negated_points
+        flagged: dict[str, tuple[str, set[int]]] = {}
+        for clause, hit, on_compared in contradictions(card, points, text):
+            flagged.setdefault(as_written(clause, written), ("definition_swap" if on_compared else "opposite_attribute", hit))
+        for clause in pair_clashes:
+            flagged.setdefault(clause, ("swapped_order", set()))
+        for clause, kind in relation_clashes(card, points, units):
+            flagged.setdefault(clause, (kind, set()))
+        for clause, hit in self._negation_flips(card, points, units):
+            flagged.setdefault(clause, ("negation", hit))
+        repaired = self._repairs(card, points, units)
+        found = dict(repaired)
+        for clause, value in flagged.items():
+            found.setdefault(clause, value)
+        if not found:
+            return []
+        # Shown beside the card sentence it contradicts: the closest of the points it names, else of all.
+        clause_vectors = self.encoder.encode([without_negation(c) for c in found])
+        closeness = point_vectors @ clause_vectors.T
+        out = []
+        for j, (clause, (kind, hit)) in enumerate(found.items()):
+            candidates = sorted(hit) or range(len(points))
+            nearest = max(candidates, key=lambda i: closeness[i, j])
+            out.append((clause, kind, set(hit), nearest))
+        return out
 
-    def _negation_flips(self, card, points, units) -> tuple[list[str], set[int]]:
+    def _repairs(self, card, points, units) -> dict[str, tuple[str, set[int]]]:
+        """Answer clauses that one small edit (two terms swapped, another term put in, an attribute
+        turned to its opposite) makes restate a card claim clearly better: they say its opposite."""
+        clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
+        said = [tokens(c) for c in clauses]
+        claims, owners, claim_vectors, terms = self.card_claims(card, points)
+        claim_words = [c.split() for c in claims]
+        candidates = closer_in_order(edits(said, terms, claim_words), said, claim_words, terms) if claims else []
+        if not candidates:
+            return {}
+        vectors = self.encoder.encode([" ".join(t) for t in said] + [edit.text for edit, _ in candidates])
+        similarity = claim_vectors @ vectors.T
+        as_said = similarity[:, : len(said)].max(axis=0)
+        found: dict[str, tuple[str, set[int], float]] = {}
+        for j, (edit, claim) in enumerate(candidates):
+            match = float(similarity[claim, len(said) + j])
+            gain = match - float(as_said[edit.clause])
+            clause = clauses[edit.clause]
+            if match >= REPAIR_MATCH and gain >= 0 and gain > found.get(clause, ("", set(), -1.0))[2]:
+                found[clause] = (edit.kind, {owners[claim]}, gain)
+        return {clause: (kind, hit) for clause, (kind, hit, _) in found.items()}
+
+    def card_claims(self, card, points) -> tuple[list[str], list[int], np.ndarray, set[str]]:
+        """The card's claim clauses as tokens (the form edits are made in), embedded once per card, and its terms."""
+        def make():
+            texts, owners = claim_clauses(points)
+            # a claim and the one after it together: "A large rate speeds training. But we may shoot too far"
+            texts, owners = texts + [f"{a} {b}" for a, b in zip(texts, texts[1:])], owners + owners[:-1]
+            said = [" ".join(tokens(t)) for t in texts]
+            vectors = self.encoder.encode(said) if said else np.zeros((0, 1), dtype=np.float32)
+            return said, owners, vectors, card_terms(card, [p.plain for p in points if p.kind == "claim"], [p.lead for p in points if p.lead])
+
+        return self._cached(f"claims:{card.id}:{card.text_hash}", make)
+
+    def _negation_flips(self, card, points, units) -> list[tuple[str, set[int]]]:
         """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
         clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
         card_clauses, owners, card_vectors = self.card_clauses(card, points)
         if not clauses or not card_clauses:
-            return [], set()
+            return []
         vectors = self.encoder.encode([without_negation(c) for c in clauses])
         similarity = card_vectors @ vectors.T
-        found, hit = [], set()
+        found = []
         for j, clause in enumerate(clauses):
             i = int(np.argmax(similarity[:, j]))
             if similarity[i, j] >= NEGATION_MATCH and is_flipped(clause, card_clauses[i]):
-                found.append(clause)
-                hit.add(owners[i])
-        return found, hit
+                found.append((clause, {owners[i]}))
+        return found
 
     def card_clauses(self, card, points) -> tuple[list[str], list[int], np.ndarray]:
         """The card's claims cut into clauses (each with its lead term), embedded once per card."""
@@ -143,22 +205,21 @@ class Grader:
         return self._cached(f"ref:{card.id}:{card.text_hash}", lambda: self.encoder.encode([card.answer_text or card.question])[0])
 
     @staticmethod
-    def _result(points, coverage, found, contradicted, hints, whole: float) -> Grade:
-        coverage = np.asarray(coverage, dtype=float)
+    def _result(points, coverage, best_unit, units, found, hints, whole: float) -> Grade:
+        contradicted = set().union(*(hit for _, _, hit, _ in found)) if found else set()
+        credited = np.where([i in contradicted for i in range(len(points))], 0.0, np.asarray(coverage, dtype=float))
         weights = np.array([p.weight for p in points])
-        credited = np.where([i in contradicted for i in range(len(points))], 0.0, coverage)
         share = float((weights * credited).sum() / weights.sum()) if len(points) else 0.0
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
         blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
         score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found))
         score = min(100.0 * score, max_score_after_hints(hints))
-        covered = [p.text for i, p in enumerate(points) if credited[i] >= COVERED_AT]
+        covered = [CoveredPoint(p.text, units[int(best_unit[i])]) for i, p in enumerate(points) if credited[i] >= COVERED_AT]
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
-        return Grade(int(round(score)), covered, missed, found, [round(float(c), 3) for c in coverage], list(points))
+        clashes = [Contradiction(clause, points[nearest].text, kind) for clause, kind, _, nearest in found]
+        return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points))
 
 
 def max_score_after_hints(hints: int) -> int:
     """The best score still possible after `hints` hints."""
     return max(0, 100 - HINT_COST * max(0, hints))
-
-

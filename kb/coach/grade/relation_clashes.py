@@ -12,7 +12,7 @@ from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.compared import distinctive_words, misattributed
 from kb.coach.grade.points import KeyPoint, claim_body
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens
-from kb.vocab import NEGATIONS, STOPWORDS
+from kb.vocab import NEGATIONS, STOPWORDS, current_vocabulary
 
 NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
 CACHE_SIZE = 512  # cards whose relations are kept
@@ -40,7 +40,7 @@ _RELATIONS_LOCK = threading.Lock()
 
 def card_relations(card, points: list[KeyPoint]) -> CardRelations:
     """The card's relations, from an LRU keyed by the card's id and text."""
-    key = (card.id, getattr(card, "text_hash", card.answer_md))
+    key = (card.id, getattr(card, "text_hash", card.answer_md), current_vocabulary())
     with _RELATIONS_LOCK:
         if key in _RELATIONS_CACHE:
             _RELATIONS_CACHE.move_to_end(key)
@@ -72,32 +72,41 @@ def _work_out_relations(card, points: list[KeyPoint]) -> CardRelations:
     return CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers, leads, distinctive)
 
 
-def relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[str]:
-    """Answer clauses that reverse one of the card's comparisons or swap its roles, dismiss what the
-    card is about, deny what it says is there, or claim what it says is not needed."""
+def relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[tuple[str, str]]:
+    """(clause, kind) for each answer clause that reverses one of the card's comparisons or swaps its
+    roles, gives one compared term another's words, gives a wrong number, dismisses what the card is
+    about, denies what it says is there, or claims what it says is not needed."""
     rel = card_relations(card, points)
-    return [clause.strip() for unit in units for clause in split_clauses(unit) if _clashes(rel, clause)]
+    found = []
+    for unit in units:
+        for clause in split_clauses(unit):
+            kind = _clash_kind(rel, clause)
+            if kind:
+                found.append((clause.strip(), kind))
+    return found
 
 
-def _clashes(rel: CardRelations, clause: str) -> bool:
-    """One clause against the card's relations, check by check."""
+def _clash_kind(rel: CardRelations, clause: str) -> str | None:
+    """One clause against the card's relations, check by check: the kind of the first clash, or None."""
     words = tokens(clause)
     said = relations.comparisons(clause)
     if said and rel.comparisons and relations.clashing_comparison(rel.comparisons, said):
-        return True
+        return "reversed_comparison"
     if rel.distinctive and misattributed(rel.leads, rel.distinctive, clause):
-        return True  # "C51 learns atom locations": another term's words on this one
+        return "definition_swap"  # "C51 learns atom locations": another term's words on this one
     if rel.numbers and relations.wrong_number(rel.numbers, relations.numbers_said(clause, NUMBER_SKIP)):
-        return True  # "a temperature of 10" where the card says 0.07
+        return "wrong_number"  # "a temperature of 10" where the card says 0.07
     if rel.comparisons and relations.clashing_superlative(rel.comparisons, relations.superlatives(clause)):
-        return True  # "B is the most stable option" where the card says A is more stable than B
+        return "reversed_comparison"  # "B is the most stable option" where the card says A is more stable than B
     if not rel.dismisses and relations.dismisses(clause) and content_stems(clause) & (rel.named | rel.affirmed):
-        return True
+        return "dismissed"
     if relations.swapped_roles(rel.pairs, relations.role_pairs(words, rel.roles)):
-        return True  # "the student teaches the teacher": the card's roles swapped
+        return "role_swap"  # "the student teaches the teacher": the card's roles swapped
     if relations.denied_terms(words) & rel.named - rel.denied - rel.question:
-        return True  # "with no KL penalty": denies what the card says is there
-    return bool(relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed)  # "needs a separately trained critic" where the card says "no critic"
+        return "negation"  # "with no KL penalty": denies what the card says is there
+    if relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed:
+        return "negation"  # "needs a separately trained critic" where the card says "no critic"
+    return None
 
 
 def _card_roles(points: list[KeyPoint]) -> tuple[set[str], dict[tuple[str, str], frozenset], set[str]]:

@@ -6,7 +6,7 @@ import functools
 import re
 
 from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
-from kb.vocab import STOPWORDS, stemmer, synonym_groups
+from kb.vocab import STOPWORDS, Vocabulary, current_vocabulary, stemmer
 
 # Words too common in ML answers to show what a sentence is about (on top of the stop words).
 GENERIC = frozenset(
@@ -75,11 +75,11 @@ def split_clauses(text: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _synonym_patterns() -> list[tuple[re.Pattern, str]]:
+@functools.lru_cache(maxsize=8)
+def _synonym_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern, str]]:
     """Glossary phrases -> their group's acronym ("mean absolute error" -> "mae"), longest phrases first."""
     pairs = []
-    for group in synonym_groups():
+    for group in vocabulary.synonym_groups:
         canonical = re.sub(r"[^a-z0-9]+", "", group[0])
         if " " in group[0] or len(canonical) > 6:  # fold names onto acronyms only, never "high variance" -> "overfitting"
             continue
@@ -91,23 +91,27 @@ def _synonym_patterns() -> list[tuple[re.Pattern, str]]:
     return [(re.compile(r"\b" + r"[\s-]+".join(map(re.escape, words)) + r"\b"), canonical) for words, canonical in pairs]
 
 
-@functools.lru_cache(maxsize=8192)  # the same clauses and words are tokenised by several checks
 def canonical_text(text: str) -> str:
-    """Lower-case text with ML synonyms folded to one form (\"mean absolute error\" -> \"mae\")."""
+    """Lower-case text with the vocabulary's synonyms folded to one form (\"mean absolute error\" -> \"mae\")."""
+    return _canonical_text(text, current_vocabulary())
+
+
+@functools.lru_cache(maxsize=8192)  # the same clauses and words are tokenised by several checks
+def _canonical_text(text: str, vocabulary: Vocabulary) -> str:
     text = text.lower()
-    for pattern, canonical in _synonym_patterns():
+    for pattern, canonical in _synonym_patterns(vocabulary):
         text = pattern.sub(canonical, text)
     return text
 
 
 def tokens(text: str) -> list[str]:
     """Lower-case tokens after synonym folding; hyphenated compounds kept whole (on-policy)."""
-    return list(_tokens(text))
+    return list(_tokens(text, current_vocabulary()))
 
 
 @functools.lru_cache(maxsize=8192)
-def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(TOKEN_RE.findall(canonical_text(text).replace("'", "")))
+def _tokens(text: str, vocabulary: Vocabulary) -> tuple[str, ...]:
+    return tuple(TOKEN_RE.findall(_canonical_text(text, vocabulary).replace("'", "")))
 
 
 def content_stems(text: str) -> set[str]:
@@ -118,3 +122,18 @@ def content_stems(text: str) -> set[str]:
             if part not in STOPWORDS and part not in GENERIC and len(part) > 1:
                 out.add(stem(part))
     return out
+
+
+# Ways of saying "I don't know" (general English): a sentence that is only this says nothing.
+NON_ANSWER_RE = re.compile(
+    r"\b(?:i\s+)?(?:do\s*n[o']?t|do not|dont)\s+(?:really\s+)?(?:know|remember|recall)\b|\bno\s+(?:idea|clue)\b|\bnot\s+sure\b|"
+    r"\bi\s+(?:forgot|forget|have\s+forgotten)\b|\bcan\s*['no]?t\s+(?:remember|recall|say)\b|\bidk\b|^\s*(?:pass|skip)\s*[.!]?\s*$|"
+    r"\bno\s+answer\b|\bi\s+give\s+up\b|\bsorry\b|\bhmm+\b|\bum+\b|\buh+\b", re.I)
+
+
+def without_non_answers(sentence: str) -> str:
+    """The sentence with its "I don't know"s taken out ("I'm not sure, maybe X" keeps "maybe X")."""
+    if not NON_ANSWER_RE.search(sentence):
+        return sentence
+    rest = re.sub(r"\s+", " ", NON_ANSWER_RE.sub(" ", sentence)).strip(" ,;:-")
+    return "" if not rest.strip(" .!?") else rest

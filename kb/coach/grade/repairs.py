@@ -1,0 +1,162 @@
+"""Contradictions found by repair: an answer clause that a small edit turns into a claim of the card.
+
+Sentence embeddings barely see which of two things gets which property ("pandas for small data and
+Polars for huge" reads like the card's "Polars for huge data and pandas for small"). So instead of
+asking whether a clause looks like the card, ask whether a minimal edit makes it restate a card claim
+better: swapping two of the card's terms (roles, definitions), turning a ratio upside down, or putting
+another of the card's terms in place of one (a definition given to the wrong thing). The edited
+clause must share most of its words, in order, with the claim, more than the clause as said shares
+with any claim, and match it at least as well in embedding space. Everything here reads the card's
+own text: no word list is involved."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from kb.coach.grade.antonyms import antonym_lexicon
+from kb.coach.grade.text import GENERIC, stem, tokens
+from kb.vocab import NEGATIONS, STOPWORDS
+
+MAX_EDITS = 40  # edited clauses embedded per answer (each costs a short encode)
+ORDER_MATCH = 3  # common words in order an edited clause must share with the card claim it restates ...
+ORDER_SHARE = 0.7  # ... and at least this share of its own words: it restates the claim, not one phrase of it
+NAME_RE = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
+DIVIDING = frozenset({"dividing", "divide", "divides"})  # "dividing A by B"
+RATIO_OPENERS = frozenset({"is", "are", "equals", "means", "dividing", "divide", "divides", "as", "take", "takes"})
+RATIO_CLOSERS = frozenset({"and", "so", "which", "then", "because", "where", "while"})
+UNNAMED_EDITS = ("swapped_order",)  # edits that move no term of the card
+
+
+@dataclass(frozen=True)
+class Edit:
+    clause: int  # index of the answer clause
+    words: tuple[str, ...]  # the edited clause's tokens
+    kind: str  # role_swap | definition_swap | swapped_order
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+def card_terms(card, texts: list[str], leads: list[str]) -> set[str]:
+    """The card's terms, the things it says something about: the content words of its question and of
+    its bold lead terms, and the names and acronyms it writes with a capital inside a sentence."""
+    said = {t for text in texts for t in tokens(text) if _is_content(t)}
+    named = {t for text in [card.question, *texts] for w in _names(text) for t in tokens(w)}
+    asked = {t for text in [card.question, *leads] for t in tokens(text) if _is_content(t)}
+    return (named & said) | asked
+
+
+def _names(text: str) -> list[str]:
+    """Acronyms anywhere (SGD), capitalised words inside a sentence (Polars, Adam)."""
+    out = []
+    for match in NAME_RE.finditer(text):
+        word, before = match.group(0), text[: match.start()].rstrip()
+        if word.isupper() or (before and before[-1] not in ".!?:" and not before.endswith("**")):
+            out.append(word)
+    return out
+
+
+def _is_content(token: str) -> bool:
+    return len(token) > 1 and token not in STOPWORDS and token not in GENERIC and token not in NEGATIONS and not token.isdigit()
+
+
+def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) -> list[Edit]:
+    """Minimal edits of each clause (tokens): two of its words swapped (two terms, or two words one card
+    claim names together), a ratio turned upside down ("the total divided by the correct ones"), and
+    another term of the answer put in place of one. Swaps first."""
+    mentioned = {t for clause in clauses for t in clause if t in terms}
+    together = [set(claim) for claim in claims]
+    swaps, substitutions = [], []
+    for index, clause in enumerate(clauses):
+        named = list(dict.fromkeys(t for t in clause if t in terms))
+        words = list(dict.fromkeys(t for t in clause if _is_content(t)))
+        for i, a in enumerate(words):
+            for b in words[i + 1 :]:
+                if (a in terms and b in terms) or any(a in c and b in c for c in together):
+                    swaps.append(Edit(index, tuple(b if t == a else a if t == b else t for t in clause), "role_swap"))
+        for a in named:
+            for b in sorted(mentioned - set(named)):
+                substitutions.append(Edit(index, tuple(b if t == a else t for t in clause), "definition_swap"))
+        ratio = _ratio_swapped(clause)
+        if ratio:
+            swaps.append(Edit(index, ratio, "swapped_order"))
+    return swaps + substitutions
+
+
+def _ratio_swapped(clause: list[str]) -> tuple[str, ...] | None:
+    """"A divided by B" as "B divided by A" ("dividing A by B", "A over B" too): numerator and denominator exchanged."""
+    words = list(clause)
+    for i, word in enumerate(words):
+        pivot = 0
+        if word == "divided" and i + 1 < len(words) and words[i + 1] == "by":
+            pivot = 2
+        elif word in ("over", "by") and any(w in DIVIDING for w in words[:i]):
+            pivot = 1
+        if not pivot:
+            continue
+        start = max((j + 1 for j, w in enumerate(words[:i]) if w in RATIO_OPENERS), default=0)
+        end = next((j for j in range(i + pivot, len(words)) if words[j] in RATIO_CLOSERS), len(words))
+        left, right = words[start:i], words[i + pivot : end]
+        if left and right:
+            return tuple(words[:start] + right + words[i : i + pivot] + left + words[end:])
+    return None
+
+
+def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: list[list[str]], terms: set[str]) -> list[tuple[Edit, int]]:
+    """The edits that bring the clause's words closer, in order, to one of the card's claims, each with
+    that claim; at most MAX_EDITS. The edited clause must share a long common subsequence of stems with
+    the claim (the term and its context, not the term alone), longer than the clause as said shares
+    with any claim, and the claim must speak of the terms the edit put in (a term taken out must not
+    be in it). Word order is what embeddings miss, so it is checked here, before any embedding."""
+    said = [_stems(c) for c in clauses]
+    claim_stems = [_stems(c) for c in claims]
+    claim_counts = [Counter(c) for c in claim_stems]
+    claim_terms = [{w for w in c if w in terms} for c in claims]
+    best_as_said: dict[int, int] = {}
+
+    def as_said(clause: int) -> int:  # the clause's best match, unedited (worked out only when needed)
+        if clause not in best_as_said:
+            best_as_said[clause] = max((_lcs(said[clause], claim) for claim in claim_stems), default=0)
+        return best_as_said[clause]
+
+    kept = []
+    for edit in edits_:
+        original = clauses[edit.clause]
+        added = {b for a, b in zip(original, edit.words) if a != b}
+        removed = {a for a, b in zip(original, edit.words) if a != b} - set(edit.words)
+        edited = _stems(list(edit.words))
+        needed = max(ORDER_MATCH, ORDER_SHARE * len(edited))
+        edited_counts = Counter(edited)
+        best = None
+        for k, claim in enumerate(claim_stems):
+            if not (added & claim_terms[k] or edit.kind in UNNAMED_EDITS) or removed & claim_terms[k]:
+                continue
+            if sum((edited_counts & claim_counts[k]).values()) < needed:  # the common subsequence cannot be long enough
+                continue
+            common = _lcs(edited, claim)
+            if common >= needed and common > as_said(edit.clause) and (best is None or common > best[1]):
+                best = (k, common)
+        if best is not None:
+            kept.append((edit, best[0]))
+    return kept[:MAX_EDITS]
+
+
+def _stems(words: list[str]) -> list[str]:
+    """Content words and attributes as stems; every negation as "not" (it is part of what is claimed)."""
+    lexicon = antonym_lexicon()
+    return ["not" if w in NEGATIONS else stem(w) for w in words if _is_content(w) or w in lexicon or w in NEGATIONS]
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence (clauses are short: the quadratic table is cheap)."""
+    if not a or not b:
+        return 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]

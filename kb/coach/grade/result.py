@@ -1,0 +1,58 @@
+"""What a grade says: the score, each key point with the answer's words that cover it, the missed
+points, each contradiction beside the card sentence it contradicts, and the card an off-topic answer
+fits instead. Plain data; the interview and the CLI render it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kb.coach.grade.points import KeyPoint
+
+
+@dataclass(frozen=True)
+class CoveredPoint:
+    point: str  # the card's key point (markdown)
+    span: str  # the answer's sentence that says it
+
+    def to_dict(self) -> dict:
+        return {"point": self.point, "span": self.span}
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    answer_span: str  # the answer's clause
+    card_sentence: str  # the card's key point it says the opposite of (markdown)
+    kind: str  # opposite_attribute | reversed_comparison | definition_swap | role_swap | swapped_order | wrong_number | negation | dismissed
+
+    def to_dict(self) -> dict:
+        return {"answer_span": self.answer_span, "card_sentence": self.card_sentence, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class FitsCard:
+    """The card an answer answers instead of the one asked."""
+    id: str
+    question: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "question": self.question}
+
+
+@dataclass
+class Grade:
+    score: int
+    covered: list[CoveredPoint]
+    missed: list[str]
+    contradictions: list[Contradiction] = field(default_factory=list)
+    fits_card: FitsCard | None = None
+    said_nothing: bool = False  # empty, "I don't know", or only the question again
+    coverage: list[float] = field(default_factory=list)  # per key point, in key-point order
+    key_points: list[KeyPoint] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "score": self.score,
+            "covered": [c.to_dict() for c in self.covered],
+            "missed": self.missed,
+            "contradictions": [c.to_dict() for c in self.contradictions],
+            "fits_card": self.fits_card.to_dict() if self.fits_card else None,
+        }
