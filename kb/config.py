@@ -41,6 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KB_QUERY_THREADS", None, "cores, at most 2", "ONNX Runtime threads for one query"),
     Setting("KB_ONNX_SPIN", None, "1", "0 stops the query session spinning between runs (less CPU, slower queries)"),
     Setting("KB_BF16", None, "auto", "1/0 forces torch bf16 autocast for large builds on or off"),
+    Setting("KB_VOICE_MODEL", None, "bundled", "Speech-to-text model for voice answers: bundled (Whisper tiny.en), a local CTranslate2 Whisper folder, or off"),
 )
 _BY_VARIABLE = {s.variable: s for s in SETTINGS}
 

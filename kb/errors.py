@@ -35,3 +35,11 @@ class ModelLoadError(KbError):
 
 class ProgressStoreError(KbError):
     """The progress database is unreadable, corrupt or not writable."""
+
+
+class VoiceUnavailable(KbError):
+    """Voice answers need the optional `voice` extra (faster-whisper and its bundled model), or are turned off."""
+
+
+class AudioError(KbError):
+    """A recording is missing, unreadable or holds no speech."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `
     from kb.coach.progress import ProfileProgress, ProgressStore
     from kb.links.related import Link, LinkGraph, TopicGraph
     from kb.notes.concepts import Glossary
+    from kb.voice import Transcript
 
 QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
@@ -241,10 +242,14 @@ class KnowledgeBase:
 
     def grade(self, card_id: str, answer: str, hints: int = 0) -> Grade:
         """Score a free-text answer against a card: key points covered and missed, contradictions."""
-        from kb.coach.grade import Grader
-
         card = self.card(card_id) if isinstance(card_id, str) else card_id
-        return self._cached("grader", lambda: Grader(self.encoder)).grade(card, answer, hints)
+        return self.grader().grade(card, answer, hints)
+
+    def grader(self):
+        """The Grader of this index: its vocabulary, and its cards to see an answer to another question."""
+        from kb.coach.grade import CardSpace, Grader
+
+        return self._cached("grader", lambda: Grader(self.encoder, self.vocabulary, CardSpace(self._cards, self.data.vectors)))
 
     def progress_store(self) -> ProgressStore:
         """The progress database in the configured data folder (KB_DATA), opened once."""
@@ -268,6 +273,23 @@ class KnowledgeBase:
 
         return InterviewSession(self, store or self.progress_store(), profile=profile, families=families, length=length,
                                 mode=mode, seed=seed, follow_ups=follow_ups, card_ids=card_ids)
+
+    # ---- voice answers (the optional `voice` extra) ---------------------------------------------------
+    @staticmethod
+    def voice_available() -> bool:
+        """True when speech to text can run: the voice extra is installed and KB_VOICE_MODEL is not off."""
+        from kb.voice import voice_available
+
+        return voice_available()
+
+    def transcribe(self, audio_path: str | Path, card_id: str | None = None) -> Transcript:
+        """The words spoken in a recording, biased toward the corpus vocabulary: the glossary, and when
+        `card_id` is given, that card's question and bold terms first. VoiceUnavailable without the extra."""
+        from kb.voice import decoder_prompt, transcribe, vocabulary_terms
+
+        card = self.card(card_id) if card_id else None
+        terms = vocabulary_terms(card, self.concepts())
+        return transcribe(audio_path, prompt=decoder_prompt(terms, card.question if card else None))
 
     # ---- Anki ----------------------------------------------------------------------------------
     def export_anki(self, out: str | Path, families: str | list[str] | None = None, profile: str | None = None, weak: int | None = None,

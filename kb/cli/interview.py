@@ -10,7 +10,7 @@ import click
 
 from kb.cli.common import common_options, open_kb
 from kb.config import envvar, flag_help
-from kb.errors import KbError, QueryError
+from kb.errors import KbError, QueryError, VoiceUnavailable
 
 
 def progress_options(func):
@@ -44,40 +44,63 @@ def _plain_terminal(markdown: str) -> str:
     return re.sub(r"(?m)^## ", "", text)
 
 
+def _check_audio_options(question, answer, queries_file) -> None:
+    """--audio answers one card: it needs --question and replaces --answer; fails at once without the voice extra."""
+    from kb import voice_hint
+
+    if answer is not None or queries_file:
+        raise QueryError("give --audio or --answer/--queries, not both")
+    if question is None:
+        raise QueryError("--audio needs --question: the card the recording answers")
+    hint = voice_hint()
+    if hint is not None:
+        raise VoiceUnavailable(hint)
+
+
 @click.command()
 @common_options
 @click.option("--question", "-q", default=None, help="Card id, or question text (the closest card is used).")
 @click.option("--answer", "-a", default=None, help="Your answer, in free text.")
 @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='A recorded answer (wav, mp3, ogg, ...), transcribed offline and graded; --json adds "transcript". Needs the voice extra.')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def grade(corpus, index_dir, model, question, answer, queries_file, as_json):
+def grade(corpus, index_dir, model, question, answer, queries_file, as_json, audio):
     """Grade an answer against a card: score 0-100, key points covered and missed.
 
     Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
     """
-    if not queries_file and (question is None or answer is None):
+    if audio is not None:
+        _check_audio_options(question, answer, queries_file)
+    elif not queries_file and (question is None or answer is None):
         raise QueryError("give --question and --answer, or --queries FILE")
     rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
     kb = open_kb(corpus, index_dir, model)
+    transcript = None
+    if audio is not None:  # the recording is the answer, biased toward the card's vocabulary
+        transcript = kb.transcribe(audio, kb.resolve(question).id)
+        rows = [{"question": question, "answer": transcript.text}]
     for row in rows:
         try:
             card = kb.resolve(row["question"])
             result = kb.grade(card.id, row["answer"])
-            out = {"score": result.score, "covered": result.covered, "missed": result.missed, "contradictions": result.contradictions, "card_id": card.id}
+            out = {**result.to_dict(), "card_id": card.id}
         except KbError as exc:
             if not queries_file:
                 raise
-            out = {"score": None, "covered": [], "missed": [], "error": str(exc)}
+            out = {"score": None, "covered": [], "missed": [], "contradictions": [], "fits_card": None, "error": str(exc)}
+        if transcript is not None:
+            out["transcript"] = transcript.text
+            if not as_json:
+                click.echo(f"heard: {transcript.text}")
         if queries_file or as_json:
             click.echo(json.dumps(out, ensure_ascii=False))
         else:
+            from kb import grade_feedback
+
             click.echo(f"{click.style(card.question, bold=True)}\nscore {out['score']}/100")
-            for point in out["covered"]:
-                click.echo(f"  ✓ {_plain_terminal(point)}")
-            for point in out["missed"]:
-                click.echo(f"  ✗ {_plain_terminal(point)}")
-            for clause in out["contradictions"]:
-                click.echo(f"  ! says the opposite: {_plain_terminal(clause)}")
+            for block in grade_feedback(result):
+                click.echo(_plain_terminal(block))
 
 @click.command()
 @common_options
@@ -87,7 +110,9 @@ def grade(corpus, index_dir, model, question, answer, queries_file, as_json):
 @click.option("--mode", type=click.Choice(["due", "weakest", "random"]), default="due", show_default=True, help="Which cards first.")
 @click.option("--seed", type=int, default=None, help="Random seed (ties and random mode).")
 @click.option("--no-follow-ups", is_flag=True, help="Do not ask follow-ups from cross-linked cards.")
-def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups):
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A recording that answers the first question (transcribed offline; needs the voice extra); the rest goes on in the terminal.")
+def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups, audio):
     """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
 
     After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
@@ -97,6 +122,11 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
     """
     from kb import RATING_NAMES
 
+    if audio is not None:
+        from kb import voice_hint
+
+        if voice_hint() is not None:
+            raise VoiceUnavailable(voice_hint())
     kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
     store = kb.progress_store()
     session = kb.interview(profile=profile, families=list(families) or None, length=length, mode=mode, seed=seed, follow_ups=not no_follow_ups)
@@ -116,8 +146,13 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
 
     try:
         show(session.start())
+        spoken = []  # --audio: the recording's transcript answers the first question
+        if audio is not None and session.current is not None:
+            transcript = kb.transcribe(audio, session.current.card_id)
+            click.echo(f"> {transcript.text}  [heard in {audio.name}]")
+            spoken.append(transcript.text)
         while not session.finished:
-            line = read("> ")
+            line = spoken.pop() if spoken else read("> ")
             if line is None:
                 show(session.end())
                 break

@@ -6,6 +6,7 @@ import re
 from urllib.parse import quote
 
 from kb import ChatReply
+from kb.ui import voice
 from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
 
 MAX_FOLLOW_UPS = 3
@@ -80,10 +81,14 @@ def build(kb, nav, **_services):
         follow_ups = [gr.Button("", visible=False, size="sm", elem_classes=["kb-follow-up"]) for _ in range(MAX_FOLLOW_UPS)]
     with gr.Row():
         message = gr.Textbox(label="Ask", placeholder="Type a question and press Enter", scale=5, elem_id="kb-chat-input")
+        recording = voice.microphone("kb-chat-audio", "Ask out loud")  # None without the voice extra
         send = gr.Button("Send", variant="primary", scale=1, elem_id="kb-chat-send")
         clear = gr.Button("Clear", scale=1, elem_id="kb-chat-clear")
 
+    voice_status = gr.Markdown("", elem_id="kb-chat-voice-status")
     topic = gr.State(None)  # the card the last answer came from: what "that" and "it" refer to
+    if recording is not None:  # the transcript goes into the message box, to correct before sending
+        voice.wire(recording, lambda path, text: voice.transcript_into(kb, path, text), inputs=[recording, message], outputs=[message, voice_status])
 
     def turn(text, history, last_topic):
         new_history, cleared, labels, reply = respond(kb, text, history, last_topic)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kb import RATING_NAMES, InterviewSession, rating_explanation
 from kb.errors import KbError
+from kb.ui import voice
 from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
 
 TAB_LABEL = "Interview"
@@ -75,6 +76,12 @@ def send(session: InterviewSession | None, text: str, history: list | None):
     return session, history, "", _rating_prompt(session)
 
 
+def transcribe_answer(kb, session: InterviewSession | None, audio_path: str | None, text: str | None) -> tuple[str, str]:
+    """A recorded answer -> (the answer box's text, a status line), biased toward the asked card's terms."""
+    asked = session.current if session is not None else None
+    return voice.transcript_into(kb, audio_path, text, asked.card_id if asked is not None else None)
+
+
 def rate(session: InterviewSession | None, rating: str, history: list | None):
     """One click on Again/Hard/Good/Easy: override the last answer's rating."""
     history = list(history or [])
@@ -118,10 +125,15 @@ def build(kb, nav, **services):
     with gr.Row():
         answer = gr.Textbox(label="Your answer", placeholder="Answer as you would say it, or type hint / skip / repeat / end",
                             lines=3, scale=5, elem_id="kb-interview-answer")
+        recording = voice.microphone("kb-interview-audio", "Answer out loud")  # None without the voice extra
         submit = gr.Button("Send", variant="primary", scale=1, elem_id="kb-interview-send")
+    voice_status = gr.Markdown("", elem_id="kb-interview-voice-status")
     with gr.Row():
         command_buttons = {name: gr.Button(name.capitalize(), size="sm", elem_id=f"kb-interview-{name}") for name in ("hint", "skip", "repeat", "end")}
     session = gr.State(None)
+    if recording is not None:  # the transcript goes into the answer box, to correct before sending
+        voice.wire(recording, lambda path, text, s: transcribe_answer(kb, s, path, text), inputs=[recording, answer, session],
+                   outputs=[answer, voice_status])
     families.input(tidy_families, inputs=[families], outputs=[families], queue=False, api_visibility="undocumented")
 
     start_button.click(lambda p, f, n, m: start(kb, store, p, f, n, m), inputs=[profile, families, length, mode],
