@@ -58,11 +58,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from kb import Config, KnowledgeBase
-    from kb.coach.grade import Grader
 
     index = args.index or Path(tempfile.mkdtemp(prefix="kb-eval-grading-")) / "index"
     kb = KnowledgeBase.load(config=Config(corpus=ROOT / "corpus", index=index))
-    grader = Grader(kb.encoder)
+    grader = kb.grader()  # the knowledge base's own: its vocabulary, and its cards for answers to another question
     triples = [json.loads(line) for line in args.triples.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     rows = {"grader": {}, "cosine": {}}
