@@ -93,9 +93,8 @@ class Grader:
         coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units)
         found = self._contradictions(card, points, point_vectors, units)
         grade = self._result(points, coverage, best_unit, units, found, hints, whole)
-        weights = np.array([p.weight for p in points])
-        said_here = float((weights * coverage).sum() / weights.sum()) if len(points) else 0.0
         # An answer that says much of this card answers it, however close it also is to a neighbour.
+        said_here = _weighted_share(points, coverage)
         fits = self.space.fits_other(card, unit_vectors[-1]) if self.space is not None and said_here < FITS_HERE else None
         if fits is not None:
             grade.fits_card = fits
@@ -124,10 +123,10 @@ class Grader:
             flagged.setdefault(clause, ("swapped_order", set()))
         for clause, kind in relation_clashes(card, points, units):
             flagged.setdefault(clause, (kind, set()))
-        for clause, hit in self._negation_flips(card, points, units):
+        clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
+        for clause, hit in self._negation_flips(card, points, clauses):
             flagged.setdefault(clause, ("negation", hit))
-        repaired = self._repairs(card, points, units)
-        found = dict(repaired)
+        found = self._repairs(card, points, clauses)
         for clause, value in flagged.items():
             found.setdefault(clause, value)
         if not found:
@@ -142,10 +141,9 @@ class Grader:
             out.append((clause, kind, set(hit), nearest))
         return out
 
-    def _repairs(self, card, points, units) -> dict[str, tuple[str, set[int]]]:
-        """Answer clauses that one small edit (two terms swapped, another term put in, an attribute
-        turned to its opposite) makes restate a card claim clearly better: they say its opposite."""
-        clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
+    def _repairs(self, card, points, clauses: list[str]) -> dict[str, tuple[str, set[int]]]:
+        """Answer clauses that one small edit (two terms swapped, a ratio turned upside down, another
+        term put in) makes restate a card claim at least as well: they say its opposite."""
         said = [tokens(c) for c in clauses]
         claims, owners, claim_vectors, terms = self.card_claims(card, points)
         claim_words = [c.split() for c in claims]
@@ -176,9 +174,8 @@ class Grader:
 
         return self._cached(f"claims:{card.id}:{card.text_hash}", make)
 
-    def _negation_flips(self, card, points, units) -> list[tuple[str, set[int]]]:
+    def _negation_flips(self, card, points, clauses: list[str]) -> list[tuple[str, set[int]]]:
         """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
-        clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
         card_clauses, owners, card_vectors = self.card_clauses(card, points)
         if not clauses or not card_clauses:
             return []
@@ -208,8 +205,7 @@ class Grader:
     def _result(points, coverage, best_unit, units, found, hints, whole: float) -> Grade:
         contradicted = set().union(*(hit for _, _, hit, _ in found)) if found else set()
         credited = np.where([i in contradicted for i in range(len(points))], 0.0, np.asarray(coverage, dtype=float))
-        weights = np.array([p.weight for p in points])
-        share = float((weights * credited).sum() / weights.sum()) if len(points) else 0.0
+        share = _weighted_share(points, credited)
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
         blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
         score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found))
@@ -218,6 +214,12 @@ class Grader:
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
         clashes = [Contradiction(clause, points[nearest].text, kind) for clause, kind, _, nearest in found]
         return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points))
+
+
+def _weighted_share(points: list[KeyPoint], coverage) -> float:
+    """Coverage averaged over the key points by weight (a formula counts half a claim)."""
+    weights = np.array([p.weight for p in points])
+    return float((weights * np.asarray(coverage, dtype=float)).sum() / weights.sum()) if len(points) else 0.0
 
 
 def max_score_after_hints(hints: int) -> int:
