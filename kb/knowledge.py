@@ -21,8 +21,8 @@ from kb.notes.parse import Problem
 from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet
-from kb.retrieval.search import MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, rank
-from kb.vocab import Vocabulary
+from kb.retrieval.search import COVERAGE_QUANTILE, MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, nearest_other_scores, rank
+from kb.vocab import Vocabulary, named_terms
 
 if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `kb search` stays fast
     from kb.coach.chat import ChatReply
@@ -335,9 +335,24 @@ class KnowledgeBase:
             dense = np.zeros(len(data.cards), dtype=np.float32)
         return rank(data.cards, dense, lexical, k, mode=mode, allowed=allowed)
 
-    def coverage_floor(self) -> float:
-        """The dense score below which the chat says the notes do not cover a question (per index, self-calibrated)."""
-        return self._cached("coverage_floor", lambda: coverage_floor(self.data.vectors))
+    def coverage_floor(self, quantile: float = COVERAGE_QUANTILE) -> float:
+        """The dense score below which the chat says the notes do not cover a question (per index,
+        self-calibrated: the `quantile`-th percentile of how close each card's question is to the
+        nearest other card)."""
+        nearest_other = self._cached("nearest_other", lambda: nearest_other_scores(self.data.vectors))
+        return coverage_floor(self.data.vectors, quantile, nearest_other)
+
+    def closeness(self, text: str, card_id: str) -> float:
+        """The dense score a search for `text` gives this card (the same vector mix as `search`)."""
+        row = self._by_id.get(card_id)
+        if row is None:
+            raise CardNotFound(f"no card with id {str(card_id)[:200]!r}")
+        vector = self._query_vector(dense_query_text(clean_query(text), self.lexical))
+        return float(dense_scores(self.data.vectors[row : row + 1], vector)[0])
+
+    def unfamiliar_terms(self, text: str) -> list[str]:
+        """The names a text uses ("DBSCAN", "Adam") that the notes never mention, in any spelling the glossary knows."""
+        return [term for term in named_terms(text) if not self.lexical.knows_term(term)]
 
     def _query_vector(self, text: str) -> np.ndarray:
         """The encoder's vector for a query text, remembered for the last QUERY_VECTOR_CACHE texts.

@@ -55,6 +55,7 @@ HIGHLIGHT_SKIP = frozenset(
 NEGATIONS = frozenset("not no never without nor neither nothing none cannot cant dont doesnt isnt arent wont didnt wasnt hardly".split())
 
 WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|\d+(?:\.\d+)?")
+NAME_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")  # a word, hyphenated compounds whole
 ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z][A-Z0-9]+)s\b")  # "GANs", "SVMs", "LLMs": the stemmer keeps the s
 
 
@@ -80,6 +81,22 @@ def words(text: str) -> list[str]:
         if "-" in word:
             out.extend(part for part in word.split("-") if part)
     return out
+
+
+def named_terms(text: str) -> list[str]:
+    """The words a text writes as names: acronyms ("DBSCAN", "TF-IDF"), mixed case ("InfoNCE",
+    "word2vec"), and capitalised words inside a sentence ("Adam", "Huber"). Plain English words
+    are written in lower case, so these are what a question is usually about."""
+    out = []
+    for match in NAME_RE.finditer(text or ""):
+        word = match.group(0)
+        before = text[: match.start()].rstrip()
+        capitals = sum(ch.isupper() for ch in word)
+        inside_sentence = bool(before) and before[-1] not in ".!?:;\"'(\u201c*#-"
+        if capitals >= 2 or any(ch.isdigit() for ch in word[1:]) or (word[0].isupper() and inside_sentence):
+            if word.lower() not in STOPWORDS:
+                out.append(word)
+    return list(dict.fromkeys(out))
 
 
 def plain_words(text: str) -> list[str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kb.cli.terminal import render_reply
+from kb.ui.chat_tab import reply_text
 from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl, write_notes
 
 EVAL = BENCHMARKS / "eval"
@@ -89,6 +91,59 @@ def test_one_shared_rare_word_is_not_enough(shipped_kb):
     # "optimizer" is a rare word of the shipped note, on a card about something else (NeuPL).
     reply = shipped_kb.ask("how does the Adam optimizer work")
     assert reply.abstained, f"answered from {reply.citations[0].id if reply.citations else None}"
+
+
+CLUSTERING_NOTE = """## Clustering
+
+### Q: How does K-means pick its clusters?
+K-means places k centroids, assigns every point to its nearest centroid, moves each centroid to the mean
+of its points, and repeats until the assignments stop changing. It needs k up front and assumes round,
+similarly sized clusters.
+
+### Q: What are some of the issues with clustering?
+Results depend on the distance measure and on feature scaling, the number of clusters is rarely known,
+and elongated or nested clusters defeat centroid methods. Outliers drag centroids away from dense regions.
+
+### Q: How do you choose the number of clusters?
+Plot the within-cluster sum of squares against k and look for the elbow, or pick the k with the best
+silhouette score; the gap statistic compares the fit with that on uniform random data.
+
+### Q: How does the hierarchical clustering algorithm work?
+The agglomerative algorithm starts with every point alone and merges the two closest clusters until one
+remains; the dendrogram shows the merges, and cutting it at a height gives the clusters.
+
+## Evaluation
+
+### Q: What is the silhouette score?
+For each point, compare the mean distance to its own cluster with the mean distance to the nearest other
+cluster; the score runs from -1 to 1 and higher means tighter, better separated clusters.
+
+### Q: Why scale features before clustering?
+Distances are dominated by the features with the largest ranges, so unscaled income swamps age;
+standardising puts the features on a common scale.
+"""
+
+
+def test_a_name_the_notes_never_mention_is_not_answered(tmp_path, encoder):
+    kb = load_kb(write_notes(tmp_path / "corpus", {"clustering.md": CLUSTERING_NOTE}), encoder, vocab="none")
+    known = kb.ask("How does the K-means clustering algorithm work?")
+    assert not known.abstained and known.citations[0].id == "how-does-k-means-pick-its-clusters"
+    unknown = kb.ask("How does the DBSCAN clustering algorithm work?")
+    assert unknown.abstained and unknown.unfamiliar == ["DBSCAN"], unknown.citations
+    assert unknown.nearest, "the abstention still names the nearest cards"
+    assert "never mention DBSCAN" in render_reply(unknown) and "**DBSCAN**" in reply_text(unknown)
+    # In the middle of a conversation the unfamiliar name does not borrow the previous topic either.
+    follow = kb.ask("and how does DBSCAN differ from that?", topic=known.topic)
+    assert follow.abstained and not follow.used_context
+
+
+@pytest.mark.slow
+def test_another_name_for_a_cards_subject_is_still_answered(eval_corpora):
+    # The shipped note says "WGAN" but never "Wasserstein": the card is close enough to answer anyway.
+    kb = eval_corpora("shipped", "none")
+    assert kb.unfamiliar_terms("Why does the Wasserstein GAN train more stably?") == ["Wasserstein"]
+    reply = kb.ask("Why does the Wasserstein GAN train more stably?")
+    assert not reply.abstained and reply.citations[0].id == "why-did-wgan-improve-on-the-original-gan-loss"
 
 
 # ---- vocabulary the user controls ---------------------------------------------------------------------

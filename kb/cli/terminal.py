@@ -169,6 +169,8 @@ def render_reply(reply: ChatReply, formulas: str = "text") -> str:
         return f"{safe(reply.error)}."
     if reply.abstained:
         lines = [f"Your notes don't cover “{safe(reply.message[:160])}”, so I won't guess."]
+        if reply.unfamiliar:
+            lines.append(f"They never mention {safe(_listed(reply.unfamiliar))}.")
         if reply.nearest:
             lines.append("Nearest: " + "; ".join(f"{shown(safe(c.question))} ({safe(c.family)})" for c in reply.nearest))
         return "\n\n".join(lines)
@@ -178,6 +180,10 @@ def render_reply(reply: ChatReply, formulas: str = "text") -> str:
         parts.append(f"(the most relevant part; `kb show {card.id}` prints the whole answer)")
     parts.append("Sources: " + " · ".join(f"{shown(safe(c.question))} ({safe(c.family)}) [{c.id}]" for c in reply.citations))
     return "\n\n".join(parts)
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def reply_payload(reply: ChatReply) -> dict:

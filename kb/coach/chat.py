@@ -15,7 +15,7 @@ import numpy as np
 
 from kb.errors import KbError, QueryError
 from kb.notes.markdown import to_text
-from kb.retrieval.search import is_confident
+from kb.retrieval.search import UNFAMILIAR_NAME_QUANTILE, is_confident
 from kb.vocab import CONVERSATION_WORDS
 
 SEARCH_K = 12
@@ -28,6 +28,9 @@ LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
 # A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
 # previous topic: its standalone top cosine must reach this floor (below the abstention threshold).
 FOLLOW_UP_FLOOR = 0.22
+# How much closer a question may get to its top card once an unfamiliar name is taken out: about what
+# dropping one ordinary word moves a cosine. More, and the name was pulling away from the card.
+NAME_PUSH_TOLERANCE = 0.05
 MAX_NEW_WORDS_TO_BORROW = 3  # content words a follow-up may add to the previous topic ("and how does it compare with DQN?")
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
@@ -57,6 +60,7 @@ class ChatReply:
     used_context: bool = False  # True when the previous topic resolved a follow-up
     nearest_families: list[str] = field(default_factory=list)
     nearest: list[Citation] = field(default_factory=list)  # when abstaining: the closest cards the notes do have
+    unfamiliar: list[str] = field(default_factory=list)  # when abstaining: names in the question the notes never mention
     error: str = ""  # why the message could not be searched (empty, unusable)
 
     @property
@@ -83,9 +87,20 @@ def looks_like_follow_up(message: str) -> bool:
 
 
 # ---- confidence ------------------------------------------------------------------------------------------
-def confident(kb, hits) -> bool:
-    """Whether the hits are close enough to answer from: the search's threshold and the corpus's coverage floor."""
-    return bool(is_confident(hits, kb.coverage_floor()))
+def confident(kb, hits, message: str = "", unfamiliar: list[str] = ()) -> bool:
+    """Whether the hits are close enough to answer from: the search's threshold and the corpus's coverage
+    floor. When the question names something the notes never mention ("DBSCAN"), the top card must be
+    about it under another name ("Wasserstein GAN" for WGAN), not merely share the question's other
+    words ("How does the X clustering algorithm work?"): it must reach a stricter floor, and the name
+    must not push the question away from it."""
+    if not is_confident(hits, kb.coverage_floor()):
+        return False
+    if not unfamiliar:
+        return True
+    if hits[0].dense < kb.coverage_floor(UNFAMILIAR_NAME_QUANTILE):
+        return False
+    without = re.sub("|".join(rf"\b{re.escape(name)}\b" for name in unfamiliar), " ", message)
+    return not without.strip() or kb.closeness(without, hits[0].card.id) - hits[0].dense <= NAME_PUSH_TOLERANCE
 
 
 def nearest_families(hits, n: int = 3) -> list[str]:
@@ -162,7 +177,7 @@ def follow_up_questions(kb, best_id: str, hits, exclude: set[str]) -> list[str]:
     return picks
 
 
-def _abstain(kb, message: str, hits, query: str) -> ChatReply:
+def _abstain(kb, message: str, hits, query: str, unfamiliar: list[str] = ()) -> ChatReply:
     families = nearest_families(hits)
     suggestions = []
     for family in families[:MAX_FOLLOW_UPS]:
@@ -170,7 +185,7 @@ def _abstain(kb, message: str, hits, query: str) -> ChatReply:
         if cards:
             suggestions.append(cards[0].question)
     nearest = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in hits[:NEAREST_SHOWN]]
-    return ChatReply(message, follow_ups=suggestions, abstained=True, query=query, nearest_families=families, nearest=nearest)
+    return ChatReply(message, follow_ups=suggestions, abstained=True, query=query, nearest_families=families, nearest=nearest, unfamiliar=list(unfamiliar))
 
 
 def _search(kb, query: str):
@@ -206,8 +221,10 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
                 context_hits = _rerank_with_standalone(context_hits, hits)
             if context_hits:
                 hits, query, used_context = context_hits, combined, True
-    if not hits or not confident(kb, hits):
-        return _abstain(kb, shown, hits, query)
+    # Names the notes never use ("DBSCAN") in what was asked; a follow-up's borrowed topic does not excuse them.
+    unfamiliar = kb.unfamiliar_terms(message)
+    if not hits or not confident(kb, hits, message, unfamiliar):
+        return _abstain(kb, shown, hits, query, unfamiliar)
     best = hits[0]
     cited = [best]
     for hit in hits[1:]:

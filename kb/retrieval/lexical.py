@@ -317,6 +317,13 @@ class LexicalIndex:
         """Whether the notes use this word, or one a typo away from it."""
         return all(w in self.vocabulary for w in words(self.corrected(word)))
 
+    def knows_term(self, term: str) -> bool:
+        """Whether the notes name this term: its words (typos forgiven), or a glossary phrase meaning the same."""
+        if all(self.knows(part) for part in plain_words(term)):  # "GAN-style": its parts
+            return True
+        concepts = self.glossary.concepts(term)
+        return bool(concepts) and all(concept_token(g) in self._token_ids for g in concepts)
+
     def corrected(self, query: str) -> str:
         """The query with unknown words replaced by their closest corpus words (other text kept)."""
         cached = self._corrected.get(query)

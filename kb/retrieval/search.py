@@ -31,14 +31,18 @@ ABSTAIN_THRESHOLD = 0.27
 # the COVERAGE_QUANTILE-th percentile of those best-other scores is the corpus's floor for the top
 # hit's dense score. Self-supervised, so it follows the corpus (dense notes get a higher floor).
 COVERAGE_QUANTILE = 25
+# A question that names something the notes never mention ("DBSCAN", "Adam") is answered only from a
+# card closer than 3 in 4 of this corpus's cards are to their nearest other card: a name the notes do
+# not use can still be another name for what a card is about ("Wasserstein GAN" for WGAN).
+UNFAMILIAR_NAME_QUANTILE = 75
 COVERAGE_SAMPLE = 2000  # cards whose question is asked: enough for a stable percentile at any size
 
 
-def coverage_floor(vectors: np.ndarray, sample: int = COVERAGE_SAMPLE, seed: int = 0) -> float:
-    """The dense score a question must reach to count as covered by this corpus (0 when too few cards)."""
+def nearest_other_scores(vectors: np.ndarray, sample: int = COVERAGE_SAMPLE, seed: int = 0) -> np.ndarray:
+    """Each (sampled) card's question asked with that card left out: the best score of another card."""
     n = vectors.shape[0]
     if n < 3:
-        return 0.0
+        return np.zeros(0, dtype=np.float32)
     rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
     best_other = np.empty(len(rows), dtype=np.float32)
     for start in range(0, len(rows), 256):  # blocks keep memory at 256 x n
@@ -46,7 +50,13 @@ def coverage_floor(vectors: np.ndarray, sample: int = COVERAGE_SAMPLE, seed: int
         scores = np.stack([_card_scores(vectors, vectors[i, 0]) for i in block])
         scores[np.arange(len(block)), block] = -np.inf  # leave the card itself out
         best_other[start : start + len(block)] = scores.max(axis=1)
-    return float(np.percentile(best_other, COVERAGE_QUANTILE))
+    return best_other
+
+
+def coverage_floor(vectors: np.ndarray, quantile: float = COVERAGE_QUANTILE, nearest_other: np.ndarray | None = None) -> float:
+    """The dense score a question must reach to count as covered by this corpus (0 when too few cards)."""
+    scores = nearest_other_scores(vectors) if nearest_other is None else nearest_other
+    return float(np.percentile(scores, quantile)) if len(scores) else 0.0
 
 
 def confidence_signal(hits: list["Hit"]) -> float:

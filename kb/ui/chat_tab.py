@@ -26,6 +26,9 @@ def reply_text(reply: ChatReply) -> str:
     if reply.abstained:
         shown = html.escape(reply.message[:160], quote=False)  # the user's text, shown as text
         lines = [f"I don't know: nothing in your notes matches “{shown}” closely enough, so I won't guess."]
+        if reply.unfamiliar:
+            names = ", ".join(f"**{html.escape(name, quote=False)}**" for name in reply.unfamiliar)
+            lines.append(f"Your notes never mention {names}.")
         if reply.nearest_families:
             lines.append("The nearest families in your notes are " + ", ".join(f"**{f}**" for f in reply.nearest_families) + ".")
         lines.append("Try rephrasing with the terms your notes use, or browse a family in the Browse tab.")
