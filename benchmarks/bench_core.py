@@ -126,6 +126,10 @@ def percentile(values, q):
 # ---------------------------------------------------------------- the measurements
 def measure_cold(work: Path, rounds: int) -> dict:
     corpus = work / "corpus"
+    # One ONNX export, shared by every child (as KB_CACHE shares it between indexes): a fresh index
+    # then measures the build, not the once-per-model export, which is timed on its own here.
+    os.environ["KB_CACHE"] = str(work / "model-cache")
+    first_export = run_child("embed-only", corpus)
     builds, baselines, nothing, one_edit, startups = [], [], [], [], []
     for r in range(rounds):
         index = work / f"index-{r}"
@@ -157,6 +161,7 @@ def measure_cold(work: Path, rounds: int) -> dict:
     query_only = [run_child("encode-query") for _ in range(rounds)]
     return {
         "python_startup_s": median(startups),
+        "first_model_load_with_onnx_export_s": first_export["load_s"],
         "build": {
             "wall_s": median([b["wall_s"] for b in builds]),
             "cards_embedded": builds[0]["embedded"],
@@ -192,7 +197,7 @@ def measure_query(work: Path, rounds: int) -> dict:
     from kb import Config, KnowledgeBase
     from kb.knowledge import clean_query
 
-    kb = KnowledgeBase.load(config=Config(corpus=work / "corpus", index=work / "index-0"))
+    kb = KnowledgeBase.load(config=Config(corpus=work / "corpus", index=work / "index-0", cache=work / "model-cache"))
     encoder = kb.encoder
     for q in QUERIES:  # warm up caches and lazy imports
         kb.search(q, k=5)
@@ -243,6 +248,7 @@ def table(results: dict) -> str:
         ("  model on the rewritten query", f"{q['model_on_rewritten_query_ms']['p50']:.2f} ms", "what search encodes", f"{q['ratio_p50_vs_rewritten']:.2f}x of it end to end"),
         ("  lexical-only search", f"{q['lexical_only_ms']['p50']:.2f} ms", "", ""),
         ("kb build, fresh process", f"{c['build']['wall_s']:.2f} s", f"model alone {c['build_baseline_model_alone']['wall_s']:.2f} s", f"target < 10 s; {c['build']['cards_embedded']} cards"),
+        ("  first load: the one ONNX export", f"{c['first_model_load_with_onnx_export_s']:.2f} s", "once per model and cache folder", ""),
         ("  model load / encode (baseline)", f"{c['build_baseline_model_alone']['model_load_s']:.2f} s / {c['build_baseline_model_alone']['encode_s']:.2f} s", f"python startup {c['python_startup_s']:.2f} s", f"{c['build_baseline_model_alone']['texts']} texts"),
         ("kb build, nothing changed", f"{c['rebuild_nothing_changed']['wall_s']:.2f} s", "", f"re-embedded {c['rebuild_nothing_changed']['cards_embedded']} cards"),
         ("kb build, one answer edited", f"{c['rebuild_one_answer_edited']['wall_s']:.2f} s", "", f"re-embedded {c['rebuild_one_answer_edited']['cards_embedded']} card(s)"),
