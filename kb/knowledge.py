@@ -22,7 +22,7 @@ from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet
 from kb.retrieval.search import COVERAGE_QUANTILE, MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, nearest_other_scores, rank
-from kb.vocab import Vocabulary, named_terms
+from kb.vocab import Vocabulary, named_terms, plain_words
 
 if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `kb search` stays fast
     from kb.coach.chat import ChatReply
@@ -349,6 +349,25 @@ class KnowledgeBase:
             raise CardNotFound(f"no card with id {str(card_id)[:200]!r}")
         vector = self._query_vector(dense_query_text(clean_query(text), self.lexical))
         return float(dense_scores(self.data.vectors[row : row + 1], vector)[0])
+
+    def card_named_by(self, text: str) -> Card | None:
+        """The one card whose question names every name the text uses ("Explain InfoNCE." for "why does
+        InfoNCE need large batches?"); None when the text names nothing the notes know, or when several
+        cards' questions name it (then the name alone does not say which card is meant)."""
+        names = [plain_words(term) for term in named_terms(text) if self.lexical.knows_term(term)]
+        if not names:
+            return None
+        by_word = self._cached("question_words", self._question_words)
+        rows = set.intersection(*(by_word.get(word, set()) for name in names for word in name))
+        return self._cards[rows.pop()] if len(rows) == 1 else None
+
+    def _question_words(self) -> dict[str, set[int]]:
+        """word -> the rows of the cards whose question uses it."""
+        by_word: dict[str, set[int]] = {}
+        for row, card in enumerate(self._cards):
+            for word in plain_words(card.question):
+                by_word.setdefault(word, set()).add(row)
+        return by_word
 
     def unfamiliar_terms(self, text: str) -> list[str]:
         """The names a text uses ("DBSCAN", "Adam") that the notes never mention, in any spelling the glossary knows."""

@@ -146,6 +146,18 @@ def test_another_name_for_a_cards_subject_is_still_answered(eval_corpora):
     assert not reply.abstained and reply.citations[0].id == "why-did-wgan-improve-on-the-original-gan-loss"
 
 
+@pytest.mark.slow
+def test_a_name_only_one_card_asks_about_points_at_that_card(eval_corpora):
+    # The small encoder does not know "InfoNCE" (dense 0.34 to "Explain InfoNCE.", under the shipped
+    # note's floor), but only that card's question names it, so the chat answers from it.
+    kb = eval_corpora("shipped", "none")
+    question = "Why does InfoNCE work better with large batch sizes?"
+    assert kb.card_named_by(question).id == "explain-infonce"
+    reply = kb.ask(question)
+    assert not reply.abstained and reply.citations[0].id == "explain-infonce"
+    assert kb.card_named_by("Why is the original GAN loss unstable?") is None  # several cards ask about GANs
+
+
 # ---- vocabulary the user controls ---------------------------------------------------------------------
 
 SYNONYM_NOTE = """## Regression

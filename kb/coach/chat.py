@@ -221,9 +221,13 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
                 context_hits = _rerank_with_standalone(context_hits, hits)
             if context_hits:
                 hits, query, used_context = context_hits, combined, True
-    # Names the notes never use ("DBSCAN") in what was asked; a follow-up's borrowed topic does not excuse them.
+    # Names in what was asked: one the notes never use ("DBSCAN") raises the bar (a borrowed topic does
+    # not excuse it); one that a single card's question uses ("InfoNCE") points at that card.
     unfamiliar = kb.unfamiliar_terms(message)
-    if not hits or not confident(kb, hits, message, unfamiliar):
+    named = None if unfamiliar or not hits or confident(kb, hits) else _named_hit(kb, message, hits)
+    if named is not None:
+        hits = [named] + [h for h in hits if h is not named]
+    elif not hits or not confident(kb, hits, message, unfamiliar):
         return _abstain(kb, shown, hits, query, unfamiliar)
     best = hits[0]
     cited = [best]
@@ -236,6 +240,14 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
     citations = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in cited]
     follow_ups = follow_up_questions(kb, best.card.id, hits[1:], {h.card.id for h in cited})
     return ChatReply(shown, best.card, body, cut, citations, follow_ups, False, query, used_context, nearest_families(hits))
+
+
+def _named_hit(kb, message: str, hits):
+    """The hit of the card the question names, when exactly one card's question names what the question
+    names and that hit reaches the search's threshold: the small encoder does not know many names
+    ("InfoNCE"), so its dense score alone would leave a question about that very card unanswered."""
+    named = kb.card_named_by(message)
+    return next((h for h in hits if named is not None and h.card.id == named.id and is_confident([h])), None)
 
 
 def _anaphoric(message: str) -> bool:
