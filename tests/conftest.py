@@ -115,15 +115,19 @@ def progress_app_url(shipped_kb, progress_store):
 
 @pytest.fixture(scope="session")
 def eval_corpora(tmp_path_factory, encoder, external_corpora):
-    """One corpus folder and index per evaluation corpus; `open(name, vocab)` loads it with that vocabulary."""
+    """One corpus folder and index per evaluation corpus; `open(name, vocab)` loads it with that vocabulary
+    ("added+shipped": both corpora loaded together, names in sorted order)."""
     root = tmp_path_factory.mktemp("eval-corpora")
 
     def open_corpus(name: str, vocab: str | None = None):
         corpus = root / name / "corpus"
         if not corpus.exists():
-            corpus.mkdir(parents=True)
-            for path in eval_corpus_files(name):
-                shutil.copy(path, corpus / path.name)
+            parts = name.split("+")
+            for part in parts:  # corpora loaded together each keep a folder, as benchmarks/evaluate.py does
+                folder = corpus / part if len(parts) > 1 else corpus
+                folder.mkdir(parents=True, exist_ok=True)
+                for path in eval_corpus_files(part):
+                    shutil.copy(path, folder / path.name)
         return load_kb(corpus, encoder, vocab=vocab)
 
     return open_corpus

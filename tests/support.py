@@ -268,9 +268,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def eval_corpus_files(name: str) -> list[Path]:
-    """The markdown files of an evaluation corpus (benchmarks/eval/README.md): shipped, external, added."""
-    return {
-        "shipped": sorted(SHIPPED_CORPUS.glob("*.md")),
-        "external": sorted(EXTERNAL_CORPORA.glob("*.md")),
-        "added": sorted((BENCHMARKS / "corpora").rglob("*.md")),
-    }[name]
+    """The markdown files of an evaluation corpus (benchmarks/eval/README.md): shipped, external, added,
+    or several of them loaded together ("added+shipped")."""
+    files = {
+        "shipped": lambda: sorted(SHIPPED_CORPUS.glob("*.md")),
+        "external": lambda: sorted(EXTERNAL_CORPORA.glob("*.md")),
+        "added": lambda: sorted((BENCHMARKS / "corpora").rglob("*.md")),
+    }
+    return [path for part in name.split("+") for path in files[part]()]

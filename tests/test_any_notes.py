@@ -3,8 +3,8 @@ corpus (vocabulary off, and the default vocabulary no more than 0.02 lower), a c
 in your notes", vocabulary packs the user controls, and `kb ask` in a real process.
 
 The test files (benchmarks/eval/**) were frozen in their own commit before any tuning
-(docs/search.md names it); the floors are the issue's targets where they are met, else the
-measured figure less 0.03 (docs/search.md reports both).
+(docs/search.md names it); the floors are the measured figure less about 0.03, or the issue's
+target where that is lower (docs/search.md reports both).
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ EVAL = BENCHMARKS / "eval"
 PPO = "how-does-ppo-work-why-the-clip"
 # corpus -> (R@1 floor, R@5 floor) for hybrid search on its frozen test file, vocabulary off
 SEARCH_FLOORS = {"shipped": (0.87, 0.94), "external": (0.85, 0.97), "added": (0.85, 0.97)}
-ABSTAIN_FLOOR = {"shipped": 0.80, "added": 0.80}  # uncovered near-domain test questions declined
-ON_TOPIC_FLOOR = 0.85  # covered test questions answered from an expected card
+ABSTAIN_FLOOR = {"shipped": 0.87, "added": 0.92}  # uncovered near-domain test questions declined
+ON_TOPIC_FLOOR = 0.90  # covered test questions answered from an expected card
+ONCE_COVERED_FLOOR = 0.92  # the uncovered questions, answered from the right card once the covering corpus is added
 
 
 def recall(kb, queries: list[dict]) -> tuple[float, float]:
@@ -73,6 +74,19 @@ def test_chat_still_answers_what_the_notes_cover(eval_corpora, name):
         if reply.abstained or reply.citations[0].id not in r["expected"]:
             wrong.append(r["question"])
     assert 1 - len(wrong) / len(rows) >= ON_TOPIC_FLOOR, f"{name}: {len(wrong)}/{len(rows)} covered questions not answered from their card: {wrong}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ABSTAIN_FLOOR))
+def test_chat_answers_them_once_a_covering_note_is_added(eval_corpora, name):
+    rows = [r for r in read_jsonl(EVAL / "chat" / f"uncovered.{name}.jsonl") if r["split"] == "test" and r.get("covered_by")]
+    wrong = []
+    for r in rows:
+        kb = eval_corpora("+".join(sorted((name, r["covered_by"]["corpus"]))), "none")
+        reply = kb.ask(r["question"])
+        if reply.abstained or reply.citations[0].id not in r["covered_by"]["expected"]:
+            wrong.append(r["question"])
+    assert 1 - len(wrong) / len(rows) >= ONCE_COVERED_FLOOR, f"{name}: {len(wrong)}/{len(rows)} not answered from the covering card: {wrong}"
 
 
 def test_a_new_subject_never_borrows_the_previous_card(shipped_kb):
