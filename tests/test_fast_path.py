@@ -186,3 +186,16 @@ def test_the_web_app_answers_semantically_without_loading_torch(default_place, s
         server.wait(10)
     best = shipped_kb.search("why does PPO clip the probability ratio", k=1)[0].card.id
     assert best in html
+
+
+def test_texts_of_very_different_lengths_are_batched_apart_with_the_same_vectors(shipped_kb):
+    from kb.embed.onnx import length_batches
+
+    # Longest first: a 100-token answer, two sentences of it, a few words.
+    assert length_batches([0, 1, 2, 3], [100, 60, 45, 8], 32) == [[0, 1], [2], [3]]
+    assert length_batches([0, 1, 2], [10, 9, 8], 2) == [[0, 1], [2]]  # the batch size still holds
+    card = shipped_kb.card("how-does-ppo-work-why-the-clip")
+    texts = [card.answer_text, "Clip the ratio.", card.question]
+    together = shipped_kb.encoder.encode(texts)
+    alone = np.stack([shipped_kb.encoder.encode([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)

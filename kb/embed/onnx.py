@@ -32,6 +32,7 @@ from kb.fileio import file_sha256, write_text_atomic
 META_FORMAT = 2  # 2: attention, LayerNorm and GELU fused by ONNX Runtime's optimizer (older exports are redone)
 ONNX_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "meta.json"
 BATCH_SESSION_MIN_TEXTS = 16  # smaller jobs (a query, an edited card) stay on the one-thread session
+PADDING_RATIO = 0.5  # a text shorter than this share of its batch's longest starts a new batch
 
 
 class OnnxCacheMissing(Exception):
@@ -192,9 +193,7 @@ class OnnxEncoder(Encoder):
         # Similar lengths together: less padding, same vectors.
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = max(int(batch_size), 1)
-        for start in range(0, len(order), step):
-            chosen = order[start : start + step]
+        for chosen in length_batches(order, [len(e.ids) for e in encodings], max(int(batch_size), 1)):
             out[chosen] = self._run([encodings[i] for i in chosen], session)
             if progress is not None:
                 progress(len(chosen))
@@ -211,6 +210,18 @@ class OnnxEncoder(Encoder):
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = (session or self.session).run(None, {name: feeds[name] for name in self.input_names})[0]
         return pool(hidden, mask, self.pooling)
+
+
+def length_batches(order: list[int], lengths: list[int], size: int) -> list[list[int]]:
+    """Texts (longest first) in batches of at most `size`, a new batch starting where a text is under
+    PADDING_RATIO of its batch's longest: a whole answer and its short sentences are not padded to one
+    length (the vectors are the same; attention on padding is wasted work that grows with its square)."""
+    batches: list[list[int]] = []
+    for i in order:
+        if not batches or len(batches[-1]) == size or lengths[i] < PADDING_RATIO * lengths[batches[-1][0]]:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
