@@ -18,12 +18,12 @@ from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl
 TRIPLES = BENCHMARKS / "eval" / "grading"
 PAIRS = (("strong", "partial"), ("strong", "wrong"), ("partial", "wrong"))
 # corpus -> (pairwise floor, share of wrong answers under 50), KB_VOCAB=none, frozen test triples.
-# Measured 0.70/0.67, 0.61/0.44, 0.53/0.38 (docs/grading.md); the floors sit 0.05 below. The issue's
-# goals (pairwise 0.85 on other notes, 80 % of wrong answers under 50) are not met.
-GRADING_FLOORS = {"shipped": (0.65, 0.60), "external": (0.56, 0.38), "added": (0.48, 0.33)}
-# Strong answers flagged as contradicting, over every test file: measured 11/74 (15 %); the goal is
+# Measured 0.69/0.67, 0.61/0.34, 0.54/0.33 (docs/grading.md); the floors sit 0.04-0.05 below. The
+# issue's goals (pairwise 0.85 on other notes, 80 % of wrong answers under 50) are not met.
+GRADING_FLOORS = {"shipped": (0.64, 0.62), "external": (0.56, 0.30), "added": (0.49, 0.29)}
+# Strong answers flagged as contradicting, over every test file: measured 7/74 (9.5 %); the goal is
 # 5 %, not met: this ceiling only keeps it from getting worse.
-STRONG_FLAGGED_CEILING = 0.20
+STRONG_FLAGGED_CEILING = 0.14
 
 NOTES = {
     "ml-basics.md": """# ML basics
@@ -136,6 +136,19 @@ def _scores(kb, rows: list[dict]) -> list[dict]:
         grades = {k: kb.grade(row["card"], row[k]) for k in ("strong", "partial", "wrong")}
         out.append({k: g.score for k, g in grades.items()} | {"strong_flagged": bool(grades["strong"].contradictions)})
     return out
+
+
+@pytest.mark.slow
+def test_a_right_clause_the_rules_misread_is_not_called_a_contradiction(eval_corpora):
+    # A dev triple on the external theory note: the word rules read "Compared with SGD it usually
+    # converges faster" as a definition given to the wrong term; the edit that would undo that (Adam
+    # and SGD swapped) moves the clause away from the card, so it is not called a contradiction.
+    kb = eval_corpora("external", "none")
+    row = next(r for r in read_jsonl(TRIPLES / "external.dev.jsonl") if r["id"] == "ext-d07")
+    strong, wrong = kb.grade(row["card"], row["strong"]), kb.grade(row["card"], row["wrong"])
+    assert strong.contradictions == [], strong.contradictions
+    assert wrong.contradictions, "the swapped-roles answer is still flagged"
+    assert strong.score >= 60 > wrong.score, (strong.score, wrong.score)
 
 
 @pytest.mark.slow

@@ -29,6 +29,8 @@ def feedback_blocks(grade: Grade) -> list[str]:
     for clash in grade.contradictions:
         kind = KIND_NAMES.get(clash.kind, clash.kind.replace("_", " "))
         blocks.append(f"**Says the opposite of the notes** ({kind}): you said “{clash.answer_span}”; the notes say: {clash.card_sentence}")
+    for clause in grade.doubted:  # not a contradiction, but it cost marks: say which words
+        blocks.append(f"**Worth checking against the notes:** “{clause}” may attach a term or attribute to the wrong thing.")
     if grade.covered:
         blocks.append("**Covered:**\n" + "\n".join(f"- ✓ {c.point}\n  *you said:* “{c.span}”" for c in grade.covered))
     if grade.missed:

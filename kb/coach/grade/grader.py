@@ -14,7 +14,7 @@ from kb.coach.grade.fit import CardSpace
 from kb.coach.grade.negation import claim_clauses, is_flipped, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
-from kb.coach.grade.repairs import card_terms, closer_in_order, edits
+from kb.coach.grade.repairs import MAX_EDITS, attachment_edits, card_terms, closer_in_order, edits, order_repair
 from kb.coach.grade.result import Contradiction, CoveredPoint, Grade
 from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences, tokens, without_non_answers
 from kb.vocab import Vocabulary, using
@@ -31,6 +31,9 @@ OTHER_CARD_SCORE = 10  # the most an answer to a different question can score
 FITS_HERE = 0.45  # weighted key-point coverage from which an answer is about this card, whatever else it is near
 NEGATION_MATCH = 0.72  # cosine above which an answer clause restates a card claim (negation aside)
 REPAIR_MATCH = 0.65  # cosine from which an edited clause (closer in word order) restates a card claim
+TIE_MARGIN = 0.05  # cosine an undoing edit must gain when word order ties (a mere rewording moves a clause a few hundredths)
+DOUBT_FACTOR = 0.7  # any rule-based clash no edit bears out: not a contradiction, once per answer (when unsure, coverage decides)
+ATTACHMENT_KINDS = ("definition_swap", "opposite_attribute")  # rule-based clashes an edit can undo, so can confirm
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
@@ -91,8 +94,8 @@ class Grader:
             return Grade(0, [], [p.text for p in points], said_nothing=True, coverage=[0.0] * len(points), key_points=list(points))
         unit_vectors = self.encoder.encode(units + [" ".join(units)])
         coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units)
-        found = self._contradictions(card, points, point_vectors, units)
-        grade = self._result(points, coverage, best_unit, units, found, hints, whole)
+        found, doubted = self._contradictions(card, points, point_vectors, units)
+        grade = self._result(points, coverage, best_unit, units, found, hints, whole, doubted)
         # An answer that says much of this card answers it, however close it also is to a neighbour.
         said_here = _weighted_share(points, coverage)
         fits = self.space.fits_other(card, unit_vectors[-1]) if self.space is not None and said_here < FITS_HERE else None
@@ -112,25 +115,35 @@ class Grader:
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
         return (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical, best_unit, whole
 
-    def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> list[tuple[str, str, set[int]]]:
-        """(answer clause, kind, the key points it contradicts) for every contradicting clause, each
-        clause once: attribute, ordered-pair, relation and negation checks."""
+    def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> tuple[list[tuple[str, str, set[int], int]], list[str]]:
+        """(answer clause, kind, the key points it contradicts, the one to show it beside) for every
+        contradicting clause, each clause once: attribute, ordered-pair, relation and negation checks;
+        and the clauses only doubted. A rule-based attachment clash counts (and is shown)
+        only when the edit that would undo it brings the clause closer to the card; one the edit
+        does not bear out is a doubt: too unsure to call a contradiction, the doubts of an answer cost
+        DOUBT_FACTOR once and the feedback names them as worth checking."""
         text, pair_clashes, written = resolve_ordered_pairs(card, points, " ".join(units))
-        flagged: dict[str, tuple[str, set[int]]] = {}
+        # (clause, kind, points, the clause as the check read it: "KL(q||p)" renamed "Reverse KL"), first check first
+        flagged: list[tuple[str, str, set[int], str]] = []
         for clause, hit, on_compared in contradictions(card, points, text):
-            flagged.setdefault(as_written(clause, written), ("definition_swap" if on_compared else "opposite_attribute", hit))
-        for clause in pair_clashes:
-            flagged.setdefault(clause, ("swapped_order", set()))
-        for clause, kind in relation_clashes(card, points, units):
-            flagged.setdefault(clause, (kind, set()))
+            flagged.append((as_written(clause, written), "definition_swap" if on_compared else "opposite_attribute", hit, clause))
+        flagged += [(clause, "swapped_order", set(), clause) for clause in pair_clashes]
+        flagged += [(clause, kind, set(), clause) for clause, kind in relation_clashes(card, points, units)]
         clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
-        for clause, hit in self._negation_flips(card, points, clauses):
-            flagged.setdefault(clause, ("negation", hit))
+        flagged += [(clause, "negation", hit, clause) for clause, hit in self._negation_flips(card, points, clauses)]
         found = self._repairs(card, points, clauses)
-        for clause, value in flagged.items():
-            found.setdefault(clause, value)
+        mentioned = set(tokens(text))
+        doubted: dict[str, None] = {}  # ordered set
+        for clause, kind, hit, read in flagged:
+            if clause in found:
+                continue
+            if kind in ATTACHMENT_KINDS and not self._undone_by_edit(card, points, read, mentioned):
+                doubted[clause] = None  # the other checks may still speak for the clause
+            else:
+                found[clause] = (kind, hit)
+        doubts = [clause for clause in doubted if clause not in found]
         if not found:
-            return []
+            return [], doubts
         # Shown beside the card sentence it contradicts: the closest of the points it names, else of all.
         clause_vectors = self.encoder.encode([without_negation(c) for c in found])
         closeness = point_vectors @ clause_vectors.T
@@ -139,7 +152,7 @@ class Grader:
             candidates = sorted(hit) or range(len(points))
             nearest = max(candidates, key=lambda i: closeness[i, j])
             out.append((clause, kind, set(hit), nearest))
-        return out
+        return out, doubts
 
     def _repairs(self, card, points, clauses: list[str]) -> dict[str, tuple[str, set[int]]]:
         """Answer clauses that one small edit (two terms swapped, a ratio turned upside down, another
@@ -161,6 +174,28 @@ class Grader:
             if match >= REPAIR_MATCH and gain >= 0 and gain > found.get(clause, ("", set(), -1.0))[2]:
                 found[clause] = (edit.kind, {owners[claim]}, gain)
         return {clause: (kind, hit) for clause, (kind, hit, _) in found.items()}
+
+    def _undone_by_edit(self, card, points, clause: str, mentioned: set[str]) -> bool:
+        """Whether a rule-based clash (a term or attribute attached to the wrong thing) holds up: the
+        edit that would undo it (terms swapped, an attribute turned to its opposite, a negation dropped)
+        must bring the clause closer to one of the card's claims, in word order, or when word order
+        ties, in embedding by TIE_MARGIN. A correct clause the rules misread (a yardstick taken for
+        the subject, "trading more variance for less bias") only moves away from the card when edited.
+        A clause no such edit applies to cannot be tested and keeps its flag."""
+        claims, _, claim_vectors, terms = self.card_claims(card, points)
+        said = tokens(clause)
+        claim_words = [c.split() for c in claims]
+        edited = attachment_edits(said, terms, mentioned & terms, claim_words)
+        if not edited or not claims:
+            return True
+        closer, ties = order_repair(said, edited, claim_words)
+        if closer or not ties:
+            return closer
+        ties = ties[:MAX_EDITS]
+        vectors = self.encoder.encode([" ".join(said)] + [" ".join(edited[i]) for i, _ in ties])
+        similarity = claim_vectors @ vectors.T
+        gain = max(float(similarity[k, j + 1]) for j, (_, k) in enumerate(ties)) - float(similarity[:, 0].max())
+        return gain >= TIE_MARGIN
 
     def card_claims(self, card, points) -> tuple[list[str], list[int], np.ndarray, set[str]]:
         """The card's claim clauses as tokens (the form edits are made in), embedded once per card, and its terms."""
@@ -202,18 +237,18 @@ class Grader:
         return self._cached(f"ref:{card.id}:{card.text_hash}", lambda: self.encoder.encode([card.answer_text or card.question])[0])
 
     @staticmethod
-    def _result(points, coverage, best_unit, units, found, hints, whole: float) -> Grade:
+    def _result(points, coverage, best_unit, units, found, hints, whole: float, doubted: list[str] = ()) -> Grade:
         contradicted = set().union(*(hit for _, _, hit, _ in found)) if found else set()
         credited = np.where([i in contradicted for i in range(len(points))], 0.0, np.asarray(coverage, dtype=float))
         share = _weighted_share(points, credited)
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
         blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
-        score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found))
+        score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found)) * (DOUBT_FACTOR ** min(1, len(doubted)))
         score = min(100.0 * score, max_score_after_hints(hints))
         covered = [CoveredPoint(p.text, units[int(best_unit[i])]) for i, p in enumerate(points) if credited[i] >= COVERED_AT]
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
         clashes = [Contradiction(clause, points[nearest].text, kind) for clause, kind, _, nearest in found]
-        return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points))
+        return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points), doubted=list(doubted))
 
 
 def _weighted_share(points: list[KeyPoint], coverage) -> float:

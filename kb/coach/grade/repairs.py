@@ -160,3 +160,47 @@ def _lcs(a: list[str], b: list[str]) -> int:
             current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
         previous = current
     return previous[-1]
+
+
+# ---- confirming a rule-based clash ----------------------------------------------------------------
+def attachment_edits(clause: list[str], terms: set[str], mentioned: set[str], claims: list[list[str]]) -> list[tuple[str, ...]]:
+    """The edits that would undo a wrong attachment in a clause (tokens): two of its terms swapped,
+    one of its terms replaced by another the answer names, an attribute replaced by one of the
+    opposite pole that the card's claims use ("upper" -> "lower"), a negation dropped."""
+    lexicon = antonym_lexicon()
+    named = list(dict.fromkeys(t for t in clause if t in terms))
+    out = []
+    for i, a in enumerate(named):
+        out.extend(tuple(b if t == a else a if t == b else t for t in clause) for b in named[i + 1 :])
+        out.extend(tuple(b if t == a else t for t in clause) for b in sorted(mentioned - set(named)))
+    card_attributes = sorted({w for claim in claims for w in claim if w in lexicon})
+    for pos, word in enumerate(clause):
+        if word in lexicon:
+            poles = dict(lexicon[word])
+            for other in card_attributes:
+                if any(axis in poles and poles[axis] != pole for axis, pole in lexicon[other]):
+                    out.append((*clause[:pos], other, *clause[pos + 1 :]))
+        elif word in NEGATIONS:
+            out.append((*clause[:pos], *clause[pos + 1 :]))
+    return out
+
+
+def order_repair(clause: list[str], edited: list[tuple[str, ...]], claims: list[list[str]]) -> tuple[bool, list[tuple[int, int]]]:
+    """Whether one of the edits brings the clause closer, in word order, to a card claim than the
+    clause as said comes to any claim; else the (edit, claim) pairs that come exactly as close (the
+    order of words cannot tell them apart) while improving on that claim."""
+    claim_stems = [_stems(c) for c in claims]
+    said = _stems(clause)
+    per_claim = [_lcs(said, c) for c in claim_stems]
+    best = max(per_claim, default=0)
+    ties = []
+    for i, words in enumerate(edited):
+        stems = _stems(list(words))
+        for k, claim in enumerate(claim_stems):
+            common = _lcs(stems, claim)
+            if common > per_claim[k]:
+                if common > best:
+                    return True, []
+                if common == best:
+                    ties.append((i, k))
+    return False, ties

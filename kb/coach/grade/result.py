@@ -47,6 +47,7 @@ class Grade:
     said_nothing: bool = False  # empty, "I don't know", or only the question again
     coverage: list[float] = field(default_factory=list)  # per key point, in key-point order
     key_points: list[KeyPoint] = field(default_factory=list)
+    doubted: list[str] = field(default_factory=list)  # clauses a rule read as a clash that no edit bore out (cost a little; feedback: worth checking)
 
     def to_dict(self) -> dict:
         return {
