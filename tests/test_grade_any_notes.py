@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from kb import grade_feedback
 from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl, write_notes
 
 TRIPLES = BENCHMARKS / "eval" / "grading"
@@ -149,6 +150,8 @@ def test_a_right_clause_the_rules_misread_is_not_called_a_contradiction(eval_cor
     assert strong.contradictions == [], strong.contradictions
     assert wrong.contradictions, "the swapped-roles answer is still flagged"
     assert strong.score >= 60 > wrong.score, (strong.score, wrong.score)
+    # What the rules read as a clash is still shown, as something to check, not as a contradiction.
+    assert strong.doubted and any("Worth checking" in block for block in grade_feedback(strong))
 
 
 @pytest.mark.slow
