@@ -339,8 +339,7 @@ class KnowledgeBase:
         """The dense score below which the chat says the notes do not cover a question (per index,
         self-calibrated: the `quantile`-th percentile of how close each card's question is to the
         nearest other card)."""
-        nearest_other = self._cached("nearest_other", lambda: nearest_other_scores(self.data.vectors))
-        return coverage_floor(self.data.vectors, quantile, nearest_other)
+        return coverage_floor(self._cached("nearest_other", lambda: nearest_other_scores(self.data.vectors)), quantile)
 
     def closeness(self, text: str, card_id: str) -> float:
         """The dense score a search for `text` gives this card (the same vector mix as `search`)."""

@@ -224,11 +224,11 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
     # Names in what was asked: one the notes never use ("DBSCAN") raises the bar (a borrowed topic does
     # not excuse it); one that a single card's question uses ("InfoNCE") points at that card.
     unfamiliar = kb.unfamiliar_terms(message)
-    named = None if unfamiliar or not hits or confident(kb, hits) else _named_hit(kb, message, hits)
-    if named is not None:
+    if not hits or not confident(kb, hits, message, unfamiliar):
+        named = None if unfamiliar or not hits else _named_hit(kb, message, hits)
+        if named is None:
+            return _abstain(kb, shown, hits, query, unfamiliar)
         hits = [named] + [h for h in hits if h is not named]
-    elif not hits or not confident(kb, hits, message, unfamiliar):
-        return _abstain(kb, shown, hits, query, unfamiliar)
     best = hits[0]
     cited = [best]
     for hit in hits[1:]:

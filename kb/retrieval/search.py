@@ -53,10 +53,10 @@ def nearest_other_scores(vectors: np.ndarray, sample: int = COVERAGE_SAMPLE, see
     return best_other
 
 
-def coverage_floor(vectors: np.ndarray, quantile: float = COVERAGE_QUANTILE, nearest_other: np.ndarray | None = None) -> float:
-    """The dense score a question must reach to count as covered by this corpus (0 when too few cards)."""
-    scores = nearest_other_scores(vectors) if nearest_other is None else nearest_other
-    return float(np.percentile(scores, quantile)) if len(scores) else 0.0
+def coverage_floor(nearest_other: np.ndarray, quantile: float = COVERAGE_QUANTILE) -> float:
+    """The dense score a question must reach to count as covered by this corpus, from its
+    `nearest_other_scores` (0 when too few cards)."""
+    return float(np.percentile(nearest_other, quantile)) if len(nearest_other) else 0.0
 
 
 def confidence_signal(hits: list["Hit"]) -> float:

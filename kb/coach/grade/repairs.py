@@ -75,14 +75,19 @@ def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) ->
         for i, a in enumerate(words):
             for b in words[i + 1 :]:
                 if (a in terms and b in terms) or any(a in c and b in c for c in together):
-                    swaps.append(Edit(index, tuple(b if t == a else a if t == b else t for t in clause), "role_swap"))
+                    swaps.append(Edit(index, _exchanged(clause, a, b), "role_swap"))
         for a in named:
             for b in sorted(mentioned - set(named)):
-                substitutions.append(Edit(index, tuple(b if t == a else t for t in clause), "definition_swap"))
+                substitutions.append(Edit(index, _exchanged(clause, a, b, both_ways=False), "definition_swap"))
         ratio = _ratio_swapped(clause)
         if ratio:
             swaps.append(Edit(index, ratio, "swapped_order"))
     return swaps + substitutions
+
+
+def _exchanged(clause: list[str], a: str, b: str, both_ways: bool = True) -> tuple[str, ...]:
+    """The clause with `a` and `b` swapped; with both_ways=False, `a` replaced by `b` (b stays)."""
+    return tuple(b if t == a else a if both_ways and t == b else t for t in clause)
 
 
 def _ratio_swapped(clause: list[str]) -> tuple[str, ...] | None:
@@ -171,8 +176,8 @@ def attachment_edits(clause: list[str], terms: set[str], mentioned: set[str], cl
     named = list(dict.fromkeys(t for t in clause if t in terms))
     out = []
     for i, a in enumerate(named):
-        out.extend(tuple(b if t == a else a if t == b else t for t in clause) for b in named[i + 1 :])
-        out.extend(tuple(b if t == a else t for t in clause) for b in sorted(mentioned - set(named)))
+        out.extend(_exchanged(clause, a, b) for b in named[i + 1 :])
+        out.extend(_exchanged(clause, a, b, both_ways=False) for b in sorted(mentioned - set(named)))
     card_attributes = sorted({w for claim in claims for w in claim if w in lexicon})
     for pos, word in enumerate(clause):
         if word in lexicon:
