@@ -14,7 +14,7 @@ from kb.coach.grade.fit import CardSpace
 from kb.coach.grade.negation import claim_clauses, is_flipped, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
-from kb.coach.grade.repairs import MAX_EDITS, attachment_edits, card_terms, closer_in_order, edits, order_repair
+from kb.coach.grade.repairs import MAX_EDITS, ClaimWords, attachment_edits, card_terms, closer_in_order, edits, order_repair
 from kb.coach.grade.result import Contradiction, CoveredPoint, Grade
 from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences, tokens, without_non_answers
 from kb.vocab import Vocabulary, using
@@ -158,17 +158,17 @@ class Grader:
         """Answer clauses that one small edit (two terms swapped, a ratio turned upside down, another
         term put in) makes restate a card claim at least as well: they say its opposite."""
         said = [tokens(c) for c in clauses]
-        claims, owners, claim_vectors, terms = self.card_claims(card, points)
-        claim_words = [c.split() for c in claims]
-        candidates = closer_in_order(edits(said, terms, claim_words), said, claim_words, terms) if claims else []
+        claims, owners, claim_vectors, terms, claim_words = self.card_claims(card, points)
+        candidates = closer_in_order(edits(said, terms, claim_words.words), said, claim_words, terms) if claims else []
         if not candidates:
             return {}
-        vectors = self.encoder.encode([" ".join(t) for t in said] + [edit.text for edit, _ in candidates])
+        edited = list(dict.fromkeys(edit.clause for edit, _ in candidates))  # only these clauses are compared as said
+        vectors = self.encoder.encode([" ".join(said[i]) for i in edited] + [edit.text for edit, _ in candidates])
         similarity = claim_vectors @ vectors.T
-        as_said = similarity[:, : len(said)].max(axis=0)
+        as_said = dict(zip(edited, similarity[:, : len(edited)].max(axis=0)))
         found: dict[str, tuple[str, set[int], float]] = {}
         for j, (edit, claim) in enumerate(candidates):
-            match = float(similarity[claim, len(said) + j])
+            match = float(similarity[claim, len(edited) + j])
             gain = match - float(as_said[edit.clause])
             clause = clauses[edit.clause]
             if match >= REPAIR_MATCH and gain >= 0 and gain > found.get(clause, ("", set(), -1.0))[2]:
@@ -182,10 +182,9 @@ class Grader:
         ties, in embedding by TIE_MARGIN. A correct clause the rules misread (a yardstick taken for
         the subject, "trading more variance for less bias") only moves away from the card when edited.
         A clause no such edit applies to cannot be tested and keeps its flag."""
-        claims, _, claim_vectors, terms = self.card_claims(card, points)
+        claims, _, claim_vectors, terms, claim_words = self.card_claims(card, points)
         said = tokens(clause)
-        claim_words = [c.split() for c in claims]
-        edited = attachment_edits(said, terms, mentioned & terms, claim_words)
+        edited = attachment_edits(said, terms, mentioned & terms, claim_words.words)
         if not edited or not claims:
             return True
         closer, ties = order_repair(said, edited, claim_words)
@@ -197,22 +196,26 @@ class Grader:
         gain = max(float(similarity[k, j + 1]) for j, (_, k) in enumerate(ties)) - float(similarity[:, 0].max())
         return gain >= TIE_MARGIN
 
-    def card_claims(self, card, points) -> tuple[list[str], list[int], np.ndarray, set[str]]:
-        """The card's claim clauses as tokens (the form edits are made in), embedded once per card, and its terms."""
+    def card_claims(self, card, points) -> tuple[list[str], list[int], np.ndarray, set[str], ClaimWords]:
+        """The card's claim clauses as tokens (the form edits are made in), embedded once per card, its
+        terms, and the claims' words and stems (word order is compared on those)."""
         def make():
             texts, owners = claim_clauses(points)
             # a claim and the one after it together: "A large rate speeds training. But we may shoot too far"
             texts, owners = texts + [f"{a} {b}" for a, b in zip(texts, texts[1:])], owners + owners[:-1]
             said = [" ".join(tokens(t)) for t in texts]
             vectors = self.encoder.encode(said) if said else np.zeros((0, 1), dtype=np.float32)
-            return said, owners, vectors, card_terms(card, [p.plain for p in points if p.kind == "claim"], [p.lead for p in points if p.lead])
+            terms = card_terms(card, [p.plain for p in points if p.kind == "claim"], [p.lead for p in points if p.lead])
+            return said, owners, vectors, terms, ClaimWords.of(said)
 
         return self._cached(f"claims:{card.id}:{card.text_hash}", make)
 
     def _negation_flips(self, card, points, clauses: list[str]) -> list[tuple[str, set[int]]]:
         """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
         card_clauses, owners, card_vectors = self.card_clauses(card, points)
-        if not clauses or not card_clauses:
+        # Only a clause some card clause reads as its flip can be one (a word test): embed just those.
+        clauses = [c for c in clauses if any(is_flipped(c, other) for other in card_clauses)]
+        if not clauses:
             return []
         vectors = self.encoder.encode([without_negation(c) for c in clauses])
         similarity = card_vectors @ vectors.T

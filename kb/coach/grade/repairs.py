@@ -39,6 +39,18 @@ class Edit:
         return " ".join(self.words)
 
 
+@dataclass(frozen=True)
+class ClaimWords:
+    """A card's claim clauses as tokens, and as the stems word order is compared on: worked out once per card."""
+    words: list[list[str]]
+    stems: list[list[str]]
+
+    @classmethod
+    def of(cls, claims: list[str]) -> ClaimWords:
+        words = [claim.split() for claim in claims]
+        return cls(words, [_stems(w) for w in words])
+
+
 def card_terms(card, texts: list[str], leads: list[str]) -> set[str]:
     """The card's terms, the things it says something about: the content words of its question and of
     its bold lead terms, and the names and acronyms it writes with a capital inside a sentence."""
@@ -109,16 +121,16 @@ def _ratio_swapped(clause: list[str]) -> tuple[str, ...] | None:
     return None
 
 
-def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: list[list[str]], terms: set[str]) -> list[tuple[Edit, int]]:
+def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: ClaimWords, terms: set[str]) -> list[tuple[Edit, int]]:
     """The edits that bring the clause's words closer, in order, to one of the card's claims, each with
     that claim; at most MAX_EDITS. The edited clause must share a long common subsequence of stems with
     the claim (the term and its context, not the term alone), longer than the clause as said shares
     with any claim, and the claim must speak of the terms the edit put in (a term taken out must not
     be in it). Word order is what embeddings miss, so it is checked here, before any embedding."""
     said = [_stems(c) for c in clauses]
-    claim_stems = [_stems(c) for c in claims]
+    claim_stems = claims.stems
     claim_counts = [Counter(c) for c in claim_stems]
-    claim_terms = [{w for w in c if w in terms} for c in claims]
+    claim_terms = [{w for w in c if w in terms} for c in claims.words]
     best_as_said: dict[int, int] = {}
 
     def as_said(clause: int) -> int:  # the clause's best match, unedited (worked out only when needed)
@@ -190,11 +202,11 @@ def attachment_edits(clause: list[str], terms: set[str], mentioned: set[str], cl
     return out
 
 
-def order_repair(clause: list[str], edited: list[tuple[str, ...]], claims: list[list[str]]) -> tuple[bool, list[tuple[int, int]]]:
+def order_repair(clause: list[str], edited: list[tuple[str, ...]], claims: ClaimWords) -> tuple[bool, list[tuple[int, int]]]:
     """Whether one of the edits brings the clause closer, in word order, to a card claim than the
     clause as said comes to any claim; else the (edit, claim) pairs that come exactly as close (the
     order of words cannot tell them apart) while improving on that claim."""
-    claim_stems = [_stems(c) for c in claims]
+    claim_stems = claims.stems
     said = _stems(clause)
     per_claim = [_lcs(said, c) for c in claim_stems]
     best = max(per_claim, default=0)
