@@ -74,6 +74,9 @@ STRUCTURAL = {
     "negation": (VALIDATION,
                  "We tune hyperparameters and compare candidate models on it, and we keep it apart from the test data so the final test score is not biased.",
                  "A validation set is not used to tune hyperparameters or to choose between models."),
+    "dismissed": (VALIDATION,
+                  "We tune hyperparameters and compare candidate models on it, and we keep it apart from the test data so the final test score is not biased.",
+                  "Honestly a validation set doesn't really matter much; you can tune your hyperparameters on the test set and report that score."),
 }
 
 
