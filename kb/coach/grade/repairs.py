@@ -44,11 +44,13 @@ class ClaimWords:
     """A card's claim clauses as tokens, and as the stems word order is compared on: worked out once per card."""
     words: list[list[str]]
     stems: list[list[str]]
+    counts: list[Counter]  # each claim's stems as a multiset: a cheap bound on a common subsequence
 
     @classmethod
     def of(cls, claims: list[str]) -> ClaimWords:
         words = [claim.split() for claim in claims]
-        return cls(words, [_stems(w) for w in words])
+        stems = [_stems(w) for w in words]
+        return cls(words, stems, [Counter(s) for s in stems])
 
 
 def card_terms(card, texts: list[str], leads: list[str]) -> set[str]:
@@ -128,8 +130,7 @@ def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: ClaimW
     with any claim, and the claim must speak of the terms the edit put in (a term taken out must not
     be in it). Word order is what embeddings miss, so it is checked here, before any embedding."""
     said = [_stems(c) for c in clauses]
-    claim_stems = claims.stems
-    claim_counts = [Counter(c) for c in claim_stems]
+    claim_stems, claim_counts = claims.stems, claims.counts
     claim_terms = [{w for w in c if w in terms} for c in claims.words]
     best_as_said: dict[int, int] = {}
 
@@ -213,7 +214,11 @@ def order_repair(clause: list[str], edited: list[tuple[str, ...]], claims: Claim
     ties = []
     for i, words in enumerate(edited):
         stems = _stems(list(words))
+        counts = Counter(stems)
         for k, claim in enumerate(claim_stems):
+            # a common subsequence is at most the words both share: skip a claim it cannot matter for
+            if sum((counts & claims.counts[k]).values()) < max(best, per_claim[k] + 1):
+                continue
             common = _lcs(stems, claim)
             if common > per_claim[k]:
                 if common > best:
