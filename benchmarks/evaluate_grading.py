@@ -43,7 +43,7 @@ PAIRS = (("strong", "partial"), ("strong", "wrong"), ("partial", "wrong"))
 
 def triples_for(corpus: str, splits: tuple[str, ...]) -> dict[str, list[dict]]:
     """split -> triples; the shipped note also gets its older file as legacy-<split>."""
-    names = [*splits, *(["dev2", "dev3"] if "dev" in splits else [])]  # dev2, dev3: more dev triples, written later
+    names = [*splits, *(["dev2", "dev3", "dev4"] if "dev" in splits else [])]  # dev2-dev4: more dev triples, written later
     out = {split: read_jsonl(EVAL / f"{corpus}.{split}.jsonl") for split in names}
     if corpus == "shipped":
         for row in read_jsonl(LEGACY):
