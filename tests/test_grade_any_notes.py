@@ -19,12 +19,12 @@ from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl
 TRIPLES = BENCHMARKS / "eval" / "grading"
 PAIRS = (("strong", "partial"), ("strong", "wrong"), ("partial", "wrong"))
 # corpus -> (pairwise floor, share of wrong answers under 50), KB_VOCAB=none, frozen test triples.
-# Measured 0.69/0.67, 0.61/0.34, 0.54/0.33 (docs/grading.md); the floors sit 0.04-0.05 below. The
+# Measured 0.70/0.67, 0.61/0.34, 0.54/0.33 (docs/grading.md); the floors sit 0.04-0.06 below. The
 # issue's goals (pairwise 0.85 on other notes, 80 % of wrong answers under 50) are not met.
 GRADING_FLOORS = {"shipped": (0.64, 0.62), "external": (0.56, 0.30), "added": (0.49, 0.29)}
-# Strong answers flagged as contradicting, over every test file: measured 7/74 (9.5 %); the goal is
-# 5 %, not met: this ceiling only keeps it from getting worse.
-STRONG_FLAGGED_CEILING = 0.14
+# Strong answers flagged as contradicting, over every test file: measured 5/74 (6.8 %; 7/74 before the
+# contrast-word rules); the goal is 5 %, not met: this ceiling only keeps it from getting worse.
+STRONG_FLAGGED_CEILING = 0.10
 
 NOTES = {
     "ml-basics.md": """# ML basics
@@ -140,6 +140,61 @@ def _scores(kb, rows: list[dict]) -> list[dict]:
         grades = {k: kb.grade(row["card"], row[k]) for k in ("strong", "partial", "wrong")}
         out.append({k: g.score for k, g in grades.items()} | {"strong_flagged": bool(grades["strong"].contradictions)})
     return out
+
+
+CONTRAST_NOTES = {
+    "training.md": """# Training
+
+## Distillation
+
+### Q: What does distillation train the student on?
+Train the student to match the teacher's soft predictions, not just the hard labels.
+
+## Regularization
+
+### Q: How do L1 and L2 regularization differ?
+**L1**: Induces sparsity: some weights go exactly to zero. Useful for feature selection.
+
+**L2**: Shrinks all weights smoothly toward zero, none exactly to zero.
+""",
+}
+# Right answers whose contrast words decide which term a claim is about (each was flagged before the
+# rule named beside it), graded with the vocabulary off.
+CONTRASTED_RIGHT_ANSWERS = {
+    # "instead of" denies what follows it, as the card's "not just" does: no attribute clash, no flip
+    "instead of": ("what-does-distillation-train-the-student-on",
+                   "The student learns to match the teacher's soft predictions instead of only the hard labels."),
+    # a clause cut at "unlike" starts with the term it is compared with, not the one it speaks of
+    "unlike": ("how-do-l1-and-l2-regularization-differ",
+               "L2 shrinks every weight smoothly but almost never makes one exactly zero. L1 penalizes absolute values, and unlike L2 it drives some weights to exactly zero, so it selects features."),
+}
+
+
+@pytest.fixture(scope="module")
+def contrast_kb(tmp_path_factory, encoder):
+    return load_kb(write_notes(tmp_path_factory.mktemp("contrast-notes") / "corpus", CONTRAST_NOTES), encoder, vocab="none")
+
+
+@pytest.mark.parametrize("form", sorted(CONTRASTED_RIGHT_ANSWERS))
+def test_a_right_answer_using_a_contrast_word_is_not_flagged(contrast_kb, form):
+    card_id, answer = CONTRASTED_RIGHT_ANSWERS[form]
+    grade = contrast_kb.grade(card_id, answer)
+    assert grade.contradictions == [], grade.contradictions
+    assert grade.score >= 60, grade.score
+
+
+def test_swapping_two_items_of_a_list_is_no_role_swap():
+    # "SimCLR, MoCo and CLIP" against the card's "SimCLR, CLIP, MoCo": a list's order carries no role
+    from kb.coach.grade.repairs import edits
+    from kb.coach.grade.text import tokens
+
+    said = [tokens("SimCLR, MoCo and CLIP are all built on it")]
+    claims = [tokens("InfoNCE is the foundation of SimCLR, CLIP, MoCo")]
+    terms = {"simclr", "moco", "clip", "infonce"}
+    assert not [e for e in edits(said, terms, claims) if e.kind == "role_swap"]
+    # two terms on either side of a verb still make a swap to test
+    roles = [tokens("the student teaches the teacher")]
+    assert [e for e in edits(roles, {"student", "teacher"}, [tokens("the teacher teaches the student")]) if e.kind == "role_swap"]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from kb.coach.grade.relation_clashes import relation_clashes
 from kb.coach.grade.repairs import MAX_EDITS, ClaimWords, attachment_edits, card_terms, closer_in_order, edits, order_repair
 from kb.coach.grade.result import Contradiction, CoveredPoint, Grade
 from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences, tokens, without_non_answers
-from kb.vocab import Vocabulary, using
+from kb.vocab import NEGATIONS, Vocabulary, using
 
 # Coverage: cosine below LOW counts as nothing, above HIGH as fully said (all-MiniLM-L6-v2 scale).
 COS_LOW, COS_HIGH = 0.30, 0.70
@@ -34,6 +34,10 @@ REPAIR_MATCH = 0.65  # cosine from which an edited clause (closer in word order)
 TIE_MARGIN = 0.05  # cosine an undoing edit must gain when word order ties (a mere rewording moves a clause a few hundredths)
 DOUBT_FACTOR = 0.7  # any rule-based clash no edit bears out: not a contradiction, once per answer (when unsure, coverage decides)
 ATTACHMENT_KINDS = ("definition_swap", "opposite_attribute")  # rule-based clashes an edit can undo, so can confirm
+# General English: after these a term is what the clause is compared with, not what it speaks of.
+CONTRAST_CUES = frozenset({"unlike", "instead", "rather", "versus", "vs"})
+# General English that denies without a negation word: a flip against a clause using one is left to coverage.
+SOFT_NEGATIONS = frozenset("instead rather without unlike except lack lacks lacking fail fails failing resist resists resisting free".split())
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
@@ -131,13 +135,14 @@ class Grader:
         flagged += [(clause, kind, set(), clause) for clause, kind in relation_clashes(card, points, units)]
         clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
         flagged += [(clause, "negation", hit, clause) for clause, hit in self._negation_flips(card, points, clauses)]
-        found = self._repairs(card, points, clauses)
+        said = " ".join(units)
+        found = self._repairs(card, points, [c for c in clauses if not _after_contrast(c, said)])
         mentioned = set(tokens(text))
         doubted: dict[str, None] = {}  # ordered set
         for clause, kind, hit, read in flagged:
             if clause in found:
                 continue
-            if kind in ATTACHMENT_KINDS and not self._undone_by_edit(card, points, read, mentioned):
+            if kind in ATTACHMENT_KINDS and (_contrasted(clause, said) or not self._undone_by_edit(card, points, read, mentioned)):
                 doubted[clause] = None  # the other checks may still speak for the clause
             else:
                 found[clause] = (kind, hit)
@@ -228,7 +233,7 @@ class Grader:
         found = []
         for j, clause in enumerate(clauses):
             i = int(np.argmax(similarity[:, j]))
-            if similarity[i, j] >= NEGATION_MATCH and is_flipped(clause, card_clauses[i]):
+            if similarity[i, j] >= NEGATION_MATCH and is_flipped(clause, card_clauses[i]) and not _softly_negated(clause, card_clauses[i]):
                 found.append((clause, {owners[i]}))
         return found
 
@@ -258,6 +263,29 @@ class Grader:
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
         clashes = [Contradiction(clause, points[nearest].text, kind) for clause, kind, _, nearest in found]
         return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points), doubted=list(doubted))
+
+
+def _contrasted(clause: str, answer: str) -> bool:
+    """A clause with a contrast or a negation ("instead of only the hard labels", "never needs pairs"),
+    or one "unlike" opens: which term an attribute belongs to can turn on that word, so a word-rule
+    clash there is too unsure to call."""
+    return bool(set(tokens(clause)) & (CONTRAST_CUES | NEGATIONS)) or _after_contrast(clause, answer)
+
+
+def _after_contrast(clause: str, answer: str) -> bool:
+    """The clause follows a contrast word it was cut at ("L1 ..., and unlike | L2 it drives weights to
+    zero"): its first term is what it is compared with, not what it speaks of."""
+    start = answer.find(clause)
+    before = tokens(answer[max(0, start - 24) : start]) if start > 0 else []
+    return bool(before) and before[-1] in CONTRAST_CUES
+
+
+def _softly_negated(clause: str, card_clause: str) -> bool:
+    """The side without a "not" still denies something in other words ("instead of only the hard
+    labels" for "not just hard labels", "resists length gaming" for "prevents length gaming"): the two
+    may well say the same, so a flip is too unsure to call."""
+    side = card_clause if is_negated(clause) else clause
+    return bool(set(tokens(side)) & SOFT_NEGATIONS)
 
 
 def _weighted_share(points: list[KeyPoint], coverage) -> float:

@@ -25,7 +25,8 @@ NAME_RE = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
 DIVIDING = frozenset({"dividing", "divide", "divides"})  # "dividing A by B"
 RATIO_OPENERS = frozenset({"is", "are", "equals", "means", "dividing", "divide", "divides", "as", "take", "takes"})
 RATIO_CLOSERS = frozenset({"and", "so", "which", "then", "because", "where", "while"})
-UNNAMED_EDITS = ("swapped_order",)  # edits that move no term of the card
+UNNAMED_EDITS = ("swapped_order",)
+LIST_JOINERS = frozenset({"and", "or"})  # commas are gone from tokens  # edits that move no term of the card
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) ->
         words = list(dict.fromkeys(t for t in clause if _is_content(t)))
         for i, a in enumerate(words):
             for b in words[i + 1 :]:
-                if (a in terms and b in terms) or any(a in c and b in c for c in together):
+                if ((a in terms and b in terms) or any(a in c and b in c for c in together)) and not _listed_together(clause, a, b, terms):
                     swaps.append(Edit(index, _exchanged(clause, a, b), "role_swap"))
         for a in named:
             for b in sorted(mentioned - set(named)):
@@ -97,6 +98,13 @@ def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) ->
         if ratio:
             swaps.append(Edit(index, ratio, "swapped_order"))
     return swaps + substitutions
+
+
+def _listed_together(clause: list[str], a: str, b: str, terms: set[str]) -> bool:
+    """`a` and `b` in one list ("SimCLR, MoCo and CLIP"): only terms and "and"/"or" between them. The
+    order of a list carries no role, so swapping two of its items says nothing."""
+    i, j = sorted((clause.index(a), clause.index(b)))
+    return all(t in terms or t in LIST_JOINERS for t in clause[i + 1 : j])
 
 
 def _exchanged(clause: list[str], a: str, b: str, both_ways: bool = True) -> tuple[str, ...]:
