@@ -11,7 +11,7 @@ import numpy as np
 from kb.coach.grade.compared import as_written, resolve_ordered_pairs
 from kb.coach.grade.contradictions import contradictions
 from kb.coach.grade.fit import CardSpace
-from kb.coach.grade.negation import claim_clauses, is_flipped, is_negated, same_negated_word, without_negation
+from kb.coach.grade.negation import claim_clauses, is_flipped, is_negated, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
 from kb.coach.grade.repairs import MAX_EDITS, ClaimWords, attachment_edits, card_terms, closer_in_order, edits, order_repair
@@ -219,13 +219,7 @@ class Grader:
         """An answer clause that says a claim of the card with "not"/"never" added (or dropped)."""
         card_clauses, owners, card_vectors = self.card_clauses(card, points)
         # Only a clause some card clause reads as its flip can be one (a word test): embed just those.
-        card_negated = [is_negated(c) for c in card_clauses]
-
-        def may_be_flipped(clause: str) -> bool:  # is_flipped against some card clause, negation tested once
-            negated = is_negated(clause)
-            return any(negated != other_negated and same_negated_word(clause, other) for other, other_negated in zip(card_clauses, card_negated))
-
-        clauses = [c for c in clauses if may_be_flipped(c)]
+        clauses = [c for c in clauses if any(is_flipped(c, other) for other in card_clauses)]
         if not clauses:
             return []
         vectors = self.encoder.encode([without_negation(c) for c in clauses])
