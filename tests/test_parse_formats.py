@@ -94,10 +94,36 @@ def test_headings_inside_a_q_answer_are_part_of_it():
     assert "#### Why does it matter?\n\nbecause" in cards[0].answer_md
 
 
-def test_question_heading_that_holds_sub_questions_is_a_section():
+def test_question_heading_with_prose_and_sub_questions_is_a_card_and_their_family():
     note = "## Optimisers\n\n### What about optimisers?\n\nSome intro.\n\n#### Q: What is SGD?\n\nSGD is.\n\n#### What is Adam?\n\nAdam is.\n"
     cards = parse_note(note, "n.md").cards
-    assert [(c.question, c.family) for c in cards] == [("What is SGD?", "What about optimisers?"), ("What is Adam?", "What about optimisers?")]
+    assert [(c.question, c.family) for c in cards] == [
+        ("What about optimisers?", "Optimisers"),
+        ("What is SGD?", "What about optimisers?"),
+        ("What is Adam?", "What about optimisers?"),
+    ]
+    assert cards[0].answer_md == "Some intro."
+
+
+def test_question_heading_with_no_prose_over_sub_headings_is_only_a_section():
+    note = "## Why do GANs fail?\n\n### Q: What is mode collapse?\n\nOne mode.\n\n### Q: What is vanishing D?\n\nD wins.\n"
+    cards = parse_note(note, "n.md").cards
+    assert [(c.question, c.family) for c in cards] == [("What is mode collapse?", "Why do GANs fail?"), ("What is vanishing D?", "Why do GANs fail?")]
+
+
+def test_numbered_question_heading_with_prose_then_non_heading_questions():
+    note = (
+        "## Regularisation\n\n### 4. Why does dropout behave like an ensemble?\nEach step trains a random sub-network.\n\n"
+        "<details><summary>What does weight decay do to the loss?</summary> It adds a penalty. </details>\n\n"
+        "**Q:** Why scale activations at test time?\nA: To keep expectations equal.\n"
+    )
+    cards = parse_note(note, "n.md").cards
+    assert [(c.question, c.family) for c in cards] == [
+        ("Why does dropout behave like an ensemble?", "Regularisation"),
+        ("What does weight decay do to the loss?", "Regularisation"),
+        ("Why scale activations at test time?", "Regularisation"),
+    ]
+    assert cards[0].answer_md == "Each step trains a random sub-network."
 
 
 def test_question_heading_whose_answer_is_under_a_plain_sub_heading():
@@ -105,10 +131,11 @@ def test_question_heading_whose_answer_is_under_a_plain_sub_heading():
     assert one(note, "What is X?").answer_md == "#### Details\n\nX text."
 
 
-def test_question_heading_with_no_text_is_a_title():
-    note = "## What comes next?\n\n**Q: A?** a\n\n**Q: B?** b\n"
+def test_questions_that_are_not_headings_skip_a_heading_that_asks():
+    # A heading that asks is never the family of quick-fire lines: the nearest one that does not ask is.
+    note = "# Notes\n\n## What comes next?\n\n**Q: A?** a\n\n**Q: B?** b\n"
     cards = parse_note(note, "n.md").cards
-    assert [(c.question, c.family) for c in cards] == [("A?", "What comes next?"), ("B?", "What comes next?")]
+    assert [(c.question, c.family) for c in cards] == [("A?", "Notes"), ("B?", "Notes")]
 
 
 def test_q_headings_under_an_h1_with_no_h2():

@@ -35,15 +35,19 @@ def wiki_link_text(match: re.Match) -> str:
     return re.sub(r"^Q:\s*", "", text.strip())
 
 
-def _inline_text(children) -> str:
+def _inline_text(children, strip_tags: bool = False) -> str:
+    """Plain text of inline tokens; with `strip_tags`, tag-like text outside code and math goes too
+    (math keeps its `<` and `>`: `\\sum_{k' < k} ... \\sum_{k' > k}` is a formula, not a tag)."""
     parts = []
     for child in children or []:
-        if child.type in ("text", "code_inline", "math_inline", "math_inline_double"):
+        if child.type == "text":
+            parts.append(HTML_TAG_RE.sub(" ", child.content) if strip_tags else child.content)
+        elif child.type in ("code_inline", "math_inline", "math_inline_double"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
         elif child.type == "image":
-            parts.append(_inline_text(child.children))
+            parts.append(_inline_text(child.children, strip_tags))
         elif child.type == "html_inline":
             continue
     return "".join(parts)
@@ -86,6 +90,5 @@ def inline_to_text(markdown: str) -> str:
     """Plain text of a single line of inline markdown (a heading or a bold question)."""
     markdown = WIKI_LINK_RE.sub(wiki_link_text, markdown)
     tokens = parser().parseInline(markdown)
-    text = _inline_text(tokens[0].children) if tokens else markdown
-    text = HTML_TAG_RE.sub(" ", text)
+    text = _inline_text(tokens[0].children, strip_tags=True) if tokens else HTML_TAG_RE.sub(" ", markdown)
     return re.sub(r"\s+", " ", text).strip()

@@ -51,11 +51,12 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
     lines = text.split("\n")
     tokens = parser().parse(text)
     found = find_questions(tokens, text, lines, note, result.problems)
-    questions, headings = found.questions, found.headings
+    questions, headings, roles = found.questions, found.headings, found.roles
 
-    structure = [h for i, h in enumerate(headings) if not found.is_question[i]]  # family and title headings
-    title = next((h.text for h in structure if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
-    families = _Families(structure, title, Path(note).stem)
+    plain = [h for i, h in enumerate(headings) if roles.is_family[i] and not roles.asks[i]]  # sections that do not ask
+    asking = [h for i, h in enumerate(headings) if roles.is_family[i] and roles.asks[i]]  # cards or titles that hold sub-questions
+    title = next((h.text for h in plain if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
+    families = _Families(plain, asking, title, Path(note).stem)
     heading_lines = [h.line for h in headings]
     seen_ids: dict[str, int] = {}
     for n, q in enumerate(questions):
@@ -95,23 +96,36 @@ def _answer_end(q: Question, end: int, families: _Families, headings: list[Headi
 
 
 class _Families:
-    """The family of a question: the nearest structural (non-question) heading above it."""
+    """The family of a question.
 
-    def __init__(self, structure: list[Heading], title: str, fallback: str):
-        self.structure = structure
-        self.lines = [h.line for h in structure]
+    A heading question's is the nearest heading above it at a higher level that is a family, even one
+    that asks (`## Why do GANs fail?` over `### Q:` children). Any other question's is the nearest
+    heading above it that does not ask, at any level.
+    """
+
+    def __init__(self, plain: list[Heading], asking: list[Heading], title: str, fallback: str):
+        self.plain = plain
+        self.plain_lines = [h.line for h in plain]
+        self.all = sorted(plain + asking, key=lambda h: h.line)
+        self.all_lines = [h.line for h in self.all]
         self.title = title
         self.fallback = fallback  # the note's file name, for a title that is all markup
 
-    def enclosing(self, line: int, below_level: int = 99) -> Heading | None:
-        i = bisect.bisect_left(self.lines, line) - 1
-        while i >= 0 and self.structure[i].level >= below_level:
+    @staticmethod
+    def _enclosing(headings: list[Heading], lines: list[int], line: int, below_level: int) -> Heading | None:
+        i = bisect.bisect_left(lines, line) - 1
+        while i >= 0 and headings[i].level >= below_level:
             i -= 1
-        return self.structure[i] if i >= 0 else None
+        return headings[i] if i >= 0 else None
+
+    def enclosing(self, line: int) -> Heading | None:
+        return self._enclosing(self.plain, self.plain_lines, line, 99)
 
     def of(self, q: Question) -> str:
-        # A heading question's family sits above its own level; any other question's, at any level.
-        h = self.enclosing(q.line, q.level if q.kind == "heading" else 99)
+        if q.kind == "heading":
+            h = self._enclosing(self.all, self.all_lines, q.line, q.level)
+        else:
+            h = self.enclosing(q.line)
         return inline_to_text(h.text if h else self.title) or self.fallback
 
     def level_at(self, line: int) -> int:

@@ -79,7 +79,7 @@ class NoteQuestions:
 
     questions: list[Question]  # in line order
     headings: list[Heading]  # every top-level heading outside <details> answers
-    is_question: list[bool]  # per heading: a question (else a family or title heading)
+    roles: HeadingRoles
 
 
 @functools.lru_cache(maxsize=8192)  # headings are cleaned more than once while a note is read
@@ -292,8 +292,22 @@ def _line_question(raw: str, line: int, lines: list[str]) -> Question | None:
     return None
 
 
-def _heading_questions(headings: list[Heading], section_ends: list[int], lines: list[str], details: list[_Details], blocks: _Blocks) -> list[bool]:
-    """Which headings are questions. Also turns reveal toggles in `details` into answer text."""
+@dataclass
+class HeadingRoles:
+    """Per heading: does it ask, is it a card, is it a family, and where its own answer ends."""
+
+    asks: list[bool]  # written as a question (Q:, numbered question, ends in '?')
+    is_question: list[bool]  # a card
+    is_family: list[bool]  # the family of the questions under it (a heading that asks: of deeper headings only)
+    answer_end: list[int]  # first line after its own answer (a card that holds sub-questions stops at the first)
+
+
+def _heading_questions(headings: list[Heading], section_ends: list[int], lines: list[str], details: list[_Details], blocks: _Blocks) -> HeadingRoles:
+    """What each heading is. Also turns reveal toggles in `details` into answer text.
+
+    A heading that asks and has prose before its first sub-question is a card, and that prose is its
+    answer; if it holds sub-questions it is also the family of the deeper headings among them.
+    """
     kinds = [_heading_kind(h.text) for h in headings]
     question_list_levels = _numbered_question_levels(headings, kinds)
     for idx, heading in enumerate(headings):
@@ -323,22 +337,36 @@ def _heading_questions(headings: list[Heading], section_ends: list[int], lines: 
         inner += [c[0] for c in plain_bold]
     inner.sort()
 
-    def holds_other_questions(idx: int) -> bool:
-        if any(kinds[j] is not None for j in subtree(idx)):
-            return True
+    def first_inner(idx: int) -> int:
+        """Line of the first question inside a heading's section that is not a heading."""
         i = bisect.bisect_right(inner, headings[idx].line)
-        return i < len(inner) and inner[i] < section_ends[idx]
+        return inner[i] if i < len(inner) and inner[i] < section_ends[idx] else section_ends[idx]
 
-    # A '?' or numbered heading that holds other questions is a section (a family), not a question;
-    # a '?' heading with no text under it is a title.
-    is_question = [False] * len(headings)
+    # Deepest first, so a sub-heading's role is known when its parent asks "does it hold questions?"
+    holds = [False] * len(headings)
+    for idx in reversed(range(len(headings))):
+        holds[idx] = first_inner(idx) < section_ends[idx] or any(kinds[j] is not None or holds[j] for j in subtree(idx))
+
+    roles = HeadingRoles([False] * len(headings), [False] * len(headings), [False] * len(headings), list(section_ends))
     for idx, heading in enumerate(headings):
+        roles.asks[idx] = kinds[idx] is not None
         if kinds[idx] == "strong":
-            is_question[idx] = True
-        elif kinds[idx] is not None and not holds_other_questions(idx):
-            body = lines[heading.end : section_ends[idx]]
-            is_question[idx] = kinds[idx] == "numbered" or any(l.strip() and not TRAILING_JUNK_RE.match(l) for l in body)
-    return is_question
+            roles.is_question[idx] = True
+            continue
+        if kinds[idx] is None:
+            roles.is_family[idx] = True  # a section or title heading
+            continue
+        # A heading that asks: its own text runs to its first sub-question (or sub-section that holds them).
+        cut = min([first_inner(idx)] + [headings[j].line for j in subtree(idx) if kinds[j] is not None or holds[j]])
+        has_prose = any(l.strip() and not TRAILING_JUNK_RE.match(l) for l in lines[heading.end : cut])
+        if holds[idx]:
+            roles.is_family[idx] = True  # deeper headings keep it as their family
+            roles.is_question[idx] = has_prose  # and its prose before them is its answer
+            roles.answer_end[idx] = cut
+        else:
+            roles.is_question[idx] = kinds[idx] == "numbered" or has_prose  # a bare '?' heading is a title
+            roles.is_family[idx] = not roles.is_question[idx]
+    return roles
 
 
 def _mark_reveal_toggles(details: list[_Details], headings: list[Heading], section_ends: list[int], kinds: list, blocks: _Blocks) -> None:
@@ -369,9 +397,9 @@ def find_questions(tokens, text: str, lines: list[str], note: str, problems: lis
     blocks = _scan_blocks(tokens, lines, in_details)
     headings = blocks.headings
     section_ends = _section_ends(headings, len(lines))
-    is_question = _heading_questions(headings, section_ends, lines, details, blocks)
+    roles = _heading_questions(headings, section_ends, lines, details, blocks)
 
-    questions = [Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=section_ends[i]) for i, h in enumerate(headings) if is_question[i]]
+    questions = [Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=roles.answer_end[i]) for i, h in enumerate(headings) if roles.is_question[i]]
     # Bold lines inside a heading question's answer are emphasis, not questions.
     q_starts, q_ends = _span_index([(q.line, q.end_limit) for q in questions])
     bold_lines = [c for c in blocks.bold_lines if not _covered(c[0], q_starts, q_ends)]
@@ -384,4 +412,4 @@ def find_questions(tokens, text: str, lines: list[str], note: str, problems: lis
         if d.summary is not None and inline_to_text(d.summary).strip()
     ]
     questions.sort(key=lambda q: q.line)
-    return NoteQuestions(questions, headings, is_question)
+    return NoteQuestions(questions, headings, roles)
