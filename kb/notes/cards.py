@@ -34,8 +34,9 @@ class Card:
     answer_text: str
     line_start: int  # 1-based, inclusive: the question line
     line_end: int  # 1-based, inclusive: last line of the answer
-    kind: str = "heading"  # heading | quickfire (also Q:/A: lines) | bold | details (also question callouts)
+    kind: str = "heading"  # heading | quickfire (also Q:/A: lines) | bold | details (also question callouts) | flashcard | cloze
     links: list[WikiLink] = field(default_factory=list)
+    schedule: dict | None = None  # review state written by a flashcard plugin (kb.notes.review_state); never card text
 
     @property
     def search_text(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.notes.cards import Card, WikiLink, slugify
+from kb.notes.flashcards import find_flashcards, is_flashcard_note, strip_tags
 from kb.notes.markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 from kb.notes.problems import Problem
 from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, Question, clean_question, find_questions
@@ -16,7 +17,8 @@ CARD_KINDS = {"qa": "quickfire", "callout": "details"}
 
 # Bump when the rules change what a note parses to: an index written by another parser version
 # re-reads every note (vectors are reused for cards whose text did not change).
-PARSER_VERSION = 3  # 3: problems carry a kind ("placeholder" for unanswered questions)
+PARSER_VERSION = 4  # 3: problems carry a kind ("placeholder" for unanswered questions); 4: flashcards, Logseq, asking headings with prose
+NOT_TEXT_TOKENS = ("fence", "code_block", "math_block", "math_block_label", "html_block", "front_matter")
 
 TOC_HEADING_RE = re.compile(r"^(table of contents|contents|toc|index)$", re.IGNORECASE)
 PLACEHOLDERS = {"", "!", "?", "-", "...", "…", "answer here", "answer", "todo", "tbd", "tba", "coming soon", "wip"}
@@ -52,33 +54,62 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
     tokens = parser().parse(text)
     found = find_questions(tokens, text, lines, note, result.problems)
     questions, headings, roles = found.questions, found.headings, found.roles
+    questions, flashcard_note = _with_flashcards(questions, tokens, text, lines, note, result.problems)
 
     plain = [h for i, h in enumerate(headings) if roles.is_family[i] and not roles.asks[i]]  # sections that do not ask
     asking = [h for i, h in enumerate(headings) if roles.is_family[i] and roles.asks[i]]  # cards or titles that hold sub-questions
     title = next((h.text for h in plain if h.level == 1), None) or _front_matter_title(tokens) or Path(note).stem
     families = _Families(plain, asking, title, Path(note).stem)
     heading_lines = [h.line for h in headings]
-    seen_ids: dict[str, int] = {}
+    seen: dict[str, int] = {}
     for n, q in enumerate(questions):
         end = questions[n + 1].line if n + 1 < len(questions) else len(lines)
         end = _answer_end(q, end, families, headings, heading_lines)
-        family = families.of(q)
+        family = q.family or families.of(q)
+        if flashcard_note:
+            family = strip_tags(family) or Path(note).stem
         if TOC_HEADING_RE.match(family.strip()):
             continue
         card = _card(q, lines, end, note, family, result)
         if card is None:
             continue
-        if card.id in seen_ids:
+        key = card.question.casefold()  # the whole question: cloze siblings share long prefixes, not questions
+        if key in seen:
             result.problems.append(
-                Problem(note, card.line_start, f"duplicated question {card.question!r} (first at line {seen_ids[card.id]}); kept as a separate card")
+                Problem(note, card.line_start, f"duplicated question {card.question!r} (first at line {seen[key]}); kept as a separate card")
             )
-        seen_ids.setdefault(card.id, card.line_start)
+        seen.setdefault(key, card.line_start)
         result.cards.append(card)
     if not result.cards and not result.placeholders:
         result.problems.append(
             Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
     return result
+
+
+def non_text_lines(tokens, lines: list[str], types: tuple[str, ...] = NOT_TEXT_TOKENS) -> set[int]:
+    """Lines of the blocks of these token types (by default code, math and html blocks, front matter)."""
+    skip: set[int] = set()
+    for token in tokens:
+        if token.map and token.type in types:
+            skip.update(range(token.map[0], min(token.map[1], len(lines))))
+    return skip
+
+
+def _with_flashcards(questions: list[Question], tokens, text: str, lines: list[str], note: str, problems: list[Problem]) -> tuple[list[Question], bool]:
+    """In a note tagged for the Obsidian Spaced Repetition plugin, its cards too; they own their lines."""
+    code = non_text_lines(tokens, lines)
+    front = tokens[0].content if tokens and tokens[0].type == "front_matter" else None
+    if not is_flashcard_note(text, front, code):
+        return questions, False
+    flashcards = find_flashcards(lines, code | non_text_lines(tokens, lines, ("heading_open",)), code, note, problems)
+    owned = {line for fc in flashcards for line in range(fc.line, fc.end)}
+    kept = [q for q in questions if q.line not in owned]
+    kept += [
+        Question(fc.line, fc.answer_line, fc.kind, fc.question, end_limit=fc.end, answer_md=fc.answer, family=fc.deck, schedule=fc.schedule)
+        for fc in flashcards
+    ]
+    return sorted(kept, key=lambda q: q.line), True
 
 
 def _answer_end(q: Question, end: int, families: _Families, headings: list[Heading], heading_lines: list[int]) -> int:
@@ -135,7 +166,7 @@ class _Families:
 
 def _card(q: Question, lines: list[str], end: int, note: str, family: str, result: NoteParse) -> Card | None:
     """The card for one question whose answer ends before line `end`; None (and a problem) when unusable."""
-    body = lines[q.body_start : end]
+    body = q.answer_md.split("\n") if q.answer_md is not None else lines[q.body_start : end]
     if q.first_answer_line is not None:
         body = [q.first_answer_line] + body
     if q.kind == "callout":
@@ -154,6 +185,8 @@ def _card(q: Question, lines: list[str], end: int, note: str, family: str, resul
     # An answer on the question's own line (quick-fire) starts one line above body_start.
     same_line = 1 if q.first_answer_line is not None else 0
     line_end = max(line_start, q.body_start + len(body) - same_line)
+    if q.answer_md is not None:  # a flashcard's answer is not a run of lines below it: its span is the card's
+        same_line, line_end = 0, max(line_start, q.end_limit or line_start)
     if not question:
         result.problems.append(Problem(note, line_start, "question marker with no question text; skipped"))
         return None
@@ -180,4 +213,5 @@ def _card(q: Question, lines: list[str], end: int, note: str, family: str, resul
         line_end=line_end,
         kind=CARD_KINDS.get(q.kind, q.kind),
         links=links,
+        schedule=q.schedule,
     )

@@ -71,6 +71,9 @@ class Question:
     level: int = 0  # heading level for heading questions
     end_limit: int | None = None  # hard end (exclusive) for details blocks
     first_answer_line: str | None = None  # answer text on the question's own line (quick-fire, one-line details)
+    answer_md: str | None = None  # the whole answer, for shapes whose answer is not a run of lines (flashcards, clozes)
+    family: str | None = None  # set by the shape itself (a flashcards deck, a Logseq page), else from the headings
+    schedule: dict | None = None  # review state the note carries for this card (kb.notes.review_state)
 
 
 @dataclass

@@ -1,0 +1,54 @@
+"""Review state that came with the notes: the Obsidian Spaced Repetition plugin's `<!--SR:...-->`
+comments and Logseq's `card-*::` block properties. Metadata, never card text.
+
+Both record where a card's schedule stands, not the reviews behind it, so the state becomes one
+review: the last one, at the moment it was made, rated from what the plugin kept of it.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+SR_COMMENT_RE = re.compile(r"<!--SR:((?:![^!>]*)+)-->")
+SR_GROUP_RE = re.compile(r"!(\d{4}-\d{2}-\d{2}),(\d+),(\d+)")
+LOGSEQ_CARD_PROPS = ("card-last-interval", "card-repeats", "card-ease-factor", "card-next-schedule", "card-last-reviewed", "card-last-score")
+DEFAULT_EASE = 250  # the SR plugin's starting ease; below it the card was answered hard at some point
+
+
+def sr_states(comment: str) -> list[dict]:
+    """Each `!due,interval,ease` group of one SR comment, in order (a cloze note has one per deletion)."""
+    return [
+        {"source": "obsidian-sr", "due": due, "interval": int(interval), "ease": int(ease)}
+        for due, interval, ease in SR_GROUP_RE.findall(comment)
+    ]
+
+
+def logseq_state(props: dict[str, str]) -> dict | None:
+    """The `card-*` properties of one Logseq block, or None when it has never been reviewed."""
+    if not any(key in props for key in LOGSEQ_CARD_PROPS):
+        return None
+    state: dict = {"source": "logseq"}
+    for key in LOGSEQ_CARD_PROPS:
+        if key in props:
+            state[key.removeprefix("card-").replace("-", "_")] = props[key].strip()
+    return state
+
+
+def last_review(state: dict) -> tuple[datetime, str] | None:
+    """(when, rating) of the one review a stored state stands for; None when it cannot be told."""
+    try:
+        if state.get("source") == "obsidian-sr":
+            due = date.fromisoformat(state["due"])
+            moment = datetime.combine(due - timedelta(days=int(state["interval"])), datetime.min.time(), timezone.utc)
+            rating = "good" if int(state["ease"]) >= DEFAULT_EASE else "hard"
+            return moment, rating
+        if state.get("source") == "logseq" and state.get("last_reviewed"):
+            moment = datetime.fromisoformat(state["last_reviewed"].replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            score = int(float(state.get("last_score", "3")))
+            rating = "again" if score <= 1 else "easy" if score >= 5 else "good"
+            return moment, rating
+    except (KeyError, ValueError):
+        return None
+    return None
