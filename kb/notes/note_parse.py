@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kb.notes.cards import Card, WikiLink, slugify
 from kb.notes.flashcards import find_flashcards, is_flashcard_note, strip_tags
+from kb.notes.logseq import parse_page
 from kb.notes.markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 from kb.notes.problems import Problem
 from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, Question, clean_question, find_questions
@@ -46,11 +47,16 @@ def _front_matter_title(tokens) -> str | None:
     return None
 
 
-def parse_note(text: str, note: str = "note.md") -> NoteParse:
-    """Split one note into cards. Pure: text in, cards and problems out."""
+def parse_note(text: str, note: str = "note.md", syntax: str = "markdown") -> NoteParse:
+    """Split one note into cards. Pure: text in, cards and problems out.
+
+    `syntax` is "markdown" (every shape in the README, and Obsidian flashcards in a tagged note) or
+    "logseq" (a page of a Logseq graph: `#card` blocks)."""
     result = NoteParse()
     text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     lines = text.split("\n")
+    if syntax == "logseq":
+        return _logseq_note(text, lines, note, result)
     tokens = parser().parse(text)
     found = find_questions(tokens, text, lines, note, result.problems)
     questions, headings, roles = found.questions, found.headings, found.roles
@@ -84,6 +90,16 @@ def parse_note(text: str, note: str = "note.md") -> NoteParse:
         result.problems.append(
             Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
+    return result
+
+
+def _logseq_note(text: str, lines: list[str], note: str, result: NoteParse) -> NoteParse:
+    """A Logseq page's cards. A page with no `#card` block is ordinary (most pages are): no problem."""
+    for lc in parse_page(text, note, result.problems):
+        q = Question(lc.line, lc.answer_line, lc.kind, lc.question, end_limit=lc.end, answer_md=lc.answer, family=lc.family, schedule=lc.schedule)
+        card = _card(q, lines, lc.end, note, lc.family, result)
+        if card is not None:
+            result.cards.append(card)
     return result
 
 

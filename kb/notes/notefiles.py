@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from kb.notes.logseq import graph_root, is_graph_internal
 from kb.notes.problems import Problem
 
 
@@ -47,12 +48,16 @@ def read_note(path: Path, note: str, max_bytes: int) -> tuple[str | None, list[P
 
 
 def note_paths(corpus: Path) -> list[Path]:
-    """Every *.md under the corpus, recursively, sorted; hidden folders (.obsidian, .trash) skipped."""
+    """Every *.md under the corpus, recursively, sorted; hidden folders (.obsidian, .trash) skipped,
+    and so is a Logseq graph's own `logseq/` folder (its bak/ and version-files/ hold old page copies)."""
     root = corpus.resolve()
     found = []
     for path in sorted(corpus.rglob("*.md")):
         rel = path.relative_to(corpus)
         if any(part.startswith(".") for part in rel.parts):
+            continue
+        graph = graph_root(path, corpus) if "logseq" in rel.parts else None
+        if graph is not None and is_graph_internal(path, graph):
             continue
         try:
             path.resolve().relative_to(root)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.notes.cards import Card, slugify
+from kb.notes.logseq import graph_root
 from kb.notes.note_parse import CARD_KINDS, PARSER_VERSION, NoteParse, parse_note
 from kb.notes.notefiles import note_paths, read_note
 from kb.notes.problems import Problem
@@ -24,7 +25,9 @@ __all__ = [
     "clean_question",
     "load_corpus",
     "note_paths",
+    "note_syntax",
     "parse_note",
+    "parse_note_file",
     "read_note",
 ]
 
@@ -45,20 +48,33 @@ def load_corpus(corpus: Path, max_bytes: int = 20 * 1024 * 1024) -> CorpusParse:
     hashes: dict[str, str] = {}
     for path in note_paths(corpus):
         note = path.relative_to(corpus).as_posix()
-        text, read_problems, digest = read_note(path, note, max_bytes)
-        problems.extend(read_problems)
-        hashes[note] = digest
-        if text is None:
-            continue
-        try:
-            parsed = parse_note(text, note)
-        except Exception as exc:  # a parser bug on one note must not lose the others
-            problems.append(Problem(note, None, f"could not be parsed ({type(exc).__name__}: {exc}); skipped"))
-            continue
+        parsed, hashes[note] = parse_note_file(corpus, note, max_bytes)
         cards.extend(parsed.cards)
         problems.extend(parsed.problems)
     assign_unique_ids(cards)
     return CorpusParse(cards, problems, hashes)
+
+
+def note_syntax(corpus: Path, note: str) -> str:
+    """"logseq" for a page inside a Logseq graph under the corpus, else "markdown"."""
+    return "logseq" if graph_root(corpus / note, corpus) is not None else "markdown"
+
+
+def parse_note_file(corpus: Path, note: str, max_bytes: int) -> tuple[NoteParse, str]:
+    """One note file read and parsed in its syntax: its cards and problems (reading ones first), and its sha256."""
+    text, read_problems, digest = read_note(corpus / note, note, max_bytes)
+    result = NoteParse(problems=read_problems)
+    if text is None:
+        return result, digest
+    try:
+        parsed = parse_note(text, note, note_syntax(corpus, note))
+    except Exception as exc:  # a parser bug on one note must not lose the others
+        result.problems.append(Problem(note, None, f"could not be parsed ({type(exc).__name__}: {exc}); skipped"))
+        return result, digest
+    result.cards = parsed.cards
+    result.problems += parsed.problems
+    result.placeholders = parsed.placeholders
+    return result, digest
 
 
 def assign_unique_ids(cards: list[Card], previous: list[Card] | None = None) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from kb.notes.cards import Card
 from kb.errors import IndexCorruptError, IndexWriteError
 from kb.fileio import file_sha256
-from kb.notes.parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note, read_note
+from kb.notes.parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -321,15 +321,7 @@ def parse_incrementally(corpus: Path, max_bytes: int, old: IndexData | None, has
             cards.extend(by_note.get(note, []))
             problems.extend(old_problems.get(note, []))
             continue
-        text, read_problems, _ = read_note(corpus / note, note, max_bytes)
-        problems.extend(read_problems)
-        if text is None:
-            continue
-        try:
-            parsed = parse_note(text, note)
-        except Exception as exc:
-            problems.append(Problem(note, None, f"could not be parsed ({type(exc).__name__}: {exc}); skipped"))
-            continue
+        parsed, _ = parse_note_file(corpus, note, max_bytes)
         cards.extend(parsed.cards)
         problems.extend(parsed.problems)
     assign_unique_ids(cards, previous=old.cards)
