@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from kb.cli.common import KbGroup, common_options, open_kb, read_queries, stderr
+from kb.config import Config
 
 EXAMPLES = {
     "build": "kb build --corpus corpus --index index",
@@ -66,11 +67,16 @@ def main():
 @main.command()
 @common_options
 @click.option("--rebuild", is_flag=True, help="Re-embed every card even if the index is fresh.")
-def build(corpus, index_dir, model, rebuild):
+@click.option("--explain", "explain", metavar="NOTE", default=None, help="Build nothing: show, for one note, every line that could be a question and what became of it.")
+@click.option("--json", "as_json", is_flag=True, help="With --explain: print JSON.")
+def build(corpus, index_dir, model, rebuild, explain, as_json):
     """Build or update the index from the notes (only changed cards are re-embedded).
 
-    Example: kb build --corpus corpus --index index
+    Example: kb build --corpus corpus --index index; kb build --explain losses.md
     """
+    if explain is not None:
+        _explain(corpus, explain, as_json)
+        return
     from tqdm import tqdm
 
     bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=None)
@@ -105,6 +111,25 @@ def build(corpus, index_dir, model, rebuild):
             stderr(f"warning: {problem}")
     for problem in kb.broken_links():  # [[links]] to nowhere
         stderr(f"warning: {problem}")
+
+
+def _explain(corpus, note: str, as_json: bool) -> None:
+    """Why a note gave the cards it gave (see kb.notes.explain)."""
+    from kb.errors import CorpusError
+    from kb.notes.explain import explain_note, format_explanation
+
+    config = Config.from_env(corpus=corpus)
+    root = config.corpus
+    path = Path(note).expanduser()
+    if path.is_file():
+        try:
+            note = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:  # a note outside the corpus is explained on its own
+            root, note = path.parent, path.name
+    elif not (root / note).is_file():
+        raise CorpusError(f"no note {note!r} in {root} (give its path, or its path inside the corpus)")
+    result = explain_note(root, note, config.max_note_bytes)
+    click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1) if as_json else format_explanation(result))
 
 
 @main.command()

@@ -26,12 +26,24 @@ PLACEHOLDERS = {"", "!", "?", "-", "...", "…", "answer here", "answer", "todo"
 
 
 @dataclass
+class HeadingRole:
+    """What a heading became, for `kb build --explain`."""
+
+    line: int  # 1-based
+    end: int  # 1-based, inclusive: the last line of its section
+    text: str
+    role: str  # "card" | "section" | "card and section" | "asks, no text of its own"
+
+
+@dataclass
 class NoteParse:
     """One note's cards and problems, and how many placeholder answers were left out."""
 
     cards: list[Card] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     placeholders: int = 0
+    headings: list[HeadingRole] = field(default_factory=list)
+    flashcard_note: bool = False  # carries a flashcards tag: the Obsidian Spaced Repetition syntax is read
 
 
 def _is_placeholder(answer_text: str) -> bool:
@@ -60,7 +72,8 @@ def parse_note(text: str, note: str = "note.md", syntax: str = "markdown") -> No
     tokens = parser().parse(text)
     found = find_questions(tokens, text, lines, note, result.problems)
     questions, headings, roles = found.questions, found.headings, found.roles
-    questions, flashcard_note = _with_flashcards(questions, tokens, text, lines, note, result.problems)
+    questions, result.flashcard_note = _with_flashcards(questions, tokens, text, lines, note, result.problems)
+    result.headings = [HeadingRole(h.line + 1, roles.section_end[i], h.text, _role(roles, i)) for i, h in enumerate(headings)]
 
     plain = [h for i, h in enumerate(headings) if roles.is_family[i] and not roles.asks[i]]  # sections that do not ask
     asking = [h for i, h in enumerate(headings) if roles.is_family[i] and roles.asks[i]]  # cards or titles that hold sub-questions
@@ -72,7 +85,7 @@ def parse_note(text: str, note: str = "note.md", syntax: str = "markdown") -> No
         end = questions[n + 1].line if n + 1 < len(questions) else len(lines)
         end = _answer_end(q, end, families, headings, heading_lines)
         family = q.family or families.of(q)
-        if flashcard_note:
+        if result.flashcard_note:
             family = strip_tags(family) or Path(note).stem
         if TOC_HEADING_RE.match(family.strip()):
             continue
@@ -91,6 +104,12 @@ def parse_note(text: str, note: str = "note.md", syntax: str = "markdown") -> No
             Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
     return result
+
+
+def _role(roles, i: int) -> str:
+    if roles.is_question[i]:
+        return "card and section" if roles.is_family[i] else "card"
+    return "asks, no text of its own" if roles.asks[i] else "section"
 
 
 def _logseq_note(text: str, lines: list[str], note: str, result: NoteParse) -> NoteParse:

@@ -71,10 +71,8 @@ def parse_note_file(corpus: Path, note: str, max_bytes: int) -> tuple[NoteParse,
     except Exception as exc:  # a parser bug on one note must not lose the others
         result.problems.append(Problem(note, None, f"could not be parsed ({type(exc).__name__}: {exc}); skipped"))
         return result, digest
-    result.cards = parsed.cards
-    result.problems += parsed.problems
-    result.placeholders = parsed.placeholders
-    return result, digest
+    parsed.problems[:0] = read_problems
+    return parsed, digest
 
 
 def assign_unique_ids(cards: list[Card], previous: list[Card] | None = None) -> None:

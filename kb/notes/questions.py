@@ -303,6 +303,7 @@ class HeadingRoles:
     is_question: list[bool]  # a card
     is_family: list[bool]  # the family of the questions under it (a heading that asks: of deeper headings only)
     answer_end: list[int]  # first line after its own answer (a card that holds sub-questions stops at the first)
+    section_end: list[int]  # first line after its section (the next heading at its level or above)
 
 
 def _heading_questions(headings: list[Heading], section_ends: list[int], lines: list[str], details: list[_Details], blocks: _Blocks) -> HeadingRoles:
@@ -350,7 +351,7 @@ def _heading_questions(headings: list[Heading], section_ends: list[int], lines: 
     for idx in reversed(range(len(headings))):
         holds[idx] = first_inner(idx) < section_ends[idx] or any(kinds[j] is not None or holds[j] for j in subtree(idx))
 
-    roles = HeadingRoles([False] * len(headings), [False] * len(headings), [False] * len(headings), list(section_ends))
+    roles = HeadingRoles([False] * len(headings), [False] * len(headings), [False] * len(headings), list(section_ends), list(section_ends))
     for idx, heading in enumerate(headings):
         roles.asks[idx] = kinds[idx] is not None
         if kinds[idx] == "strong":
