@@ -317,6 +317,14 @@ class KnowledgeBase:
         self.refresh_if_changed(force_check=True)
         return replay_history(imported, self.cards(), store or self.progress_store(), profile)
 
+    def import_note_history(self, profile: str = "default", store: ProgressStore | None = None):
+        """Replay the review state the notes carry (Obsidian Spaced Repetition comments, Logseq `card-*`
+        properties) into `profile`: one review per card, its last. Returns a NoteHistoryReport."""
+        from kb.coach.note_history import replay_note_states
+
+        self.refresh_if_changed(force_check=True)
+        return replay_note_states(self.cards(), store or self.progress_store(), profile)
+
     # ---- search -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
         """Ranked hits for a query. `family` restricts to one family (or a list of them)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from kb.cli.common import KbGroup, common_options, open_kb, read_queries, stderr
-from kb.config import Config
+from kb.config import Config, envvar, flag_help
 
 EXAMPLES = {
     "build": "kb build --corpus corpus --index index",
@@ -69,7 +69,10 @@ def main():
 @click.option("--rebuild", is_flag=True, help="Re-embed every card even if the index is fresh.")
 @click.option("--explain", "explain", metavar="NOTE", default=None, help="Build nothing: show, for one note, every line that could be a question and what became of it.")
 @click.option("--json", "as_json", is_flag=True, help="With --explain: print JSON.")
-def build(corpus, index_dir, model, rebuild, explain, as_json):
+@click.option("--with-history", is_flag=True, help="Also bring the review state the notes carry (Obsidian Spaced Repetition, Logseq) into --profile's progress.")
+@click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))
+@click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
+def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, profile, data_dir):
     """Build or update the index from the notes (only changed cards are re-embedded).
 
     Example: kb build --corpus corpus --index index; kb build --explain losses.md
@@ -86,7 +89,7 @@ def build(corpus, index_dir, model, rebuild, explain, as_json):
             bar.total = None
         bar.update(n)
 
-    kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild)
+    kb = open_kb(corpus, index_dir, model, progress=progress, force=rebuild, data_dir=data_dir)
     bar.close()
     # Ready the query encoder now (its one-time ONNX export), so the first search is fast.
     for note in getattr(kb.encoder, "notes", []):
@@ -111,6 +114,14 @@ def build(corpus, index_dir, model, rebuild, explain, as_json):
             stderr(f"warning: {problem}")
     for problem in kb.broken_links():  # [[links]] to nowhere
         stderr(f"warning: {problem}")
+    if with_history:
+        report = kb.import_note_history(profile)
+        click.echo(
+            f"history: {report.reviews} review(s) from the notes' review state replayed into profile {report.profile!r}"
+            + (f"; {report.already} already there" if report.already else "")
+        )
+        for card_id in report.unreadable:
+            stderr(f"warning: the review state of card {card_id} could not be read; not replayed")
 
 
 def _explain(corpus, note: str, as_json: bool) -> None:

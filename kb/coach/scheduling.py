@@ -14,6 +14,9 @@ from datetime import datetime, timezone
 RATING_NAMES = ("again", "hard", "good", "easy")
 # grade thresholds: below 50 Again, below 72 Hard, below 90 Good, else Easy
 RATING_THRESHOLDS = ((50, "again"), (72, "hard"), (90, "good"))
+# The score stored with a review imported without a grade (an Anki log, a flashcard plugin's state):
+# the middle of the grade band that suggests the same rating, so mastery reads like an interview's.
+RATING_SCORES = {"again": 25, "hard": 61, "good": 81, "easy": 95}
 
 
 def rating_for_score(score: float) -> str:
