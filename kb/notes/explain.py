@@ -124,16 +124,16 @@ def _reason(cand, lines, parsed, problems, headings, spans, code, math, html, fr
         if heading.role == "section":
             return f"a section holding {inside} question{'s' if inside != 1 else ''}"
         return f"a heading that asks, with no text of its own before its {inside} question{'s' if inside != 1 else ''}" if inside else "a heading that asks, with no text under it (a title)"
-    holder = next((card for start, end, card in spans if start < cand.line <= end), None)
-    if holder is not None:
-        return f"inside the answer of {holder.question!r} (line {holder.line_start})"
-    if syntax == "logseq":
-        return "a #card tag in a property or code, or a block that is not a card"
     if "'::' line" in cand.shapes:
         if not parsed.flashcard_note:
             return "no flashcards tag in this note ('key:: value' is read as a Dataview field)"
         if "::" not in mask(lines[i]):
             return "the '::' is inside code, math, a URL or a Dataview field"
+    holder = next((card for start, end, card in spans if start < cand.line <= end), None)
+    if holder is not None:
+        return f"inside the answer of {holder.question!r} (line {holder.line_start})"
+    if syntax == "logseq":
+        return "a #card tag in a property or code, or a block that is not a card"
     if i in html:
         return "inside an HTML block"
     if "bold line" in cand.shapes:

@@ -14,7 +14,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from kb.notes.clozes import cloze_cards, find_deletions, unclosed
+from kb.notes.clozes import ANKI_CLOZE_RE, cloze_cards, find_deletions, unclosed
 from kb.notes.problems import Problem
 from kb.notes.review_state import SR_COMMENT_RE, sr_states
 
@@ -24,7 +24,6 @@ INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
 INLINE_MATH_RE = re.compile(r"\$\$.+?\$\$|(?<![\\$])\$(?=\S)[^$\n]+?(?<=\S)\$")
 URL_RE = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+|<[^<>\s]+>", re.IGNORECASE)
 DATAVIEW_FIELD_RE = re.compile(r"[\[(][^\[\]()\n]*?::[^\[\]()\n]*[\])]")
-ANKI_CLOZE_START_RE = re.compile(r"\{\{c\d{1,3}::")
 LIST_MARKER_RE = re.compile(r"^\s*(?:[-*+]|\d{1,4}[.)])\s+")
 SEPARATORS = {"?": False, "??": True}  # multi-line separator -> reversed
 LONG_LINE = 2000  # a `::` card longer than this is kept, and reported: probably a paragraph that holds '::'
@@ -158,7 +157,7 @@ def _block_cards(block: _Block, lines: list[str], note: str, problems: list[Prob
 
 def _single_line_split(masked: str) -> tuple[int, int] | None:
     """(offset, width) of the first `::` or `:::` that separates a card, else None."""
-    masked = ANKI_CLOZE_START_RE.sub(lambda m: " " * len(m.group(0)), masked)
+    masked = ANKI_CLOZE_RE.sub(lambda m: " " * len(m.group(0)), masked)  # `{{c1::x::hint}}` is a cloze
     match = re.search(r"(?<!:):{2,3}(?!:)", masked)
     return (match.start(), len(match.group(0))) if match else None
 

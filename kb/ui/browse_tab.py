@@ -1,7 +1,7 @@
 """Browse tab: families with counts, a family's questions, and the card view (with previous/next)."""
 from __future__ import annotations
 
-from kb.ui.card_view import CardParts, card_parts
+from kb.ui.card_view import CardParts, card_parts, note_warnings_md, problems_by_note
 from kb.ui.render import LATEX_DELIMITERS
 
 
@@ -31,6 +31,11 @@ def step(kb, card_id: str, direction: int) -> str:
     return target or card_id
 
 
+def notes_with_problems_md(kb) -> str:
+    """Every note with warnings, each with all of them; empty when every note read cleanly."""
+    return "\n\n".join(note_warnings_md(problems, note, limit=None) for note, problems in problems_by_note(kb).items())
+
+
 def default_card_id(kb) -> str:
     cards = kb.cards()
     return cards[0].id if cards else ""
@@ -41,6 +46,10 @@ def build(kb, nav, **_services):
 
     first = card_parts(kb, default_card_id(kb))
     families = gr.Radio(choices=family_choices(kb), value=first.family, label="Families", elem_id="kb-families")
+    troubled = problems_by_note(kb)
+    if troubled:
+        with gr.Accordion(f"Notes with problems ({len(troubled)})", open=False, elem_id="kb-note-problems"):
+            gr.Markdown(notes_with_problems_md(kb), elem_id="kb-note-problems-list")
     # On a phone the row stacks and kb.css puts the card first (a deep link lands on it), then the lists.
     with gr.Row(equal_height=False, elem_classes=["kb-browse-row"]):
         with gr.Column(scale=1, min_width=260, elem_classes=["kb-browse-nav"]):

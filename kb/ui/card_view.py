@@ -8,6 +8,7 @@ from kb.ui.images import rewrite_images
 from kb.ui.render import card_link_html, escape_text, note_markdown, protect_currency
 
 SEE_ALSO_K = 6
+SHOWN_WARNINGS = 8  # per card; the Browse tab's list of notes with problems has them all
 
 
 @dataclass
@@ -71,6 +72,28 @@ def answer_markdown(kb, card) -> str:
     return protect_currency(rewrite_images(linked, note_dir=note_dir, root=root))
 
 
+def note_warnings_md(problems, note: str, limit: int | None = SHOWN_WARNINGS) -> str:
+    """A note's warnings as a short markdown list (escaped), with the command that explains them."""
+    if not problems:
+        return ""
+    lines = [f"⚠️ **{len(problems)} warning{'s' if len(problems) != 1 else ''} in {escape_text(note)}** "
+             f"(`kb build --explain \"{escape_text(note)}\"` shows what became of each question):"]
+    for problem in problems[:limit]:
+        where = f"line {problem.line}: " if problem.line else ""
+        lines.append(f"- {where}{escape_text(problem.message)}")
+    if limit is not None and len(problems) > limit:
+        lines.append(f"- … and {len(problems) - limit} more")
+    return "\n".join(lines)
+
+
+def problems_by_note(kb) -> dict[str, list]:
+    """Every note with warnings, and its warnings, in corpus order."""
+    found: dict[str, list] = {}
+    for problem in kb.problems:
+        found.setdefault(problem.file, []).append(problem)
+    return found
+
+
 def card_parts(kb, card_id: str) -> CardParts:
     """Everything the card view shows for `card_id`; an unknown id gives a clear message, never an error."""
     if not kb.has_card(card_id):
@@ -86,6 +109,9 @@ def card_parts(kb, card_id: str) -> CardParts:
         f'<span class="kb-family-badge">{escape_text(card.family)}</span> '
         f'<span class="kb-source">{escape_text(card.note)}, line {card.line_start}</span>'
     )
+    warnings = note_warnings_md([p for p in kb.problems if p.file == card.note], card.note)
+    if warnings:
+        header += "\n\n" + warnings
     return CardParts(
         found=True,
         card_id=card.id,
