@@ -6,7 +6,10 @@
 Corpora (benchmarks/eval/README.md says how the data was written):
   shipped   corpus/ (the note kb ships with)
   external  the two public notes in ../shared/external-corpora/, loaded together
-  added     the licensed collection in benchmarks/corpora/ (SOURCES.md), a held-out check of generality
+  added     the licensed collection in benchmarks/corpora/rasbt-faq/ (SOURCES.md), a held-out check of generality
+  obsidian-sr, logseq
+            notes in the Obsidian Spaced Repetition and Logseq syntaxes (benchmarks/corpora/, SOURCES.md):
+            cards found against their hand-written expected lists (benchmarks/corpora/expected/), and search
 Figures, per corpus, split and vocabulary (`ml`, the default, and `none`):
   search    R@1 / R@5 / MRR@10 of kb's hybrid search, beside plain BM25 and plain dense retrieval
             measured in the same run (benchmarks/eval/search/<corpus>.<split>.jsonl)
@@ -41,14 +44,45 @@ SEARCH_METHODS = ("bm25", "dense", "hybrid")
 VOCABS = ("ml", "none")
 
 
-def corpus_sources() -> dict[str, list[Path]]:
-    """Each corpus as the markdown files it is made of."""
-    added = sorted((ROOT / "benchmarks" / "corpora").rglob("*.md"))
-    return {
-        "shipped": sorted((ROOT / "corpus").rglob("*.md")),
-        "external": sorted(EXTERNAL.glob("*.md")),
-        "added": added,
+CORPORA = ROOT / "benchmarks" / "corpora"
+# Fixtures in the flashcard syntaxes, copied with their folders (a Logseq graph needs its logseq/config.edn).
+# Their expected card lists (benchmarks/corpora/expected/) were written by hand before the parser read them.
+FLASHCARD_CORPORA = ("obsidian-sr", "logseq")
+
+
+def corpus_sources() -> dict[str, list[tuple[Path, str]]]:
+    """Each corpus as (file, path inside the corpus folder) pairs."""
+
+    def flat(paths):
+        return [(p, p.name) for p in paths]
+
+    def tree(folder: Path):
+        return [(p, p.relative_to(folder).as_posix()) for p in sorted(folder.rglob("*")) if p.is_file()]
+
+    sources = {
+        "shipped": flat(sorted((ROOT / "corpus").rglob("*.md"))),
+        "external": flat(sorted(EXTERNAL.glob("*.md"))),
+        "added": flat(sorted((CORPORA / "rasbt-faq").glob("*.md"))),
     }
+    for name in FLASHCARD_CORPORA:
+        sources[name] = tree(CORPORA / name) if (CORPORA / name).is_dir() else []
+    return sources
+
+
+def cards_found(kb: KnowledgeBase, corpus: str) -> dict | None:
+    """Expected cards (hand-written list) found with the right family, and cards kb made that the list lacks."""
+    path = CORPORA / "expected" / f"{corpus}.json"
+    if not path.exists():
+        return None
+    expected = json.loads(path.read_text(encoding="utf-8"))["cards"]
+    made = {}
+    for card in kb.cards():
+        made.setdefault((card.note.removeprefix(corpus + "/"), card.question), []).append(card.family)
+    found = sum(1 for e in expected if (e["note"], e["question"]) in made)
+    right_family = sum(1 for e in expected if e["family"] in made.get((e["note"], e["question"]), []))
+    listed = {(e["note"], e["question"]) for e in expected}
+    extra = sorted(f"{note}: {q}" for note, q in made if (note, q) not in listed)
+    return {"expected": len(expected), "found": found, "right_family": right_family, "extra": len(extra), "extra_cards": extra[:20]}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -70,9 +104,10 @@ class Workspace:
         if not corpus.exists():
             for name in names:
                 target = corpus / name
-                target.mkdir(parents=True)
-                for path in self.sources[name]:
-                    shutil.copy(path, target / path.name)
+                target.mkdir(parents=True, exist_ok=True)
+                for path, inside in self.sources[name]:
+                    (target / inside).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, target / inside)
         config = Config(corpus=corpus, index=self.root / key / "index", data=self.root / "data", cache=self.cache, vocab=vocab)
         return KnowledgeBase.load(config=config)
 
@@ -143,6 +178,10 @@ def evaluate(splits: tuple[str, ...], workspace: Workspace) -> dict:
             continue
         for vocab in VOCABS:
             kb = workspace.open((corpus,), vocab)
+            found = cards_found(kb, corpus)
+            if found is not None and vocab == VOCABS[0]:
+                report[f"{corpus}/cards"] = found
+                print(f"{corpus:9} cards: {found['found']}/{found['expected']} expected cards found, {found['right_family']} with the right family, {found['extra']} not on the list", flush=True)
             for split in splits:
                 figures: dict = {}
                 queries = read_jsonl(EVAL / "search" / f"{corpus}.{split}.jsonl")

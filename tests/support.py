@@ -273,6 +273,6 @@ def eval_corpus_files(name: str) -> list[Path]:
     files = {
         "shipped": lambda: sorted(SHIPPED_CORPUS.glob("*.md")),
         "external": lambda: sorted(EXTERNAL_CORPORA.glob("*.md")),
-        "added": lambda: sorted((BENCHMARKS / "corpora").rglob("*.md")),
+        "added": lambda: sorted((BENCHMARKS / "corpora" / "rasbt-faq").glob("*.md")),
     }
     return [path for part in name.split("+") for path in files[part]()]
