@@ -233,3 +233,55 @@ def test_cli_api_and_history_agree_on_flashcard_notes(tmp_path):
     reviews = kb.progress("ana").reviews()
     assert sorted(r.card_id for r in reviews) == ["what-does-adam-add", "what-is-mse"]
     assert kb.search("penalty that grows with the squared error", k=1)[0].card.question == "What is MSE?"
+
+
+# ---- real notes in these syntaxes (benchmarks/corpora/, SOURCES.md) ---------------------------------
+
+CORPORA = Path(__file__).resolve().parent.parent / "benchmarks" / "corpora"
+
+
+@pytest.mark.parametrize("name", ["obsidian-sr", "logseq"])
+def test_every_card_of_the_fixture_notes_is_found_with_its_family(name):
+    """The expected lists were written by hand before the parser read these notes. A card the list
+    gives with an empty answer (a #card block with no children) is reported with its line instead."""
+    from kb.notes.parse import clean_question
+
+    expected = json.loads((CORPORA / "expected" / f"{name}.json").read_text(encoding="utf-8"))["cards"]
+    parsed = load_corpus(CORPORA / name)
+    made = {(c.note, c.question): c.family for c in parsed.cards}
+    reported = {(p.file, p.line) for p in parsed.problems}
+    for e in expected:
+        key = (e["note"], clean_question(e["question"]))
+        if e.get("empty_answer"):
+            assert (e["note"], e["line"]) in reported, e
+            continue
+        assert key in made, e
+        assert made[key] == e["family"], (e, made[key])
+    listed = {(e["note"], clean_question(e["question"])) for e in expected}
+    assert [k for k in made if k not in listed] == []
+    assert not any("logseq/bak/" in c.note or "version-files" in c.note for c in parsed.cards)
+
+
+def test_end_marker_carries_a_cloze_or_an_answer_past_blank_lines():
+    note = "#flashcards\n\nA ==first== paragraph.\n\nA second one with ==more==.\n\n+++\n\nWhy?\n?\nOne line.\n\nAnother paragraph.\n\nT::d\n"
+    cards = cards_of(note)
+    assert [c.question for c in cards] == [
+        "A [...] paragraph. A second one with more.",
+        "A first paragraph. A second one with [...].",
+        "Why?",
+        "T",
+    ]
+    assert cards[0].answer_md == "A **first** paragraph.\n\nA second one with more."
+    assert cards[2].answer_md == "One line."  # no marker below: the answer ends at the blank line
+
+
+def test_logseq_front_matter_title_heading_lines_and_code_in_blocks(tmp_path):
+    page = (
+        "---\ntitle: Tips and Tricks\n---\n\n- What is a block? #card\n\t- A bullet.\n"
+        "- Intro text\n### **Standard** syntax\n\t- What is Logseq? #card\n\t\t- An outliner.\n"
+        "- ```\n  - a bullet #card inside a code block\n  ```\n"
+    )
+    corpus = logseq_corpus(tmp_path, {"tips.md": page})
+    parsed = load_corpus(corpus)
+    assert [(c.question, c.family) for c in parsed.cards] == [("What is a block?", "Tips and Tricks"), ("What is Logseq?", "Standard syntax")]
+    assert parsed.problems == []

@@ -26,6 +26,7 @@ URL_RE = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+|<[^<>\s]+>", re.IGNORECASE)
 DATAVIEW_FIELD_RE = re.compile(r"[\[(][^\[\]()\n]*?::[^\[\]()\n]*[\])]")
 LIST_MARKER_RE = re.compile(r"^\s*(?:[-*+]|\d{1,4}[.)])\s+")
 SEPARATORS = {"?": False, "??": True}  # multi-line separator -> reversed
+END_MARKER = "+++"  # the plugin's optional end of a multi-line card
 LONG_LINE = 2000  # a `::` card longer than this is kept, and reported: probably a paragraph that holds '::'
 
 
@@ -96,17 +97,42 @@ def find_flashcards(lines: list[str], skip: set[int], code: set[int], note: str,
 
 
 def _blocks(lines: list[str], skip: set[int]) -> list[_Block]:
+    """Runs of text lines. A blank line ends one, except inside a multi-line card or cloze that a
+    `+++` line closes further down (the plugin's end marker, for answers with blank lines in them)."""
+    is_skip = [i in skip and not SR_COMMENT_RE.fullmatch(line.strip()) for i, line in enumerate(lines)]
+    closing = [False] * (len(lines) + 1)  # is a `+++` ahead, with no heading or code before it?
+    for i in range(len(lines) - 1, -1, -1):
+        closing[i] = (lines[i].strip() == END_MARKER and not is_skip[i]) or (not is_skip[i] and closing[i + 1])
     blocks, current = [], _Block()
     for i, line in enumerate(lines):
-        if (i in skip and not SR_COMMENT_RE.fullmatch(line.strip())) or not line.strip():
-            if current.lines:
-                blocks.append(current)
-            current = _Block()
+        if line.strip() == END_MARKER and not is_skip[i]:
+            current = _close(current, blocks, lines)
+            continue
+        if is_skip[i]:
+            current = _close(current, blocks, lines)
+            continue
+        if not line.strip():
+            if current.lines and closing[i] and _spans_blank_lines(current, lines):
+                current.lines.append(i)
+            else:
+                current = _close(current, blocks, lines)
             continue
         current.lines.append(i)
-    if current.lines:
-        blocks.append(current)
+    _close(current, blocks, lines)
     return blocks
+
+
+def _close(block: _Block, blocks: list[_Block], lines: list[str]) -> _Block:
+    while block.lines and not lines[block.lines[-1]].strip():
+        block.lines.pop()  # blank lines kept before a `+++` that did not come
+    if block.lines:
+        blocks.append(block)
+    return _Block()
+
+
+def _spans_blank_lines(block: _Block, lines: list[str]) -> bool:
+    """A multi-line card or a cloze paragraph: what a `+++` end marker may carry past blank lines."""
+    return any(lines[i].strip() in SEPARATORS or "==" in mask(lines[i]) or ANKI_CLOZE_RE.search(lines[i]) for i in block.lines)
 
 
 def _schedule(comment_lines: list[str]) -> list[dict]:

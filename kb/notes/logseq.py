@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from kb.notes.clozes import cloze_cards, find_deletions, unclosed
 from kb.notes.flashcards import mask
+from kb.notes.markdown import inline_to_text
 from kb.notes.problems import Problem
 from kb.notes.review_state import logseq_state
 
@@ -43,8 +44,17 @@ class Block:
 
     @property
     def heading(self) -> str | None:
-        match = HEADING_RE.match(self.text[0]) if self.text else None
-        return match.group(2).strip() if match else None
+        """The last heading line of its text (`- ## Losses`, or a `### Section` line under a bullet)."""
+        for line in reversed(_outside_fences(self.text)):
+            match = HEADING_RE.match(line)
+            if match:
+                return inline_to_text(match.group(2)) or None
+        return None
+
+    @property
+    def tagged(self) -> bool:
+        """Tagged #card in its own text (not in a code fence, inline code or a URL)."""
+        return any(CARD_TAG_RE.search(mask(line)) for line in _outside_fences(self.text))
 
 
 @dataclass
@@ -57,6 +67,34 @@ class LogseqCard:
     family: str
     answer_line: int
     schedule: dict | None = None
+
+
+def _outside_fences(lines: list[str]) -> list[str]:
+    kept, fence = [], None
+    for line in lines:
+        opener = FENCE_RE.match(line)
+        if opener:
+            mark = opener.group(1)[0]
+            fence = None if fence == mark else (fence or mark)
+            continue
+        if fence is None:
+            kept.append(line)
+    return kept
+
+
+def _front_matter(lines: list[str]) -> tuple[dict[str, str], int]:
+    """`key: value` pairs of a YAML front matter block (Logseq reads it as page properties), and its length."""
+    if not lines or lines[0].strip() != "---":
+        return {}, 0
+    for end in range(1, len(lines)):
+        if lines[end].strip() == "---":
+            props = {}
+            for line in lines[1:end]:
+                match = re.match(r"^([A-Za-z0-9_][\w\-]*):\s*(.*?)\s*$", line)
+                if match:
+                    props[match.group(1).lower()] = match.group(2).strip("'\"")
+            return props, end + 1
+    return {}, 0
 
 
 def graph_root(path: Path, corpus: Path) -> Path | None:
@@ -88,25 +126,29 @@ def page_title(note: str, props: dict[str, str]) -> str:
 def parse_page(text: str, note: str, problems: list[Problem]) -> list[LogseqCard]:
     """Every card of one Logseq page, in line order."""
     lines = text.split("\n")
-    page_props, roots = _outline(lines)
+    front, skip = _front_matter(lines)
+    page_props, roots = _outline(lines, skip)
+    page_props = {**front, **page_props}
     if roots and not roots[0].text and roots[0].props and not roots[0].children:
         page_props = {**roots[0].props, **page_props}  # a first block of properties only is the page's
     title = page_title(note, page_props)
     cards: list[LogseqCard] = []
     for block in _walk(roots):
-        if CARD_TAG_RE.search(" ".join(mask(t) for t in block.text)):
+        if block.tagged:
             cards.extend(_cards_of(block, title, note, problems))
     return cards
 
 
-def _outline(lines: list[str]) -> tuple[dict[str, str], list[Block]]:
-    """Page properties and the tree of blocks."""
+def _outline(lines: list[str], start: int = 0) -> tuple[dict[str, str], list[Block]]:
+    """Page properties and the tree of blocks, from line `start` on (after any front matter)."""
     page_props: dict[str, str] = {}
     roots: list[Block] = []
     stack: list[Block] = []
     current: Block | None = None
     fence: str | None = None
     for i, raw in enumerate(lines):
+        if i < start:
+            continue
         bullet = BULLET_RE.match(raw) if fence is None else None
         if bullet:
             depth = len(bullet.group(1).expandtabs(2))
