@@ -127,7 +127,7 @@ def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, pro
 def _explain(corpus, note: str, as_json: bool) -> None:
     """Why a note gave the cards it gave (see kb.notes.explain)."""
     from kb.errors import CorpusError
-    from kb.notes.explain import explain_note, format_explanation
+    from kb import explain_note, format_explanation
 
     config = Config.from_env(corpus=corpus)
     root = config.corpus
