@@ -1,7 +1,8 @@
 """Anki interop: packages in (they become markdown notes in the corpus) and out (genanki), review history into progress.
 
 package   reading .apkg/.colpkg: the SQLite collection (legacy or current zstd format) and its media
-html      Anki field HTML -> markdown; MathJax -> $...$; clozes
+html      Anki field HTML -> markdown; MathJax and [latex] -> $...$; clozes
+templates Anki card templates: what each card shows on its question and its answer side
 importer  decks -> notes in the corpus, media beside them, edited files left alone (`import_anki`)
 history   Anki's review log -> a profile's progress, replayed through FSRS (`replay_history`)
 guids     stable Anki GUIDs for kb cards, kept in <corpus>/.kb/anki-guids.json

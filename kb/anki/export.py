@@ -2,9 +2,14 @@
 
 Each note has the fields Question, Answer, Family, Source (note and line) and Card id. Markdown is
 rendered to HTML with kb's own parser settings; `$...$` becomes MathJax `\\(...\\)` and `$$...$$`
-becomes `\\[...\\]`, which Anki typesets. Images the answers show from the corpus travel in the
-package as media. Decks: `<parent>::<family>`, the parent named after the corpus folder unless given.
-GUIDs come from kb.anki.guids, so importing a newer export into Anki updates the notes in place.
+becomes `\\[...\\]` (a formula paragraph stays a `<p>`), which Anki typesets. Images the questions
+and answers show from the corpus travel in the package as media. Decks: `<parent>::<family>`, the
+parent named after the corpus folder unless given. GUIDs come from kb.anki.guids, so importing a newer
+export into Anki updates the notes in place. `kb anki import` knows this note type and reads back
+only Question and Answer (the family is the deck), so export then import gives the same cards.
+
+genanki warns about tags it calls invalid; tags spread over lines are written on one line (the same
+HTML), and whatever it still flags becomes one line in `AnkiExport.warnings` instead of stderr noise.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import html as htmllib
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +42,10 @@ IMG_SRC_RE = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
 HEADING_PREFIX_RE = re.compile(r"^\s{0,3}#{1,6}\s+")
 CLOSING_HASHES_RE = re.compile(r"\s+#+\s*$")
 BOLD_LINE_RE = re.compile(r"^\s*(\*\*|__)(.+)\1\s*$")
+# An HTML tag written over several lines or with tabs (raw HTML in a note): genanki flags it, so it is
+# written on one line with single spaces, which HTML reads the same.
+SPREAD_TAG_RE = re.compile(r"<(/?[A-Za-z][A-Za-z0-9:-]*)(\s[^<>]*)>")
+GENANKI_TAG_WARNING = "Field contained the following invalid HTML tags"
 
 
 @dataclass
@@ -53,9 +63,11 @@ class AnkiExport:
 # ---- markdown -> Anki HTML ----------------------------------------------------------------------------
 
 
-def _math_rule(display: bool):
+def _math_rule(display: bool, block: bool = False):
     def render(self, tokens, idx, options, env):
         source = htmllib.escape(tokens[idx].content.strip(), quote=False)
+        if block:  # a formula paragraph stays a paragraph, so a re-import reads it as one again
+            return f"<p>\\[{source}\\]</p>\n"
         return f"\\[{source}\\]" if display else f"\\({source}\\)"
 
     return render
@@ -74,8 +86,9 @@ def _markdown():
     md.enable("table")
     md.enable("strikethrough")
     md.add_render_rule("math_inline", _math_rule(False))
-    for name in ("math_inline_double", "math_block", "math_block_label"):
-        md.add_render_rule(name, _math_rule(True))
+    md.add_render_rule("math_inline_double", _math_rule(True))
+    for name in ("math_block", "math_block_label"):
+        md.add_render_rule(name, _math_rule(True, block=True))
     return md
 
 
@@ -84,12 +97,20 @@ def _plain_links(markdown: str) -> str:
     return WIKI_LINK_RE.sub(wiki_link_text, markdown)
 
 
+def _one_line_tags(html: str) -> str:
+    def tidy(match: re.Match) -> str:
+        attributes = " ".join(match.group(2).split())
+        return f"<{match.group(1)}{' ' + attributes if attributes else ''}>"
+
+    return SPREAD_TAG_RE.sub(lambda m: tidy(m) if re.search(r"[\t\n\r\f]|  ", m.group(2)) else m.group(0), html)
+
+
 def render_html(markdown: str) -> str:
-    return _markdown().render(_plain_links(markdown)).strip()
+    return _one_line_tags(_markdown().render(_plain_links(markdown)).strip())
 
 
 def render_inline(markdown: str) -> str:
-    return _markdown().renderInline(_plain_links(markdown)).strip()
+    return _one_line_tags(_markdown().renderInline(_plain_links(markdown)).strip())
 
 
 @functools.lru_cache(maxsize=256)
@@ -177,14 +198,16 @@ def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | No
     parent = (parent_deck or corpus.resolve().name or "kb").replace("::", ":")
     model, media = _model(), _Media(corpus)
     decks: dict[str, object] = {}
+    sources: list[tuple[str, str]] = []  # (note:line, fields' HTML), to name the card behind a genanki warning
     for card in chosen:
         name = f"{parent}::{card.family}"
         if name not in decks:
             decks[name] = genanki.Deck(deck_id(name), name)
         question_md = question_markdown(card, corpus)
-        question = render_inline(question_md) if question_md else htmllib.escape(card.question)
+        question = media.rewrite(render_inline(question_md), card.note) if question_md else htmllib.escape(card.question)
         answer = media.rewrite(render_html(card.answer_md), card.note)
         source = f"{card.note}:{card.line_start}"
+        sources.append((source, question + answer))
         tags = ["kb", slugify(card.family, 60) or "family"]
         decks[name].add_note(genanki.Note(model=model, fields=[question, answer, htmllib.escape(card.family), htmllib.escape(source), card.id],
                                           guid=assignment.guids[card.id], tags=tags))
@@ -195,9 +218,30 @@ def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | No
             shutil.copyfile(path, Path(folder) / name)
             files.append(str(Path(folder) / name))
         tmp = out.with_name(f".{out.name}.tmp")
-        genanki.Package(list(decks.values()), media_files=files).write_to_file(str(tmp), timestamp=datetime.now(timezone.utc).timestamp())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            genanki.Package(list(decks.values()), media_files=files).write_to_file(str(tmp), timestamp=datetime.now(timezone.utc).timestamp())
         tmp.replace(out)
-    return AnkiExport(out, len(chosen), list(decks), len(media.names), assignment.kept, assignment.followed, assignment.new, assignment.warnings)
+    problems = list(assignment.warnings) + _genanki_warnings(caught, sources)
+    return AnkiExport(out, len(chosen), list(decks), len(media.names), assignment.kept, assignment.followed, assignment.new, problems)
+
+
+def _genanki_warnings(caught, sources: list[tuple[str, str]]) -> list[str]:
+    """genanki's warnings as kb's: one line for all its "invalid HTML tags" (a card named), one per other kind."""
+    flagged, others = [], []
+    for warning in caught:
+        message = " ".join(str(warning.message).split())
+        if message.startswith(GENANKI_TAG_WARNING):
+            flagged.append(message.split(": ", 1)[-1])
+        elif message not in others:
+            others.append(message)
+    lines = [f"genanki: {message[:200]}" for message in others]
+    if flagged:
+        tag = flagged[0].split(" ")[0]
+        where = next((source for source, html in sources if tag in html), "?")
+        lines.append(f"{len(flagged)} card(s) hold tags genanki calls invalid HTML (e.g. {tag[:60]} in {where}); "
+                     "exported as written, Anki may show them differently")
+    return lines
 
 
 def weakest(cards, states: dict, n: int, retrievability) -> list:

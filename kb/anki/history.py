@@ -3,9 +3,14 @@
 Every answered review (revlog ease 1-4) of an imported card becomes one review in the store, at the
 moment Anki recorded it, rated again/hard/good/easy from the ease, so the card's FSRS state is the one
 those answers give and scheduling continues where Anki left off. Manual reschedules (ease 0) are not
-answers and are skipped. Reviews of a reversed card (a note's second card) stay out: kb has one card
-per note. A review already in the store (same card, same moment) is not added twice, and neither is
-one older than the card's latest review there (FSRS replays forward only), so importing twice is safe.
+answers and are skipped.
+
+Each Anki card has its own kb card (kb.anki.importer makes one per card template, by the card's
+`ord`, and one per cloze number), so its reviews go to that card: a reversed card's reviews to the
+reversed question, the "variance" template's to the variance question. When two templates of a note
+ask the very same question they are one kb card, which gets the reviews of both. A review already in
+the store (same card, same moment) is not added twice, and neither is one older than the card's
+latest review there (FSRS replays forward only), so importing twice is safe.
 """
 from __future__ import annotations
 
@@ -13,14 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from kb.anki.importer import AnkiImport, ImportedCard
+from kb.coach.scheduling import RATING_SCORES
 
 EASE_RATINGS = {1: "again", 2: "hard", 3: "good", 4: "easy"}
 # Anki's first scheduler (schedVer 1) gave learning cards three buttons: again, good, easy.
 V1_LEARNING_RATINGS = {1: "again", 2: "good", 3: "easy"}
 LEARNING_KINDS = (0, 2)  # revlog types: learn, relearn
-# The score stored with each review: the middle of the grade band that suggests the same rating
-# (kb.coach.scheduling.RATING_THRESHOLDS), so mastery reads like an interview's.
-RATING_SCORES = {"again": 25, "hard": 61, "good": 81, "easy": 95}
 
 
 @dataclass

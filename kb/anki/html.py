@@ -1,9 +1,13 @@
 """Anki field HTML -> markdown that kb parses back into the same cards, and Anki's clozes and MathJax.
 
 * MathJax `\\(...\\)` becomes `$...$` and `\\[...\\]` becomes `$$...$$` (also Anki's `[$]...[/$]`
-  and `[$$]...[/$$]`); the formula source is kept, with HTML entities and tags inside it undone.
+  and `[$$]...[/$$]`); the formula source is kept, with HTML entities and tags inside it undone, so
+  `&lt;` and `&gt;` (or raw `<`, `>`) stay `<` and `>`. Anki's LaTeX `[latex]...[/latex]` becomes
+  `$...$`, or `$$...$$` for `$$...$$`, `\\[...\\]` and display environments (equation, align, ...).
 * Markup becomes markdown: bold, italics, code, lists, links, images, tables; headings inside a field
-  become bold lines, so they never end the card's answer.
+  become bold lines, so they never end the card's answer. Emphasis is closed at every line, item or
+  cell boundary and reopened after it (markdown emphasis cannot span blocks: a cloze around a whole
+  block would leave literal `**`).
 * Text that markdown or kb's note parser would read as structure is escaped: `*`, `` ` ``, `[`, `$`,
   a `#` or `>` at the start of a line, a `---` line (a setext heading), a `Q:` line (a new question).
 * `{{c1::text::hint}}` clozes: `cloze_sides(html, n)` gives the question (cloze n hidden as `[...]`,
@@ -19,8 +23,14 @@ from html.parser import HTMLParser
 MATH_OPEN, MATH_CLOSE = "\ue000", "\ue001"  # a formula: MATH_OPEN + index + MATH_CLOSE
 BREAK = "\ue002"  # a line break (<br>, a <div> line)
 HIDE_OPEN, HIDE_CLOSE = "\ue010", "\ue011"  # the brackets of a hidden cloze: [...]
+RULE = "\ue003"  # a horizontal rule (<hr>): `* * *` once line starts are escaped
+CODE_OPEN, CODE_CLOSE = "\ue004", "\ue005"  # a code block's body: CODE_OPEN + index + CODE_CLOSE, kept verbatim
 
 MATHJAX_RE = re.compile(r"\\\((.*?)\\\)|\\\[(.*?)\\\]|\[\$\](.*?)\[/\$\]|\[\$\$\](.*?)\[/\$\$\]", re.DOTALL)
+# Anki's LaTeX images: [latex]...[/latex] holds a LaTeX fragment (text, $...$, $$...$$, \[...\], environments).
+LATEX_RE = re.compile(r"\[latex\](.*?)\[/latex\]", re.DOTALL | re.IGNORECASE)
+LATEX_MATH_RE = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.DOTALL)
+DISPLAY_ENV_RE = re.compile(r"^\s*\\begin\{(equation|align|gather|multline|eqnarray|displaymath|split|alignat|flalign)\*?\}", re.IGNORECASE)
 SOUND_RE = re.compile(r"\[sound:([^\]\n]+)\]")
 TAG_RE = re.compile(r"<[^>]*>")
 CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
@@ -110,6 +120,27 @@ def _math_source(raw: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text).strip()
 
 
+def _latex_to_mathjax(match: re.Match) -> str:
+    """One [latex]...[/latex] as MathJax delimiters, which html_to_markdown turns into $...$ / $$...$$."""
+    body = match.group(1)
+    plain = _math_source(body)
+    whole = (re.fullmatch(r"\$\$(.+)\$\$", plain, re.DOTALL), re.fullmatch(r"\\\[(.+)\\\]", plain, re.DOTALL),
+             re.fullmatch(r"\$([^$]+)\$", plain), re.fullmatch(r"\\\((.+)\\\)", plain, re.DOTALL))
+    for n, found in enumerate(whole):
+        if found and not re.search(r"\$|\\[()\[\]]", found.group(1)):
+            inner = htmllib.escape(found.group(1).strip(), quote=False)
+            return f"\\[{inner}\\]" if n < 2 else f"\\({inner}\\)"
+    if DISPLAY_ENV_RE.match(plain):
+        return f"\\[{htmllib.escape(plain, quote=False)}\\]"
+    if re.search(r"\\[(\[]", plain):  # text with MathJax formulas inside: those are read as they are
+        return body
+    if "$" in plain:  # text with formulas inside: the formulas become MathJax, the text stays text
+        return LATEX_MATH_RE.sub(lambda m: f"\\[{m.group(1)}\\]" if m.group(1) is not None else f"\\({m.group(2)}\\)", body)
+    if not re.search(r"[\\^_{}]", plain):
+        return body  # plain words: LaTeX typesets them as text
+    return f"\\({htmllib.escape(plain, quote=False)}\\)"
+
+
 def escape_text(text: str) -> str:
     """Inline text with the characters markdown (or kb's `$` math) would read as markup escaped."""
     text = re.sub(r"&(?=#?\w+;)", "&amp;", text)
@@ -129,6 +160,7 @@ class _Converter(HTMLParser):
         self.lists: list[list] = []  # [tag, next number, marker width]
         self.emphasis: dict[str, int] = {}
         self.pending: list[str] = []  # emphasis openers waiting for their first visible text
+        self.active: list[str] = []  # emphasis openers written out and not closed yet, in order
         self.skip = 0
         self.pre = 0
         self.code: list[str] | None = None
@@ -137,6 +169,7 @@ class _Converter(HTMLParser):
         self.cell: list[str] | None = None
         self.alt_from_name = images_alt_from_name
         self.media: list[str] = []
+        self.code_blocks: list[str] = []
 
     # -- output helpers
     def _at_line_start(self) -> bool:
@@ -147,6 +180,7 @@ class _Converter(HTMLParser):
         (self.cell if self.cell is not None else self.out).append(piece)
 
     def _line_break(self) -> None:
+        self._suspend_emphasis()
         if self.cell is not None:
             self.cell.append("<br>")
         elif not self._at_line_start():
@@ -154,8 +188,11 @@ class _Converter(HTMLParser):
             self.out.append(BREAK + indent)
 
     def _paragraph(self) -> None:
-        if self.lists:
-            return self._line_break()
+        self._suspend_emphasis()
+        if self.lists and self.cell is None:
+            if not self._at_line_start():  # a second paragraph of a list item: indented under its marker
+                self.out.append("\n\n" + " " * sum(width for _, _, width in self.lists))
+            return
         if self.cell is None:
             self.out.append("\n\n")
 
@@ -184,6 +221,7 @@ class _Converter(HTMLParser):
                 self._paragraph()
             self.lists.append([tag, int(attrs.get("start") or 1) if tag == "ol" and str(attrs.get("start", "")).isdigit() else 1, 2 if tag == "ul" else 3])
         elif tag == "li":
+            self._suspend_emphasis()
             indent = " " * sum(width for _, _, width in self.lists[:-1])
             if self.lists and self.lists[-1][0] == "ol":
                 marker = f"{self.lists[-1][1]}. "
@@ -193,20 +231,24 @@ class _Converter(HTMLParser):
                 marker = "- "
             self.out.append(("\n" if any(piece.strip() for piece in reversed(self.out)) else "") + indent + marker)
         elif tag == "pre":
+            self._suspend_emphasis()
             self.pre += 1
             self.code = []
         elif tag == "code" and self.code is None:
             self.code = []
         elif tag == "a":
+            self._flush_emphasis()  # `<b><a>x</a></b>`: the bold goes around the link, not into its label
             self.link = [attrs.get("href") or "", len(self.out)]
         elif tag == "img":
             self._image(attrs)
         elif tag == "hr":
-            self.out.append("\n\n* * *\n\n")
+            self._suspend_emphasis()
+            self.out.append(f"\n\n{RULE}\n\n")
         elif tag == "table":
             self._paragraph()
             self.table = []
         elif tag in ("td", "th") and self.table is not None:
+            self._suspend_emphasis()
             if not self.table:
                 self.table.append([])
             self.cell = []
@@ -230,19 +272,24 @@ class _Converter(HTMLParser):
         elif tag in KEPT_INLINE:
             self._emit(f"</{tag}>")
         elif tag in ("ul", "ol") and self.lists:
+            self._suspend_emphasis()
             self.lists.pop()
             if not self.lists:
                 self.out.append("\n\n")
+        elif tag == "li":
+            self._suspend_emphasis()
         elif tag == "pre" and self.pre:
             self.pre -= 1
             body = "".join(self.code or []).strip("\n")
             fence = "~~~~" if "```" in body else "```"
-            self.out.append(f"\n\n{fence}\n{body}\n{fence}\n\n")
+            self.code_blocks.append(body)
+            self.out.append(f"\n\n{fence}\n{CODE_OPEN}{len(self.code_blocks) - 1}{CODE_CLOSE}\n{fence}\n\n")
             self.code = None
         elif tag == "code" and self.code is not None and not self.pre:
             body = " ".join("".join(self.code).split())
             self.code = None
             if body:
+                self._flush_emphasis()
                 ticks = "``" if "`" in body else "`"
                 pad = " " if body.startswith("`") or body.endswith("`") else ""
                 self._emit(f"{ticks}{pad}{body}{pad}{ticks}")
@@ -254,6 +301,7 @@ class _Converter(HTMLParser):
                 del self.out[start:]
                 self.out.append(f"[{label or escape_text(href)}]({_destination(href)})")
         elif tag in ("td", "th") and self.cell is not None and self.table is not None:
+            self._suspend_emphasis()
             text = "".join(self.cell).replace(BREAK, "<br>").replace("\n", " ").strip()
             self.table[-1].append(text.replace("|", "\\|"))
             self.cell = None
@@ -284,8 +332,7 @@ class _Converter(HTMLParser):
                 return
             if stripped != text:
                 self._emit(" ")
-            self._emit("".join(self.pending))
-            self.pending = []
+            self._flush_emphasis()
             text = stripped
         self._emit(escape_text(text))
 
@@ -296,16 +343,22 @@ class _Converter(HTMLParser):
         if depth == 0:
             self.pending.append(marker)
 
-    def _close_emphasis(self, tag: str, marker: str) -> None:
-        depth = self.emphasis.get(marker, 0)
-        if depth == 0:
-            return
-        self.emphasis[marker] = depth - 1
-        if depth > 1:
-            return
-        if marker in self.pending:  # nothing visible inside: drop the pair
-            self.pending.remove(marker)
-            return
+    def _flush_emphasis(self) -> None:
+        """Write out the openers waiting for text (the text comes next)."""
+        if self.pending:
+            self._emit("".join(self.pending))
+            self.active.extend(self.pending)
+            self.pending = []
+
+    def _suspend_emphasis(self) -> None:
+        """Close the open emphasis before a block or line boundary, to reopen at the next text: markdown
+        emphasis never spans paragraphs, list items or table cells (a cloze around a block would leave `**`)."""
+        for marker in reversed(self.active):
+            self._write_closer(marker)
+        self.pending = self.active + self.pending
+        self.active = []
+
+    def _write_closer(self, marker: str) -> None:
         target = self.cell if self.cell is not None else self.out
         moved = []
         while target and target[-1].startswith(BREAK) and not target[-1].strip(BREAK + " "):
@@ -317,6 +370,26 @@ class _Converter(HTMLParser):
         target.append(marker + (" " if trailing else ""))
         target.extend(moved)
 
+    def _close_emphasis(self, tag: str, marker: str) -> None:
+        depth = self.emphasis.get(marker, 0)
+        if depth == 0:
+            return
+        self.emphasis[marker] = depth - 1
+        if depth > 1:
+            return
+        if marker in self.pending:  # nothing visible inside: drop the pair
+            self.pending.remove(marker)
+            return
+        if marker not in self.active:
+            return
+        # Markers opened inside this one close first and reopen after it (`<b><i>x</b>y</i>`).
+        inner = self.active[self.active.index(marker) + 1 :]
+        for other in reversed(inner):
+            self._write_closer(other)
+        self._write_closer(marker)
+        self.active = self.active[: self.active.index(marker)]
+        self.pending = inner + self.pending
+
     def _image(self, attrs: dict) -> None:
         src = (attrs.get("src") or "").strip()
         if not src:
@@ -324,9 +397,7 @@ class _Converter(HTMLParser):
         if "://" not in src and not src.startswith("data:"):
             self.media.append(src)
         alt = attrs.get("alt") or (src.rsplit("/", 1)[-1] if self.alt_from_name else "")
-        if self.pending:
-            self._emit("".join(self.pending))
-            self.pending = []
+        self._flush_emphasis()
         self._emit(f"![{escape_text(alt)}]({_destination(src)})")
 
 
@@ -337,7 +408,7 @@ def _destination(target: str) -> str:
     return target
 
 
-def _finish(markdown: str, formulas: list[tuple[str, bool]]) -> str:
+def _finish(markdown: str, formulas: list[tuple[str, bool]], keep_hidden: bool = False, code_blocks: list[str] | None = None) -> str:
     """Line breaks, line-start escapes and blank lines; formulas and hidden clozes put back."""
     lines_out: list[str] = []
     fence = None
@@ -371,12 +442,23 @@ def _finish(markdown: str, formulas: list[tuple[str, bool]]) -> str:
         after = " " if match.group(2) or match.string[match.end():match.end() + 1] == "\\" else ""
         return before + (f"$${source}$$" if display else f"${source}$") + after
 
+    text = text.replace(RULE, "* * *")
+    text = re.sub(f"{CODE_OPEN}(\\d+){CODE_CLOSE}", lambda m: (code_blocks or [])[int(m.group(1))], text)
     text = re.sub(f"{MATH_OPEN}(\\d+){MATH_CLOSE}(?=(\\d)?)", formula, text)
-    return text.replace(HIDE_OPEN, "[").replace(HIDE_CLOSE, "]")
+    return text if keep_hidden else unhide(text)
 
 
-def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_name: bool = False) -> str:
-    """Markdown for one Anki field's HTML; media file names it shows are appended to `media`."""
+def unhide(markdown: str) -> str:
+    """Hidden-cloze marks as the brackets a reader sees: [...] or [hint]."""
+    return markdown.replace(HIDE_OPEN, "[").replace(HIDE_CLOSE, "]")
+
+
+def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_name: bool = False, keep_hidden: bool = False) -> str:
+    """Markdown for one Anki field's HTML; media file names it shows are appended to `media`.
+
+    `images_alt_from_name`: an image with no alt text gets its file name (an answer that is only an
+    image then has text); `keep_hidden`: hidden clozes stay marked as HIDE_OPEN...HIDE_CLOSE.
+    """
     formulas: list[tuple[str, bool]] = []
 
     def stash(match: re.Match) -> str:
@@ -385,7 +467,8 @@ def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_
         formulas.append((_math_source(source), display is not None or dollars is not None))
         return f"{MATH_OPEN}{len(formulas) - 1}{MATH_CLOSE}"
 
-    html = MATHJAX_RE.sub(stash, html or "")
+    html = LATEX_RE.sub(_latex_to_mathjax, html or "")
+    html = MATHJAX_RE.sub(stash, html)
     sounds = [name.strip() for name in SOUND_RE.findall(html)]
     html = SOUND_RE.sub(lambda m: f'<a href="{htmllib.escape(m.group(1).strip())}">{htmllib.escape(m.group(1).strip())}</a>', html)
     converter = _Converter(images_alt_from_name)
@@ -393,4 +476,4 @@ def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_
     converter.close()
     if media is not None:
         media.extend(converter.media + sounds)
-    return _finish("".join(converter.out), formulas)
+    return _finish("".join(converter.out), formulas, keep_hidden, converter.code_blocks)

@@ -9,8 +9,12 @@ import folder (by default `<corpus>/<deck>/`, named after the package's one top-
 
 A package with several top-level decks goes to `<corpus>/<package name>/`, each deck under its full
 path. The note's `#` title is the deck's own name, so it is the family of the deck's cards (a name two
-decks share becomes "Parent / Name"). Each Anki note is a `### Q:` card: the front fields are the
-question, the back fields the answer; a cloze note is one card per cloze number.
+decks share becomes "Parent / Name"). Each Anki card is a `### Q:` card: its card template's question
+side (fields and the template's own text, kb.anki.templates) is the question, its answer side less
+what the question already shows is the answer. So a note type with several templates gives several
+cards ("Basic (and reversed card)": front -> back and back -> front), each for a card Anki generated
+(the note's cards' `ord`s); a cloze note gives one card per cloze number. Notes from kb's own export
+(`kb anki export`) map back to their Question and Answer fields.
 
 The corpus is the source of truth: `.kb-anki/state.json` in the import folder keeps the sha256 of
 every file an import wrote. A re-import rewrites a file only when it is still exactly what the last
@@ -25,15 +29,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kb.anki.html import LIST_MARKER_RE, cloze_numbers, cloze_sides, escape_text, html_to_markdown
+from kb.anki.export import FIELDS as KB_FIELDS, MODEL_ID as KB_MODEL_ID
+from kb.anki.html import HIDE_OPEN, LIST_MARKER_RE, cloze_numbers, escape_text, html_to_markdown, unhide
 from kb.anki.package import AnkiCollection, AnkiPackage, AnkiPackageError, Note, Notetype, RevlogRow
+from kb.anki.templates import cloze_fields, field_is_empty, referenced_fields, render_side
 from kb.fileio import write_text_atomic
+from kb.notes.markdown import to_text
+from kb.notes.note_parse import PLACEHOLDERS
 from kb.notes.parse import clean_question, parse_note
 
 STATE_DIR = ".kb-anki"
 STATE_FILE = "state.json"
 STATE_VERSION = 1
-FIELD_REF_RE = re.compile(r"\{\{([^{}]+)\}\}")
 UNSAFE_NAME_RE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
 MEDIA_UNSAFE_RE = re.compile(r"[\x00-\x1f/\\]")
 
@@ -47,6 +54,7 @@ class ImportedCard:
     line: int  # 1-based line of its `### Q:` heading
     family: str
     reviews: list[RevlogRow] = field(default_factory=list)  # answered (ease 1-4), oldest first
+    anki_cards: list[int] = field(default_factory=list)  # the Anki card ids it was made from (one, or two merged)
 
 
 @dataclass
@@ -62,7 +70,7 @@ class AnkiImport:
     unchanged: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)  # edited since the last import (or not ours): left alone
     cards: list[ImportedCard] = field(default_factory=list)
-    skipped_notes: int = 0
+    skipped_notes: int = 0  # Anki cards (and notes with no note type) left out; `warnings` says why
     warnings: list[str] = field(default_factory=list)
     sched_version: int = 2
 
@@ -79,7 +87,8 @@ class AnkiImport:
 class _Card:
     question: str  # one line of markdown
     answer: str
-    anki_cards: list[int]
+    anki_cards: list[int]  # the Anki cards it stands for: one, or two templates asking the same question
+    media: list[str] = field(default_factory=list)  # media files its question and answer show
 
 
 @dataclass
@@ -113,106 +122,211 @@ def import_anki(package: str | Path, corpus: str | Path, into: str | Path | None
 # ---- building the cards ---------------------------------------------------------------------------
 
 
-def _field_refs(template: str) -> list[tuple[str, str]]:
-    """(field name, filters) of every field a card template shows; conditionals and type-in boxes are not shown."""
-    refs = []
-    for raw in FIELD_REF_RE.findall(template or ""):
-        raw = raw.strip()
-        if not raw or raw[0] in "#^/!":
-            continue
-        *filters, name = [part.strip() for part in raw.split(":")]
-        refs.append((name, ":".join(filters).lower()))
-    return refs
-
-
-def _sides(notetype: Notetype) -> tuple[list[int], list[int], list[int]]:
-    """Indexes of the question fields, the answer fields and (cloze notes) the cloze fields."""
-    names = notetype.fields
-    qfmt, afmt = notetype.templates[0] if notetype.templates else ("", "")
-    q_refs, a_refs = _field_refs(qfmt), _field_refs(afmt)
-    cloze = [names.index(n) for n, f in q_refs if n in names and "cloze" in f.split(":")]
-    question = [names.index(n) for n, f in q_refs if n in names and "type" not in f.split(":") and names.index(n) not in cloze]
-    answer = [names.index(n) for n, _ in a_refs if n in names and names.index(n) not in question + cloze]
-    if notetype.cloze:
-        cloze = cloze or [0]
-        answer = answer or [i for i in range(1, len(names)) if i not in question]
-        return [], list(dict.fromkeys(answer)), cloze[:1]
-    if not question:
-        question, answer = [0], list(range(1, len(names)))
-    return list(dict.fromkeys(question)), list(dict.fromkeys(answer or [i for i in range(len(names)) if i not in question])), []
-
-
-def _field(note: Note, index: int) -> str:
-    return note.fields[index] if index < len(note.fields) else ""
+def _is_kb_export(notetype: Notetype) -> bool:
+    """kb's own export (`kb anki export`): its Family, Source and Card id fields are kb's, not answer text."""
+    return notetype.id == KB_MODEL_ID or tuple(notetype.fields[: len(KB_FIELDS)]) == KB_FIELDS
 
 
 def _question_line(markdown: str) -> tuple[str, bool]:
-    """One heading line from a side's markdown, and whether it left out block content (code, tables)."""
-    parts, blocky, in_fence = [], False, False
+    """One heading line from a side's markdown, and whether it left out block content (code, tables).
+
+    A table row or code line holding a hidden cloze is kept in the line: a table row as its cells
+    ("Header: cell; Header: cell"), a code line in backticks.
+    """
+    parts, blocky, in_fence, header = [], False, False, None
     for line in markdown.split("\n"):
         stripped = line.strip()
         if stripped.startswith(("```", "~~~~")):
             blocky, in_fence = True, not in_fence
             continue
-        if in_fence or stripped.startswith("|"):
+        if in_fence:
             blocky = True
+            if HIDE_OPEN in stripped:
+                parts.append(f"`` {stripped} ``" if "`" in stripped else f"`{stripped}`")
             continue
+        if stripped.startswith("|"):
+            blocky = True
+            cells = [cell.strip().replace("<br>", " ") for cell in re.split(r"(?<!\\)\|", stripped.strip("|"))]
+            if all(re.fullmatch(r":?-+:?", cell) for cell in cells if cell):
+                continue  # the header's separator row
+            labels = [""] * len(cells) if header is None else header + [""] * len(cells)
+            header = cells if header is None else header
+            if HIDE_OPEN in stripped:
+                parts.append("; ".join(f"{label}: {cell}" if label else cell for label, cell in zip(labels, cells) if cell))
+            continue
+        header = None
         marker = LIST_MARKER_RE.match(stripped)
         text = stripped[marker.end():] if marker else stripped
         if text:
             parts.append(text.lstrip("\\") if text.startswith(("\\#", "\\>")) else text)
-    question = " ".join(parts)
+    question = unhide(" ".join(parts))
     question = re.sub(r"(\s)(#+)\s*$", r"\1\\\2", question)  # a closing `#` sequence would be dropped
     return question, blocky
 
 
-def _cards_of(note: Note, notetype: Notetype, card_ids: dict[int, int], media: list[str]) -> list[_Card]:
-    question_fields, answer_fields, cloze_fields = _sides(notetype)
-    back = [html_to_markdown(_field(note, i), media) for i in answer_fields]
-    back = [part for part in back if part.strip()]
-    if cloze_fields:
-        text = _field(note, cloze_fields[0])
-        cards = []
-        for number in cloze_numbers(text):
-            hidden, shown = cloze_sides(text, number)
-            question, _ = _question_line(html_to_markdown(hidden, media))
-            answer = "\n\n".join([html_to_markdown(shown)] + back)
-            cards.append(_Card(question, answer, [card_ids[number - 1]] if number - 1 in card_ids else []))
-        return cards
-    front_md = [html_to_markdown(_field(note, i), media) for i in question_fields]
-    front_md = [part for part in front_md if part.strip()]
-    question, blocky = _question_line("\n".join(front_md))
+def _reads_as_answer(markdown: str) -> bool:
+    """Whether kb's note parser takes this as an answer (not empty, nor a placeholder such as `TODO`)."""
+    if "![" not in markdown and "<" not in markdown and len(markdown.strip()) > max(map(len, PLACEHOLDERS)):
+        return True  # words longer than any placeholder, and no image or HTML that could be all of it
+    return to_text(markdown).strip().strip(".").strip().lower() not in PLACEHOLDERS
+
+
+@dataclass
+class _Skip:
+    """Why Anki cards were left out: counts per cause, and one example of each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, cause: str, example: str, n: int = 1) -> None:
+        self.counts[cause] = self.counts.get(cause, 0) + n
+        self.examples.setdefault(cause, example)
+
+
+SKIP_CAUSES = {
+    "occlusion": "image occlusion card(s) skipped: kb cards need a text question",
+    "question": "Anki card(s) skipped: the question side shows no text or image",
+    "answer": "Anki card(s) skipped: the answer side shows no text or image beyond the question (or only a placeholder such as TODO)",
+    "template": "Anki card(s) skipped: their card template is no longer in the note type",
+    "cloze": "Anki card(s) skipped: their cloze number is no longer in the note's text (Anki's empty cards)",
+    "notetype": "Anki card(s) skipped: their note or note type is not in the package",
+}
+
+
+def _answer_markdown(html: str, media: list[str]) -> str:
+    """The answer's markdown; an answer that is only images gets their file names as alt text, so kb keeps it."""
+    found: list[str] = []
+    answer = html_to_markdown(html, found)
+    if found and not _reads_as_answer(answer):
+        answer = html_to_markdown(html, None, images_alt_from_name=True)
+    media.extend(found)
+    return answer
+
+
+def _question_markdown(html: str, media: list[str]) -> tuple[str, bool, str]:
+    """(heading line, whether the side had blocks, its markdown) for a question side's HTML."""
+    markdown = html_to_markdown(html, media, keep_hidden=True)
+    question, blocky = _question_line(markdown)
     if not clean_question("Q: " + question):  # an image-only front: name the image
-        question, _ = _question_line("\n".join(html_to_markdown(_field(note, i), None, images_alt_from_name=True) for i in question_fields))
-    answer = "\n\n".join((front_md if blocky else []) + back)
-    return [_Card(question, answer, [card_ids[0]] if 0 in card_ids else [])]
+        question, _ = _question_line(html_to_markdown(html, None, images_alt_from_name=True, keep_hidden=True))
+    return question, blocky, unhide(markdown)
+
+
+def _card(note: Note, notetype: Notetype, template: tuple[str, str], values: dict[str, str], anki_card: int | None,
+          cloze: int | None, number: int, skip: _Skip) -> _Card | None:
+    """The kb card for one Anki card: its template's question side is the question, its answer side the answer."""
+    qfmt, afmt = template
+    front = render_side(qfmt, values, question=True, cloze=cloze)
+    if not front.shown and not referenced_fields(qfmt) & set(notetype.fields):
+        qfmt, afmt = _fallback_template(notetype)  # a template that names none of the note's fields (renamed ones)
+        front = render_side(qfmt, values, question=True)
+    clozes = [name for name in front.shown if name in cloze_fields(qfmt)]
+    back = render_side(afmt, values, question=False, cloze=cloze, leave_out=set(front.shown) - set(clozes))
+    label = f"note {note.id} ({notetype.name!r}), {'cloze' if cloze is not None else 'card'} {number}"
+    media: list[str] = []
+    question, blocky, front_md = _question_markdown(front.html, media) if front.shown else ("", False, "")
+    if not front.shown or not clean_question("Q: " + question):
+        skip.add("question", label)
+        return None
+    hints = "".join(f"<div>{values[name]}</div>" for name in front.hints if name not in back.shown)
+    answer = _answer_markdown(back.html + hints, media)
+    if blocky and not clozes:
+        answer = front_md + "\n\n" + answer  # the question's code or table, which its heading line leaves out
+    if not (clozes or front.hints or back.shown) or not _reads_as_answer(answer):
+        skip.add("answer", f"{label}, {clean_question('Q: ' + question)[:60]!r}")
+        return None
+    return _Card(question, answer.strip("\n"), [anki_card] if anki_card is not None else [], media)
+
+
+def _fallback_template(notetype: Notetype) -> tuple[str, str]:
+    """The first field as the question, the others as the answer."""
+    first, *rest = notetype.fields or [""]
+    return "{{%s}}" % first, "".join("<div>{{%s}}</div>" % name for name in rest)
+
+
+def _cards_of(note: Note, notetype: Notetype, card_ids: dict[int, int], skip: _Skip) -> list[_Card]:
+    """One kb card per Anki card of the note: per card template (the cards' ords), or per cloze number."""
+    values = {name: (note.fields[i] if i < len(note.fields) else "") for i, name in enumerate(notetype.fields)}
+    cards: list[_Card | None] = []
+    if _is_kb_export(notetype):
+        cards.append(_card(note, notetype, ("{{Question}}", "{{Answer}}"), values, card_ids.get(0), None, 1, skip))
+    elif notetype.cloze:
+        template = notetype.templates[0] if notetype.templates else ("", "")
+        if not cloze_fields(template[0]):  # a cloze note type whose template lost its cloze: Anki's own default
+            first = (notetype.fields or [""])[0]
+            template = ("{{cloze:%s}}" % first, template[1] or "{{cloze:%s}}" % first)
+        numbers = sorted({n for name in cloze_fields(template[0]) for n in cloze_numbers(values.get(name, ""))})
+        cards += [_card(note, notetype, template, values, card_ids.get(n - 1), n, n, skip) for n in numbers]
+        for ord_ in sorted(set(card_ids) - {n - 1 for n in numbers}):
+            skip.add("cloze", f"note {note.id} ({notetype.name!r}), cloze {ord_ + 1}")
+    else:
+        templates = notetype.templates or [_fallback_template(notetype)]
+        for ord_, card_id in sorted(card_ids.items()):
+            if ord_ >= len(templates):
+                skip.add("template", f"note {note.id} ({notetype.name!r}), card {ord_ + 1}")
+                continue
+            cards.append(_card(note, notetype, templates[ord_], values, card_id, None, ord_ + 1, skip))
+    merged: list[_Card] = []
+    for card in filter(None, cards):  # two templates that ask the very same question (say, two layouts): one card
+        same = next((c for c in merged if c.question == card.question), None)
+        if same is None:
+            merged.append(card)
+            continue
+        if card.answer != same.answer:
+            same.answer += "\n\n" + card.answer
+        same.anki_cards += card.anki_cards
+        same.media += card.media
+    return merged
+
+
+def _hidden_fields(col: AnkiCollection, used: dict[int, set[int]]) -> list[str]:
+    """Warnings for note types with filled fields that no card template shows (Anki never shows them either)."""
+    warnings = []
+    for ntid, note_ids in used.items():
+        notetype = col.notetypes[ntid]
+        templates = notetype.templates[:1] if notetype.cloze else notetype.templates
+        shown = set().union(*(referenced_fields(q) | referenced_fields(a) for q, a in templates))
+        if _is_kb_export(notetype) or not shown & set(notetype.fields):
+            continue  # kb's own export, or templates naming no field at all (every field is imported then)
+        for i, name in enumerate(notetype.fields):
+            if name in shown:
+                continue
+            filled = sum(1 for nid in note_ids if i < len(col.notes[nid].fields) and not field_is_empty(col.notes[nid].fields[i]))
+            if filled:
+                warnings.append(f"note type {notetype.name!r}: field {name!r} is on none of its card templates, so Anki "
+                                f"never shows it; left out of {filled} note(s)")
+    return warnings
 
 
 def _decks(col: AnkiCollection, result: AnkiImport) -> dict[int, _Deck]:
-    """The decks that hold cards, each with its cards in note order."""
+    """The decks that hold cards, each with its cards in note order; a kb card goes to its Anki card's deck."""
     by_note: dict[int, dict[int, int]] = {}
-    deck_of_note: dict[int, int] = {}
+    deck_of_card: dict[int, int] = {}
     for card in col.cards:
         by_note.setdefault(card.note, {})[card.ord] = card.id
-        deck_of_note.setdefault(card.note, card.deck)  # a note's cards may sit in several decks: its first card's
+        deck_of_card[card.id] = card.deck
     decks: dict[int, _Deck] = {}
-    skipped = 0
+    skip = _Skip()
+    used: dict[int, set[int]] = {}
     for note_id, card_ids in by_note.items():
         note = col.notes.get(note_id)
         notetype = col.notetypes.get(note.notetype) if note else None
-        if note is None or notetype is None or any("occlusion" in name.lower() for name in notetype.fields):
-            skipped += 1  # image occlusion notes have no text question
+        if note is None or notetype is None:
+            skip.add("notetype", f"note {note_id}", len(card_ids))
             continue
-        deck_id = deck_of_note[note_id]
-        deck = decks.setdefault(deck_id, _Deck(col.decks.get(deck_id, f"Deck {deck_id}"), Path()))
-        for card in _cards_of(note, notetype, card_ids, deck.media):
-            if not clean_question("Q: " + card.question) or not card.answer.strip():
-                skipped += 1
-                continue
+        if any("occlusion" in name.lower() for name in notetype.fields):
+            skip.add("occlusion", f"note {note_id} ({notetype.name!r})", len(card_ids))
+            continue
+        used.setdefault(notetype.id, set()).add(note_id)
+        for card in _cards_of(note, notetype, card_ids, skip):
+            deck_id = deck_of_card[card.anki_cards[0] if card.anki_cards else min(card_ids.values())]
+            deck = decks.setdefault(deck_id, _Deck(col.decks.get(deck_id, f"Deck {deck_id}"), Path()))
             deck.cards.append(card)
-    if skipped:
-        result.warnings.append(f"{skipped} Anki note(s) or cloze(s) with no question or no answer text were skipped (image occlusion notes too)")
-    result.skipped_notes = skipped
+            deck.media.extend(card.media)
+    for cause, count in skip.counts.items():
+        result.warnings.append(f"{count} {SKIP_CAUSES[cause]} (e.g. {skip.examples[cause]})")
+    result.warnings.extend(_hidden_fields(col, used))
+    result.skipped_notes = sum(skip.counts.values())
     return {deck_id: deck for deck_id, deck in decks.items() if deck.cards}
 
 
@@ -255,8 +369,9 @@ def _note_text(deck: _Deck) -> tuple[str, list[int]]:
     """The note's markdown and the 1-based line of each card's heading."""
     title = re.sub(r"^([#>+-])", r"\\\1", escape_text(" ".join(deck.title.split())))
     title = re.sub(r"^(\d+)([.)])", r"\1\\\2", title)  # `1. Basics` is a title, not a numbered question
-    lines = [f"# {title}", "", f"<!-- Imported from the Anki deck {deck.name.replace('--', '- -')!r} by `kb anki import`. "
-             "A re-import rewrites this file only while it is unedited. -->", ""]
+    # The comment goes above the title: under it, kb would read it as the text of a title that asks ("# Why?").
+    lines = [f"<!-- Imported from the Anki deck {deck.name.replace('--', '- -')!r} by `kb anki import`. "
+             "A re-import rewrites this file only while it is unedited. -->", "", f"# {title}", ""]
     heading_lines = []
     for card in deck.cards:
         heading_lines.append(len(lines) + 1)
@@ -308,7 +423,9 @@ def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: Anki
     parsed = parse_note(text, note or deck.path.name)
     read_back = {card.line_start for card in parsed.cards}
     if read_back != set(heading_lines):
-        result.warnings.append(f"{note_path}: kb reads {len(parsed.cards)} card(s) where the deck has {len(deck.cards)}; check the note")
+        lost = set(heading_lines) - read_back
+        why = "; ".join(f"line {p.line}: {p.message}" for p in parsed.problems if p.line in lost)[:300]
+        result.warnings.append(f"{note_path}: kb reads {len(parsed.cards)} card(s) where the deck has {len(deck.cards)}: {why or 'check the note'}")
     elif {card.family for card in parsed.cards} != {" ".join(deck.title.split())}:
         result.warnings.append(f"{note_path}: kb reads the family as {parsed.cards[0].family!r}, not the deck's name {deck.title!r}; check the title")
     answered = {}
@@ -317,17 +434,28 @@ def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: Anki
             answered.setdefault(row.card, []).append(row)
     for card, line in zip(deck.cards, heading_lines):
         reviews = sorted((r for cid in card.anki_cards for r in answered.get(cid, [])), key=lambda r: r.at_ms)
-        result.cards.append(ImportedCard(note, clean_question("Q: " + card.question), line, deck.title, reviews))
+        result.cards.append(ImportedCard(note, clean_question("Q: " + card.question), line, deck.title, reviews, list(card.anki_cards)))
     _put(note_path, text.encode("utf-8"), result.folder, state, result)
+    unsafe, missing = [], []
     for name in dict.fromkeys(deck.media):
         if MEDIA_UNSAFE_RE.search(name) or name.startswith(".") or name.lower().endswith(".md"):
-            result.warnings.append(f"{note_path}: media file {name!r} has a name kb does not copy; its link is kept")
+            unsafe.append(name)
             continue
         data = pkg.media_bytes(name)
         if data is None:
-            result.warnings.append(f"{note_path}: media file {name!r} is not in the package; its link is kept")
+            missing.append(name)
             continue
         _put(note_path.parent / name, data, result.folder, state, result)
+    if unsafe:
+        result.warnings.append(f"{note_path}: {_count(unsafe, 'media file')} not copied: a name with a folder in it, hidden or "
+                               f"ending in .md (e.g. {unsafe[0]!r}); the links are kept")
+    if missing:
+        result.warnings.append(f"{note_path}: {_count(missing, 'media file')} the cards show are not in the package "
+                               f"(e.g. {missing[0]!r}); the links are kept")
+
+
+def _count(items: list, noun: str) -> str:
+    return f"1 {noun}" if len(items) == 1 else f"{len(items)} {noun}s"
 
 
 def _read_state(folder: Path, result: AnkiImport) -> dict:

@@ -39,9 +39,11 @@ def import_command(corpus, index_dir, model, data_dir, profile, package, into, w
     """Import an Anki deck (.apkg or .colpkg, legacy or current format) as markdown notes.
 
     Each deck and sub-deck becomes one note in folders that mirror the deck tree; its name is the
-    family. Fronts become `### Q:` questions, backs the answers; HTML becomes markdown, MathJax
-    becomes $...$, media are copied beside the note, and each cloze becomes its own card.
-    Re-importing rewrites only files left unedited since the last import; edited ones are named.
+    family. Every Anki card becomes a `### Q:` card: its template's question side is the question, its
+    answer side the answer, so reversed cards and note types with several templates give several
+    cards, and each cloze its own. HTML becomes markdown, MathJax and [latex] become $...$, media are
+    copied beside the note, and kb's own exports come back as the same cards. Re-importing rewrites
+    only files left unedited since the last import; edited ones are named.
 
     Example: kb anki import Physics.apkg --with-history --profile ana
     """
