@@ -353,3 +353,10 @@ def test_mixed_notes_give_disjoint_cards_whose_answers_come_from_their_lines():
             source = "\n".join(lines[card.line_start - 1 : card.line_end])
             assert all(l.strip() in source for l in card.answer_md.split("\n")), (card.question, text)
             assert card.question and card.answer_text.strip() and not card.question.lower().startswith("q:")
+
+
+def test_two_display_formulas_on_one_line_are_two_formulas():
+    note = "## F\n\n### Q: What are the two moments?\n\n$$\\mu = E[x]$$ $$\\sigma^2 = E[(x-\\mu)^2]$$\n\n$$\nk' < k\n$$\n"
+    card = parse_note(note, "n.md").cards[0]
+    assert card.answer_text == "\\mu = E[x] \\sigma^2 = E[(x-\\mu)^2]\nk' < k"
+    assert card.answer_md.startswith("$$\\mu = E[x]$$ $$\\sigma^2")

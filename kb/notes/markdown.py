@@ -18,11 +18,24 @@ HTML_TAG_RE = re.compile(r"<[^>]{0,500}>")
 OBSIDIAN_NOISE_RE = re.compile(r"!\[\[[^\[\]]*\.(?:png|jpe?g|gif|svg|webp|bmp|pdf)(?:\|[^\[\]]*)?\]\]|%%.*?%%", re.IGNORECASE | re.DOTALL)
 
 
+# `$$a$$ $$b$$` (or `$$a$$ text`) on one line is inline math, not a block opened by the first `$$`.
+CLOSED_THEN_MORE_RE = re.compile(r"\$\$(?:[^$\\]|\\.)+?\$\$\s*\S")
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True})
     md.use(front_matter_plugin)
     md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+    block_rule = next(rule.fn for rule in md.block.ruler.__rules__ if rule.name == "math_block")
+
+    def math_block(state, start_line: int, end_line: int, silent: bool) -> bool:
+        line = state.src[state.bMarks[start_line] + state.tShift[start_line] : state.eMarks[start_line]]
+        if CLOSED_THEN_MORE_RE.match(line):
+            return False
+        return block_rule(state, start_line, end_line, silent)
+
+    md.block.ruler.at("math_block", math_block)
     md.enable("table")
     md.enable("strikethrough")
     return md
