@@ -174,7 +174,7 @@ def test_logseq_card_blocks_their_children_clozes_and_families(tmp_path):
         ("graph/pages/ml___metrics.md", "What is recall?", "ml / metrics"),  # a___b is the namespace a / b
     ]
     mse = parsed.cards[0]
-    assert mse.answer_md == "- The mean of squared errors\n  - it penalises outliers\n    - quadratically"
+    assert mse.answer_md == "- The mean of squared errors\n    - it penalises outliers\n        - quadratically"
     assert "card-" not in mse.answer_md and "card-" not in mse.question
     assert mse.schedule["last_reviewed"].startswith("2026-01-06") and mse.schedule["last_score"] == "5"
     problems = [str(p) for p in parsed.problems]

@@ -227,3 +227,15 @@ def test_wiki_links_in_an_answer_open_their_cards(make_kb):
     alpha, beta = kb.cards()
     assert f"[beta](?card={beta.id})" in card_view.card_parts(kb, alpha.id).answer_md
     assert "*Nowhere*" in card_view.card_parts(kb, beta.id).answer_md  # broken: plain text, no link
+
+
+def test_markdown_keeps_a_nested_list_through_gradios_dedent():
+    import inspect
+
+    from kb.ui.render import keep_indentation, note_markdown
+
+    nested = "- a\n    - b"
+    assert inspect.cleandoc(nested) == "- a\n- b"  # what gr.Markdown would show without the guard
+    guarded = note_markdown(nested)
+    assert inspect.cleandoc(guarded).startswith("- a\n    - b")
+    assert keep_indentation("- a\n- b") == "- a\n- b"  # nothing to guard: left as it is

@@ -68,9 +68,10 @@ def is_flashcard_note(text: str, front_matter: str | None, skip: set[int]) -> bo
 
 
 def mask(line: str) -> str:
-    """The line with code, math, URLs and Dataview bracket fields blanked (same length)."""
+    """The line with code, math, URLs and Dataview bracket fields filled with `x` (same length), so
+    their `::`, `==` and `#` are not syntax, while `==$a$==` still holds a highlight."""
     for pattern in (INLINE_CODE_RE, INLINE_MATH_RE, URL_RE, DATAVIEW_FIELD_RE):
-        line = pattern.sub(lambda m: " " * len(m.group(0)), line)
+        line = pattern.sub(lambda m: "x" * len(m.group(0)), line)
     return line
 
 

@@ -215,7 +215,7 @@ def _as_list(blocks: list[Block], indent: str = "") -> list[str]:
         text = [CARD_TAG_RE.sub("", t).rstrip() for t in block.text] or [""]
         out.append(f"{indent}- {text[0].strip()}".rstrip())
         out += [f"{indent}  {t}" if t.strip() else "" for t in text[1:]]
-        out += _as_list(block.children, indent + "  ")
+        out += _as_list(block.children, indent + "    ")  # four spaces: every renderer nests it (marked needs more than two)
     return out
 
 

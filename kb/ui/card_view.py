@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from kb.errors import KbError
 from kb.ui.images import rewrite_images
-from kb.ui.render import card_link_html, escape_text, note_markdown, protect_currency
+from kb.ui.render import card_link_html, escape_text, keep_indentation, note_markdown, protect_currency
 
 SEE_ALSO_K = 6
 SHOWN_WARNINGS = 8  # per card; the Browse tab's list of notes with problems has them all
@@ -69,7 +69,7 @@ def answer_markdown(kb, card) -> str:
         linked = kb.answer_with_links(card.id, href=lambda card_id: f"?card={card_id}")
     except KbError:
         return note_markdown(card.answer_md, note_dir=note_dir, root=root)
-    return protect_currency(rewrite_images(linked, note_dir=note_dir, root=root))
+    return keep_indentation(protect_currency(rewrite_images(linked, note_dir=note_dir, root=root)))
 
 
 def note_warnings_md(problems, note: str, limit: int | None = SHOWN_WARNINGS) -> str:

@@ -168,6 +168,16 @@ def formula_pieces(markdown: str) -> list[tuple[str, str]]:
     return pieces
 
 
+def keep_indentation(markdown: str) -> str:
+    """Markdown that survives gr.Markdown's `inspect.cleandoc`, which strips the indentation the lines
+    after the first share: "- a\n    - b" (a nested list) would come out as two items side by side.
+    A last line with no indentation (an HTML comment, which renders as nothing) leaves none shared."""
+    lines = markdown.split("\n")
+    if len(lines) < 2 or any(line.strip() and not line[0].isspace() for line in lines[1:]):
+        return markdown
+    return markdown + "\n\n<!-- -->"
+
+
 def note_markdown(markdown: str, note_dir=None, root=None) -> str:
     """A note's markdown made ready for gr.Markdown/gr.Chatbot: wiki-links as text, currency safe, remote
     images as links (kb/ui/images.py; local ones are inlined when `note_dir` and the corpus `root` are given).
@@ -175,7 +185,7 @@ def note_markdown(markdown: str, note_dir=None, root=None) -> str:
     Raw HTML in the note is left to Gradio's sanitizer (sanitize_html=True, tested in the browser).
     """
     text = WIKI_LINK_RE.sub(lambda m: f"*{wiki_link_text(m)}*", markdown or "")
-    return protect_currency(rewrite_images(text, note_dir=note_dir, root=root))
+    return keep_indentation(protect_currency(rewrite_images(text, note_dir=note_dir, root=root)))
 
 
 def user_markdown(text: str) -> str:
