@@ -37,6 +37,7 @@ class Card:
     kind: str = "heading"  # heading | quickfire (also Q:/A: lines) | bold | details (also question callouts) | flashcard | cloze
     links: list[WikiLink] = field(default_factory=list)
     schedule: dict | None = None  # review state written by a flashcard plugin (kb.notes.review_state); never card text
+    misconceptions: list[str] = field(default_factory=list)  # known wrong answers the note lists (kb.notes.misconceptions)
 
     @property
     def search_text(self) -> str:

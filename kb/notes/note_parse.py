@@ -10,6 +10,7 @@ from pathlib import Path
 from kb.notes.cards import Card, WikiLink, slugify
 from kb.notes.flashcards import find_flashcards, is_flashcard_note, strip_tags
 from kb.notes.logseq import parse_page
+from kb.notes.misconceptions import split_misconceptions
 from kb.notes.markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
 from kb.notes.problems import Problem
 from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, Question, clean_question, find_questions
@@ -19,7 +20,7 @@ CARD_KINDS = {"qa": "quickfire", "callout": "details"}
 
 # Bump when the rules change what a note parses to: an index written by another parser version
 # re-reads every note (vectors are reused for cards whose text did not change).
-PARSER_VERSION = 4  # 3: problems carry a kind ("placeholder" for unanswered questions); 4: flashcards, Logseq, asking headings with prose
+PARSER_VERSION = 5  # 3: problems carry a kind ("placeholder" for unanswered questions); 4: flashcards, Logseq, asking headings with prose; 5: misconceptions
 GC_PAUSE_CHARS = 256 * 1024
 NOT_TEXT_TOKENS = ("fence", "code_block", "math_block", "math_block_label", "html_block", "front_matter")
 
@@ -266,4 +267,5 @@ def _card(q: Question, lines: list[str], end: int, note: str, family: str, resul
         kind=CARD_KINDS.get(q.kind, q.kind),
         links=links,
         schedule=q.schedule,
+        misconceptions=split_misconceptions(answer_md)[1],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kb.notes.misconceptions import split_misconceptions
 from kb.coach.grade.text import latex_to_words, plain_text, split_sentences, tokens
 from kb.vocab import STOPWORDS
 
@@ -28,8 +29,9 @@ class KeyPoint:
 
 
 def key_points(card) -> list[KeyPoint]:
-    """Sentence-level claims (with their bold lead term) and display formulas from a card's answer."""
-    body = card.answer_md
+    """Sentence-level claims (with their bold lead term) and display formulas from a card's answer;
+    the wrong answers a note lists under it (kb.notes.misconceptions) are not among them."""
+    body = split_misconceptions(card.answer_md)[0]
     points = _formula_points(body)
     for block in BLOCK_SPLIT_RE.split(DISPLAY_MATH_RE.sub("\n", body)):
         points.extend(_claim_points(block))
