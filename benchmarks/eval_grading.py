@@ -7,7 +7,10 @@ the answer and the card's answer text. Reports the dev split (tuned on) and the 
 class (mean and quartiles) and how often the score's suggested rating fits the class (a wrong answer
 should get Again, < 50; a strong one Good or Easy, >= 72).
 
-    python benchmarks/eval_grading.py [--triples benchmarks/grading_triples.jsonl] [--out benchmarks/results/grading.json]
+    python benchmarks/eval_grading.py [--split dev|test|all] [--triples benchmarks/grading_triples.jsonl] [--out benchmarks/results/grading.json]
+
+The dev split is the default; `--split test` (test and test2) only to report. A run of some splits keeps
+the other splits' entries in the results file.
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grading.json")
     parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
     parser.add_argument("--verbose", action="store_true", help="print every triple's scores")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="dev", help="dev (default), test (test and test2), or all")
     args = parser.parse_args()
 
     from kb import Config, KnowledgeBase
@@ -63,6 +67,7 @@ def main() -> None:
     kb = KnowledgeBase.load(config=Config(corpus=ROOT / "corpus", index=index))
     grader = kb.grader()  # the knowledge base's own: its vocabulary, and its cards for answers to another question
     triples = [json.loads(line) for line in args.triples.read_text(encoding="utf-8").splitlines() if line.strip()]
+    triples = [t for t in triples if args.split == "all" or t["split"].rstrip("0123456789") == args.split]
 
     rows = {"grader": {}, "cosine": {}}
     timings = []
@@ -92,6 +97,9 @@ def main() -> None:
             "cosine_baseline": pairwise_accuracy(rows["cosine"][split]),
             "grader_scores": distribution(rows["grader"][split]),
         }
+    if args.out.exists():  # keep the splits this run did not grade
+        kept = json.loads(args.out.read_text(encoding="utf-8")).get("splits", {})
+        result["splits"] = {**{k: v for k, v in kept.items() if k not in result["splits"]}, **result["splits"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for split, numbers in result["splits"].items():

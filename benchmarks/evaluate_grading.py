@@ -1,7 +1,8 @@
 """Grading quality on every corpus, with the domain vocabulary on and off, beside plain cosine.
 
-    python -m benchmarks.evaluate_grading                # dev and test; JSON in benchmarks/results/evaluate_grading.json
-    python -m benchmarks.evaluate_grading --split test   # only the frozen held-out files
+    python -m benchmarks.evaluate_grading                # dev files (the default); JSON in benchmarks/results/evaluate_grading.json
+    python -m benchmarks.evaluate_grading --split test   # only the frozen held-out files, to report
+    python -m benchmarks.evaluate_grading --by-rule      # also each contradiction rule's flags on strong, partial and wrong answers
 
 Data: benchmarks/eval/grading/<corpus>.<split>.jsonl, (strong, partial, wrong) answer triples, each
 wrong answer labelled with how it goes wrong (wrong_kind); an `other_card` wrong answer is a good
@@ -65,6 +66,7 @@ def score_triples(kb, rows: list[dict]) -> list[dict]:
             out["ms"].append(1000 * (time.perf_counter() - started))
             out[kind] = grade.score
             out[f"{kind}_flags"] = [c.kind for c in grade.contradictions]
+            out[f"{kind}_rules"] = [c.rule for c in grade.contradictions]
             out[f"{kind}_fits"] = grade.fits_card.id if grade.fits_card else None
             started = time.perf_counter()
             out[f"{kind}_cosine"] = float(kb.encoder.encode([row[kind]])[0] @ reference)
@@ -100,7 +102,19 @@ def figures(scored: list[dict]) -> dict:
         "grade_ms_p50_warm": round(statistics.median(ms for r in scored for ms in r["ms"][1:]), 1),
         # the baseline grader's cost, same run: one encode of the answer, compared with the card's answer
         "cosine_ms_p50": round(statistics.median(ms for r in scored for ms in r["cosine_ms"]), 1),
+        "by_rule": by_rule(scored),
     }
+
+
+def by_rule(scored: list[dict]) -> dict:
+    """Per contradiction rule: how many strong, partial and wrong answers it flagged (a rule that flags
+    strong answers as often as wrong ones does not pay)."""
+    rules: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(KINDS, 0))
+    for row in scored:
+        for kind in KINDS:
+            for rule in set(row.get(f"{kind}_rules", [])):
+                rules[rule][kind] += 1
+    return {rule: counts for rule, counts in sorted(rules.items())}
 
 
 def evaluate(splits: tuple[str, ...], workspace: Workspace, verbose: bool) -> dict:
@@ -134,7 +148,8 @@ def one_line(f: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=("dev", "test", "both"), default="both")
+    parser.add_argument("--split", choices=("dev", "test", "both"), default="dev")
+    parser.add_argument("--by-rule", action="store_true", help="print each contradiction rule's flags on strong, partial and wrong answers")
     parser.add_argument("--work", type=Path, default=None, help="Keep corpora and indexes here (default: a temp folder).")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--verbose", action="store_true", help="print every triple's scores and flags")
@@ -144,6 +159,12 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report = evaluate(splits, Workspace(root, corpus_sources()), args.verbose)
+    if args.by_rule:
+        for key, figures_of in report.items():
+            print(f"{key:<70} " + " · ".join(f"{rule}: s{c['strong']}/p{c['partial']}/w{c['wrong']}" for rule, c in figures_of["by_rule"].items()))
+    if args.out.exists():  # a run of some splits keeps the entries of the others (a dev run never overwrites test figures)
+        kept = json.loads(args.out.read_text(encoding="utf-8")).get("figures", {})
+        report = {**{k: v for k, v in kept.items() if k.split("/")[1].removeprefix("legacy-").rstrip("0123456789") not in splits}, **report}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1), "figures": report}, indent=1), encoding="utf-8")
     print(f"wrote {args.out}")
