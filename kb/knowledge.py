@@ -240,10 +240,15 @@ class KnowledgeBase:
 
         return chat.answer(self, message, topic)
 
-    def grade(self, card_id: str, answer: str, hints: int = 0) -> Grade:
-        """Score a free-text answer against a card: key points covered and missed, contradictions."""
+    def grade(self, card_id: str, answer: str, hints: int = 0, profile: str | None = None, store: ProgressStore | None = None) -> Grade:
+        """Score a free-text answer against a card: key points covered and missed, contradictions.
+        With `profile`, the answers that profile labelled for this card are references too
+        (`kb.progress(profile).mark(...)`; kb/coach/grade/history.py)."""
         card = self.card(card_id) if isinstance(card_id, str) else card_id
-        return self.grader().grade(card, answer, hints)
+        history = None
+        if profile is not None:
+            history = (store or self.progress_store()).card_history(profile, card.id, getattr(self.encoder, "model_id", ""))
+        return self.grader().grade(card, answer, hints, history)
 
     def grader(self):
         """The Grader of this index: its vocabulary, and its cards to see an answer to another question."""

@@ -93,3 +93,22 @@ def test_a_corrupt_progress_database_is_a_clear_error(env, tmp_path):
 def test_unknown_family_is_a_clear_error(env):
     result = kb(["interview", "--family", "Astrology"], env, stdin="")
     assert result.returncode == 1 and "unknown family 'Astrology'" in result.stderr
+
+
+def test_interview_takes_corrections_after_a_grade(env):
+    script = "\n".join([
+        "It scales cross-entropy down for the easy, confident examples.",
+        "said 1",  # key point 1 was said after all
+        "wrong",  # and the whole answer was wrong
+        "",  # then accept the suggested rating
+        "end",
+    ]) + "\n"
+    result = kb(["interview", "--family", "Classification", "--length", "1", "--mode", "random", "--seed", "7", "--profile", "cora"], env, stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert "point 1 [" in result.stdout and result.stdout.count("Score after your corrections") == 2
+    database = Path(env["KB_DATA"]) / "progress.sqlite3"
+    db = sqlite3.connect(database)
+    labels = db.execute("SELECT label FROM labelled_answers WHERE profile='cora' ORDER BY id").fetchall()
+    assert labels == [("",), ("wrong",)]
+    assert db.execute("SELECT said FROM point_marks").fetchall() == [(1,)]
+    assert db.execute("SELECT COUNT(*) FROM reviews WHERE profile='cora'").fetchone()[0] == 1  # one answer, one review

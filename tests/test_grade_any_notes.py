@@ -128,7 +128,8 @@ def test_kb_grade_json_has_spans_sentences_and_the_card_it_fits(tmp_path):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert set(out) >= {"score", "covered", "missed", "contradictions", "fits_card"}
-    assert out["contradictions"] and set(out["contradictions"][0]) == {"answer_span", "card_sentence", "kind"}
+    assert out["contradictions"] and set(out["contradictions"][0]) == {"answer_span", "card_sentence", "kind", "rule"}
+    assert out["contradictions"][0]["rule"] in ("attribute", "ordered_pair", "relation", "negation", "repair") and "confident" in out
     assert all(set(c) == {"point", "span"} for c in out["covered"])
     other = json.loads(kb_subprocess("grade", "-q", PRECISION, "-a", STRUCTURAL["role_swap"][1], "--json", env=env).stdout)
     assert other["fits_card"]["id"] == BAGGING and other["score"] < 15

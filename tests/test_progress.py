@@ -27,7 +27,7 @@ def card(card_id="what-is-focal-loss", family="Classification"):
 
 def test_whole_schema_after_migrations(tmp_path):
     with ProgressStore(tmp_path / "p.sqlite3") as store:
-        assert store.applied_migrations() == [1, 2, 3]
+        assert store.applied_migrations() == [1, 2, 3, 4]
         schema = store.schema()
     assert schema == {
         "migrations": [("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("applied_at", "TEXT", 1, 0)],
@@ -49,7 +49,16 @@ def test_whole_schema_after_migrations(tmp_path):
             ("loss_default", "REAL", 1, 0), ("loss_fitted", "REAL", 1, 0), ("rmse_default", "REAL", 0, 0), ("rmse_fitted", "REAL", 0, 0),
             ("adopted", "INTEGER", 1, 0),
         ],
-        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "reviews_by_card", "reviews_by_profile_time"],
+        "labelled_answers": [
+            ("id", "INTEGER", 0, 1), ("profile", "TEXT", 1, 0), ("card_id", "TEXT", 1, 0), ("card_hash", "TEXT", 1, 0),
+            ("answer", "TEXT", 1, 0), ("label", "TEXT", 1, 0), ("covered", "TEXT", 1, 0), ("vector", "BLOB", 0, 0),
+            ("model", "TEXT", 1, 0), ("marked_at", "TEXT", 1, 0),
+        ],
+        "point_marks": [("id", "INTEGER", 0, 1), ("answer_id", "INTEGER", 1, 0), ("card_hash", "TEXT", 1, 0), ("point", "TEXT", 1, 0), ("said", "INTEGER", 1, 0)],
+        "dismissed_contradictions": [
+            ("profile", "TEXT", 1, 1), ("card_id", "TEXT", 1, 2), ("card_sentence", "TEXT", 1, 3), ("card_hash", "TEXT", 1, 0), ("dismissed_at", "TEXT", 1, 0),
+        ],
+        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "labelled_answers_by_card", "point_marks_by_answer", "reviews_by_card", "reviews_by_profile_time"],
     }
 
 
@@ -57,9 +66,9 @@ def test_reopening_does_not_rerun_migrations(tmp_path):
     path = tmp_path / "p.sqlite3"
     ProgressStore(path).close()
     with ProgressStore(path) as store:
-        assert store.applied_migrations() == [1, 2, 3]
+        assert store.applied_migrations() == [1, 2, 3, 4]
     rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
-    assert rows == 3
+    assert rows == 4
 
 
 def test_fsrs_state_follows_the_fsrs_package(tmp_path):
@@ -149,6 +158,56 @@ def test_every_acknowledged_review_survives_sigkill(tmp_path):
         # every review's card state was written in the same transaction
         states = store.card_states("ana")
         assert sum(s.reviews for s in states.values()) == len(stored)
+
+
+KILLED_MARKER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from kb.notes.cards import Card
+    from kb.coach.progress import ProgressStore
+    store = ProgressStore(sys.argv[1])
+    for i in range(100000):
+        c = Card(id=f"card-{i % 7}", note="n.md", family="F", question="Q?", answer_md="A", answer_text="A", line_start=1, line_end=1)
+        answer_id = store.record_marks("ana", c, f"answer {i}", "right" if i % 2 else "wrong", {"A": bool(i % 3)}, ["A"] if i % 5 == 0 else [],
+                                       ["A"], np.ones(4, dtype=np.float32) / 2, "m")
+        print(answer_id, flush=True)
+    """
+)
+
+
+def test_every_acknowledged_correction_survives_sigkill(tmp_path):
+    path = tmp_path / "progress.sqlite3"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_MARKER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=kb_env())
+    acknowledged = []
+    try:
+        for line in process.stdout:
+            acknowledged.append(int(line))
+            if len(acknowledged) >= 40:
+                break
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    with ProgressStore(path) as store:
+        assert store.integrity_check() == "ok"
+        answers = [a for i in range(7) for a in store.card_history("ana", f"card-{i}", "m").answers]
+        assert set(acknowledged) <= {a.id for a in answers}
+        # the point marks of each answer were written in the same transaction as the answer
+        assert all(a.points == {"A": bool((a.id - 1) % 3)} for a in answers)
+        assert all(a.vector is not None and a.vector.shape == (4,) for a in answers)
+        assert store.correction_counts("ana")["marked_right"] + store.correction_counts("ana")["marked_wrong"] == len(answers)
+
+
+def test_a_correction_needs_a_known_label_and_keeps_points_by_text(tmp_path):
+    with ProgressStore(tmp_path / "p.sqlite3") as store:
+        with pytest.raises(ProgressStoreError, match="unknown label"):
+            store.record_marks("ana", card(), "x", "maybe")
+        store.record_marks("ana", card(), "my answer", "", {"Down-weights easy examples.": True}, ["Used in RetinaNet."], vector=None)
+        history = store.card_history("ana", "what-is-focal-loss")
+    assert history.answers[0].points == {"Down-weights easy examples.": True}
+    assert history.answers[0].label == "" and history.answers[0].vector is None
+    assert history.dismissed == frozenset({"Used in RetinaNet."})
 
 
 def test_profiles_are_isolated(tmp_path):

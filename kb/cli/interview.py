@@ -65,17 +65,23 @@ def _check_audio_options(question, answer, queries_file) -> None:
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help='A recorded answer (wav, mp3, ogg, ...), transcribed offline and graded; --json adds "transcript". Needs the voice extra.')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def grade(corpus, index_dir, model, question, answer, queries_file, as_json, audio):
+@click.option("--profile", envvar=envvar("KB_PROFILE"), default=None, help="Grade with this profile's labelled answers to the card as references too. " + flag_help("KB_PROFILE"))
+@click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
+@click.option("--mark", type=click.Choice(["right", "wrong"]), default=None,
+              help="Store the answer as right or wrong for --profile (as the web buttons do): no review is added and FSRS does not move.")
+def grade(corpus, index_dir, model, question, answer, queries_file, as_json, audio, profile, data_dir, mark):
     """Grade an answer against a card: score 0-100, key points covered and missed.
 
     Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
     """
+    if mark is not None and (profile is None or queries_file):
+        raise QueryError("--mark needs --profile, and one --question and --answer")
     if audio is not None:
         _check_audio_options(question, answer, queries_file)
     elif not queries_file and (question is None or answer is None):
         raise QueryError("give --question and --answer, or --queries FILE")
     rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
-    kb = open_kb(corpus, index_dir, model)
+    kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
     transcript = None
     if audio is not None:  # the recording is the answer, biased toward the card's vocabulary
         transcript = kb.transcribe(audio, kb.resolve(question).id)
@@ -83,8 +89,11 @@ def grade(corpus, index_dir, model, question, answer, queries_file, as_json, aud
     for row in rows:
         try:
             card = kb.resolve(row["question"])
-            result = kb.grade(card.id, row["answer"])
-            out = {**result.to_dict(), "card_id": card.id}
+            if mark is not None:
+                result = kb.progress(profile).mark(card.id, row["answer"], mark)
+            else:
+                result = kb.grade(card.id, row["answer"], profile=profile)
+            out = {**result.to_dict(), "card_id": card.id, **({"marked": mark} if mark else {})}
         except KbError as exc:
             if not queries_file:
                 raise
@@ -116,6 +125,8 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
     """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
 
     After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
+    Correct the grade first if it got you wrong: `right` or `wrong` (the whole answer), `said N` or
+    `didnt N` (key point N), `ok N` (contradiction N is not one); kb grades your later answers with them.
     Progress is saved per profile in the data folder.
 
     Example: kb interview --length 5 --mode due --profile ana
@@ -162,13 +173,52 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
                 show(turns)
                 continue
             show(turns[: graded + 1])
-            choice = read("rating [Enter = suggested, or again/hard/good/easy]: ")
-            if choice and choice.strip().lower() in RATING_NAMES:
-                show([session.set_rating(choice.strip().lower())])
+            _show_correctable(session)
+            while True:
+                choice = (read("rating [Enter = suggested, or again/hard/good/easy; right/wrong, said N, didnt N, ok N to correct]: ") or "").strip().lower()
+                correction = _correction(session, choice)
+                if correction is None:
+                    break
+                show([correction])
+                _show_correctable(session)
+            if choice in RATING_NAMES:
+                show([session.set_rating(choice)])
             # the summary is rebuilt so it shows the rating actually chosen
             show([session.summary() if t.kind == "summary" else t for t in turns[graded + 1 :]])
     finally:
         store.close()
+
+
+def _show_correctable(session) -> None:
+    """The last grade's key points and contradictions, numbered, for `said N`, `didnt N`, `ok N`."""
+    grade = session.last_graded.grade if session.last_graded else None
+    if grade is None:
+        return
+    covered = {c.point for c in grade.covered}
+    for n, point in enumerate(grade.key_points, 1):
+        click.echo(f"  point {n} [{'said' if point.text in covered else 'missed'}]: {_plain_terminal(point.text)[:100]}")
+    for n, clash in enumerate(grade.contradictions, 1):
+        click.echo(f"  contradiction {n}: “{clash.answer_span[:80]}”")
+
+
+def _correction(session, choice: str):
+    """A correction typed after a grade (right, wrong, said N, didnt N, ok N) -> the re-graded turn; None for anything else."""
+    grade = session.last_graded.grade if session.last_graded else None
+    if grade is None or not choice:
+        return None
+    if choice in ("right", "wrong"):
+        return session.mark(choice)
+    match = re.fullmatch(r"(said|didnt|didn't|ok)\s+(\d+)", choice)
+    if not match:
+        return None
+    n = int(match.group(2)) - 1
+    if match.group(1) == "ok":
+        if not 0 <= n < len(grade.contradictions):
+            return None
+        return session.mark(dismissed=[grade.contradictions[n].card_sentence])
+    if not 0 <= n < len(grade.key_points):
+        return None
+    return session.mark(points={grade.key_points[n].text: match.group(1) == "said"})
 
 
 def register(main: click.Group) -> None:

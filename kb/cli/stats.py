@@ -67,7 +67,7 @@ def render_stats(stats) -> str:
 @click.command()
 @common_options
 @progress_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: heatmap, weekly_retention, forecast, mastery, scheduler, totals.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: heatmap, weekly_retention, forecast, mastery, scheduler, corrections, totals.")
 def stats(corpus, index_dir, model, data_dir, profile, as_json):
     """Review statistics: reviews per day (26-week heatmap), retention per week, due forecast, mastery.
 

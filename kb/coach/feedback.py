@@ -14,6 +14,7 @@ KIND_NAMES = {
     "wrong_number": "a different number",
     "negation": "negated",
     "dismissed": "dismissed",
+    "misconception": "a known mistake",
 }
 GOOD_FROM = 72  # the score from which the interviewer builds on the answer (FSRS "good")
 PARTIAL_FROM = 50
@@ -24,9 +25,19 @@ def feedback_blocks(grade: Grade) -> list[str]:
     blocks = []
     if grade.said_nothing:
         blocks.append("**Nothing to grade yet:** say what you remember, even a part of it; a partial answer earns partial marks.")
+    like = grade.like
+    if like is not None and like.label == "wrong":
+        blocks.append(f"**Like your answer of {_day(like.marked_at)}, which you marked wrong:** «{_short(like.answer, 240)}»")
+    elif like is not None:
+        blocks.append(f"**Close to your answer of {_day(like.marked_at)}** that you marked {'right' if like.label == 'right' else 'as saying these points'}: it earns the same points.")
+    if not grade.confident:
+        blocks.append("**I can't tell how good this is:** compare your answer with the card's answer and rate it yourself; the suggested rating is a guess.")
     if grade.fits_card is not None:
         blocks.append(f"**This answers a different question:** “{grade.fits_card.question}” (`{grade.fits_card.id}`).")
     for clash in grade.contradictions:
+        if clash.kind == "misconception":
+            blocks.append(f"**A known mistake your notes list:** you said “{clash.answer_span}”; the notes warn: {clash.card_sentence}")
+            continue
         kind = KIND_NAMES.get(clash.kind, clash.kind.replace("_", " "))
         blocks.append(f"**Says the opposite of the notes** ({kind}): you said “{clash.answer_span}”; the notes say: {clash.card_sentence}")
     for clause in grade.doubted:  # not a contradiction, but it cost marks: say which words
@@ -54,6 +65,17 @@ def next_line(grade: Grade | None, follow_up: bool) -> str:
     gap = _short(grade.missed[0]) if grade.missed else ""
     start = "Fair, partly there." if grade.score >= PARTIAL_FROM else "Not quite yet."
     return f"{start} The main thing missing: {gap}. " + then if gap else f"{start} " + then
+
+
+def _day(iso: str) -> str:
+    """"3 Dec" from an ISO time."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso[:10]
+    return f"{moment.day} {moment.strftime('%b')}"
 
 
 def _short(point: str, limit: int = 140) -> str:

@@ -43,6 +43,7 @@ class Asked:
     review_id: int | None = None
     rating: str | None = None
     skipped: bool = False
+    answer: str | None = None  # as graded, so corrections can label it
 
 
 def choose_cards(kb, store, profile: str, families, length: int, mode: str, rng: random.Random, now: datetime | None = None) -> list:
@@ -149,8 +150,9 @@ class InterviewSession:
         if not self.kb.has_card(asked.card_id):
             return self._card_gone(asked)
         card = self.kb.card(asked.card_id)
-        grade = self.kb.grade(card, text, hints=asked.hints)
-        asked.grade = grade
+        # The profile's own labelled answers to this card are references too (kb/coach/grade/history.py).
+        grade = self.kb.grade(card, text, hints=asked.hints, profile=self.profile if self.store else None, store=self.store)
+        asked.grade, asked.answer = grade, text
         suggested = scheduling.rating_for_score(grade.score)
         asked.rating = suggested
         due = None
@@ -203,6 +205,21 @@ class InterviewSession:
             self.current.skipped = True
         self.finished = True
         return [self.summary()]
+
+    def mark(self, label: str | None = None, points=None, dismissed=None) -> Turn:
+        """Correct the grade of the last graded answer: right or wrong as a whole, key points said or not
+        ({point text: said}), card sentences that are "not a contradiction". Stored as labels for this
+        profile and re-scored at once; the rating stays as it is (change it with set_rating)."""
+        asked = self.last_graded
+        if asked is None or asked.answer is None:
+            return Turn("info", "Nothing has been graded yet.")
+        if not self.store:
+            return Turn("info", "Corrections are stored with your progress, and no progress database is open.")
+        if not self.kb.has_card(asked.card_id):
+            return Turn("info", "That question is no longer in the notes (they were edited).")
+        card = self.kb.card(asked.card_id)
+        asked.grade = self.kb.progress(self.profile, store=self.store).mark(card, asked.answer, label, points, dismissed)
+        return self._grade_turn(asked, card, asked.grade, asked.rating or scheduling.rating_for_score(asked.grade.score), None, corrected=True)
 
     def set_rating(self, rating: str) -> Turn:
         """Override the FSRS rating of the last graded answer (the suggestion came from the score)."""
@@ -259,14 +276,19 @@ class InterviewSession:
         text = f"{opener}**{asked.question}**" if asked.follow_up_of else f"{opener}**Q{number}.** {asked.question}"
         return Turn("question", text, {"card_id": asked.card_id, "family": asked.family, "number": number, "of": self.length, "follow_up_of": asked.follow_up_of})
 
-    def _grade_turn(self, asked: Asked, card, grade: Grade, suggested: str, due) -> Turn:
-        lines = [f"**Score: {grade.score}/100**" + (f" (hints used: {asked.hints}, best possible {max_score_after_hints(asked.hints)})" if asked.hints else "")]
+    def _grade_turn(self, asked: Asked, card, grade: Grade, suggested: str, due, corrected: bool = False) -> Turn:
+        head = "**Score after your corrections" if corrected else "**Score"
+        lines = [f"{head}: {grade.score}/100**" + (f" (hints used: {asked.hints}, best possible {max_score_after_hints(asked.hints)})" if asked.hints else "")]
         lines.extend(feedback_blocks(grade))
         lines.append(f"**Model answer:**\n\n{card.answer_md}")
-        lines.append(f"Suggested rating: **{suggested.capitalize()}** ({scheduling.rating_explanation()})" + (f"; next review {_when(due)}." if due else "."))
+        if corrected:
+            lines.append(f"Rating kept: **{suggested.capitalize()}**; click another rating to change it.")
+        else:
+            guess = " (a guess: I can't tell, rate it yourself)" if not grade.confident else ""
+            lines.append(f"Suggested rating{guess}: **{suggested.capitalize()}** ({scheduling.rating_explanation()})" + (f"; next review {_when(due)}." if due else "."))
         return Turn("grade", "\n\n".join(lines), {
             **grade.to_dict(), "card_id": card.id, "rating": suggested, "due": due, "review_id": asked.review_id,
-            "answer_md": card.answer_md,
+            "answer_md": card.answer_md, "key_points": [p.text for p in grade.key_points], "corrected": corrected,
         })
 
     def summary(self) -> Turn:

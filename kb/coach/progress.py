@@ -1,8 +1,9 @@
 """The progress store: every review and each card's FSRS state, per profile, in one SQLite file.
 
 Durability: WAL journal, synchronous=FULL, and a review (history row + card state) is written in one
-transaction, so a process killed mid-answer leaves every acknowledged review intact. The schema is
-built by numbered, append-only migrations recorded in the `migrations` table. A file that is not a
+transaction, so a process killed mid-answer leaves every acknowledged review intact; so is a
+correction (a labelled answer with its point marks). The schema is built by numbered, append-only
+migrations (kb/coach/migrations.py) recorded in the `migrations` table. A file that is not a
 readable SQLite database raises ProgressStoreError naming it; it is never replaced.
 
 Each profile is scheduled with fsrs's default weights until a fit of its own (kb/coach/fsrs_fit.py,
@@ -11,6 +12,7 @@ turns the history into the Progress tab's and `kb stats`' numbers (kb/coach/stat
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -18,86 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from kb.coach import fsrs_fit, scheduling
+from kb.coach.grade.history import CardHistory, LabelledAnswer
+from kb.coach.migrations import MIGRATIONS
 from kb.coach import stats as review_stats
 from kb.errors import ProgressStoreError
 
 DB_NAME = "progress.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-# Append-only. Never edit a shipped migration: add the next number.
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (
-        1,
-        "reviews and card state",
-        """
-        CREATE TABLE profiles (
-            name TEXT PRIMARY KEY,
-            created_at TEXT NOT NULL
-        );
-        CREATE TABLE reviews (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            profile TEXT NOT NULL REFERENCES profiles(name),
-            card_id TEXT NOT NULL,
-            family TEXT NOT NULL DEFAULT '',
-            question TEXT NOT NULL DEFAULT '',
-            reviewed_at TEXT NOT NULL,
-            answer TEXT NOT NULL DEFAULT '',
-            score INTEGER NOT NULL,
-            suggested_rating TEXT NOT NULL,
-            rating TEXT NOT NULL,
-            hints INTEGER NOT NULL DEFAULT 0,
-            state_before TEXT,
-            state_after TEXT NOT NULL
-        );
-        CREATE TABLE card_state (
-            profile TEXT NOT NULL REFERENCES profiles(name),
-            card_id TEXT NOT NULL,
-            family TEXT NOT NULL DEFAULT '',
-            question TEXT NOT NULL DEFAULT '',
-            fsrs_state TEXT NOT NULL,
-            due TEXT NOT NULL,
-            last_score INTEGER,
-            last_review_id INTEGER REFERENCES reviews(id),
-            reviews INTEGER NOT NULL DEFAULT 0,
-            lapses INTEGER NOT NULL DEFAULT 0,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (profile, card_id)
-        );
-        """,
-    ),
-    (
-        2,
-        "indexes and missing-card tracking",
-        """
-        CREATE INDEX reviews_by_profile_time ON reviews(profile, reviewed_at);
-        CREATE INDEX reviews_by_card ON reviews(profile, card_id);
-        CREATE INDEX card_state_by_due ON card_state(profile, due);
-        ALTER TABLE card_state ADD COLUMN missing_since TEXT;
-        """,
-    ),
-    (
-        3,
-        "FSRS parameters fitted per profile",
-        """
-        CREATE TABLE fsrs_fits (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            profile TEXT NOT NULL REFERENCES profiles(name),
-            fitted_at TEXT NOT NULL,
-            parameters TEXT NOT NULL,
-            reviews INTEGER NOT NULL,
-            train_reviews INTEGER NOT NULL,
-            holdout_reviews INTEGER NOT NULL,
-            loss_default REAL NOT NULL,
-            loss_fitted REAL NOT NULL,
-            rmse_default REAL,
-            rmse_fitted REAL,
-            adopted INTEGER NOT NULL
-        );
-        CREATE INDEX fsrs_fits_by_profile ON fsrs_fits(profile, id);
-        """,
-    ),
-]
+LABELS = ("right", "wrong", "")  # "": only key points or contradictions were marked
 
 
 @dataclass
@@ -317,6 +251,62 @@ class ProgressStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [self._review_from_row(row) for row in rows]
 
+    # ---- grading corrections -----------------------------------------------------------------------
+    def record_marks(self, profile: str, card, answer: str, label: str = "", points: dict[str, bool] | None = None,
+                     dismissed: list[str] | None = None, covered: list[str] | None = None, vector=None, model: str = "",
+                     now: datetime | None = None) -> int:
+        """Store the user's labels for one answer in one transaction; returns the labelled answer's id.
+        A point is stored by its text and the card's text hash, never by its position."""
+        profile = self.clean_profile(profile)
+        if label not in LABELS:
+            raise ProgressStoreError(f"unknown label {label!r}; use right or wrong")
+        moment = _iso(now or _now())
+        blob = None if vector is None else np.asarray(vector, dtype="<f4").tobytes()
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            cursor = db.execute(
+                "INSERT INTO labelled_answers (profile, card_id, card_hash, answer, label, covered, vector, model, marked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, card.id, card.text_hash, answer or "", label, json.dumps(list(covered or []), ensure_ascii=False), blob, model, moment),
+            )
+            answer_id = cursor.lastrowid
+            for point, said in (points or {}).items():
+                db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point, int(bool(said))))
+            for sentence in dismissed or []:
+                db.execute(
+                    "INSERT OR REPLACE INTO dismissed_contradictions (profile, card_id, card_sentence, card_hash, dismissed_at) VALUES (?, ?, ?, ?, ?)",
+                    (profile, card.id, sentence, card.text_hash, moment),
+                )
+        return answer_id
+
+    def card_history(self, profile: str, card_id: str, model: str = "") -> CardHistory:
+        """The profile's labels for one card, oldest first (vectors of another model left out)."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM labelled_answers WHERE profile=? AND card_id=? ORDER BY id", (profile, card_id)).fetchall()
+            marks: dict[int, dict[str, bool]] = {}
+            if rows:
+                ids = [row["id"] for row in rows]
+                for mark in self._db.execute(f"SELECT answer_id, point, said FROM point_marks WHERE answer_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids):
+                    marks.setdefault(mark[0], {})[mark[1]] = bool(mark[2])
+            dismissed = {r[0] for r in self._db.execute("SELECT card_sentence FROM dismissed_contradictions WHERE profile=? AND card_id=?", (profile, card_id))}
+        answers = tuple(
+            LabelledAnswer(row["id"], row["answer"], row["label"], row["marked_at"], tuple(json.loads(row["covered"])), marks.get(row["id"], {}),
+                           np.frombuffer(row["vector"], dtype="<f4") if row["vector"] is not None and row["model"] == model else None)
+            for row in rows
+        )
+        return CardHistory(answers, frozenset(dismissed))
+
+    def correction_counts(self, profile: str) -> dict[str, int]:
+        """How many answers were marked right and wrong, key points marked, contradictions dismissed."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            labels = dict(self._db.execute("SELECT label, COUNT(*) FROM labelled_answers WHERE profile=? GROUP BY label", (profile,)).fetchall())
+            points = self._db.execute(
+                "SELECT COUNT(*) FROM point_marks JOIN labelled_answers ON labelled_answers.id = point_marks.answer_id WHERE profile=?", (profile,)
+            ).fetchone()[0]
+            dismissed = self._db.execute("SELECT COUNT(*) FROM dismissed_contradictions WHERE profile=?", (profile,)).fetchone()[0]
+        return {"marked_right": labels.get("right", 0), "marked_wrong": labels.get("wrong", 0), "points_marked": points, "contradictions_dismissed": dismissed}
+
     # ---- card state ------------------------------------------------------------------------------
     def card_states(self, profile: str) -> dict[str, CardProgress]:
         profile = self.clean_profile(profile)
@@ -460,11 +450,31 @@ class ProfileProgress:
         """Heatmap, weekly retention, due forecast, mastery and the FSRS weights in use (kb/coach/stats.py)."""
         present = {card.id for card in self._kb.cards()}
         due = [s.due for s in self.card_states().values() if s.card_id in present]
-        return review_stats.compute(self.profile, self.reviews(), due, self.mastery_by_family(), now=now, scheduler=self.scheduler_status().to_dict())
+        return review_stats.compute(self.profile, self.reviews(), due, self.mastery_by_family(), now=now, scheduler=self.scheduler_status().to_dict(),
+                                    corrections=self.corrections())
 
     def scheduler_status(self) -> fsrs_fit.SchedulerStatus:
         """Which FSRS weights schedule this profile (defaults, or fitted on a date) and the latest fit's held-out losses."""
         return self.store.scheduler_status(self.profile)
+
+    def mark(self, card_id: str, answer: str, label: str | None = None, points=None, dismissed=None, now: datetime | None = None):
+        """Label an answer to a card: "right" or "wrong" as a whole, key points said (True) or not (False),
+        card sentences that are "not a contradiction". Stored for this profile; adds no review and does not
+        move FSRS. Returns the answer graded again with the labels read.
+
+        `points`: {point text: said} (or a list of the points said); `dismissed`: card sentences.
+        """
+        card = self._kb.card(card_id) if isinstance(card_id, str) else card_id
+        marks = dict.fromkeys(points, True) if isinstance(points, (list, tuple, set)) else dict(points or {})
+        before = self._kb.grade(card, answer, profile=self.profile, store=self.store)
+        covered = {c.point for c in before.covered} | {p for p, said in marks.items() if said}
+        covered -= {p for p, said in marks.items() if not said}
+        self.store.record_marks(self.profile, card, answer, label or "", marks, list(dismissed or []),
+                                [p.text for p in before.key_points if p.text in covered], before.vector, getattr(self._kb.encoder, "model_id", ""), now=now)
+        return self._kb.grade(card, answer, profile=self.profile, store=self.store)
+
+    def corrections(self) -> dict[str, int]:
+        return self.store.correction_counts(self.profile)
 
     def optimize_fsrs(self, now: datetime | None = None) -> fsrs_fit.FitResult:
         """Fit FSRS weights to this profile's reviews (kb/coach/fsrs_fit.py); stored, and used only if they beat the defaults on held-out reviews."""

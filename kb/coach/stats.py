@@ -133,6 +133,7 @@ class ReviewStats:
     overdue: int
     mastery: list[tuple[str, float, int, int]]  # (family, mean last score with unreviewed = 0, reviewed, cards)
     scheduler: dict = field(default_factory=dict)  # which FSRS parameters are in use (SchedulerStatus.to_dict())
+    corrections: dict = field(default_factory=dict)  # the user's grading labels (ProgressStore.correction_counts)
 
     def heat_levels(self) -> list[int]:
         """The shade (0-4) of each heatmap day, relative to the busiest day shown."""
@@ -148,7 +149,8 @@ class ReviewStats:
         return out
 
 
-def compute(profile: str, reviews, due_times: Iterable[str], mastery, now: datetime | None = None, scheduler: dict | None = None) -> ReviewStats:
+def compute(profile: str, reviews, due_times: Iterable[str], mastery, now: datetime | None = None, scheduler: dict | None = None,
+            corrections: dict | None = None) -> ReviewStats:
     """ReviewStats from reviews (objects with .reviewed_at and .rating), the due times of the cards that
     still exist, and mastery rows; `now` defaults to the current time."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -169,4 +171,5 @@ def compute(profile: str, reviews, due_times: Iterable[str], mastery, now: datet
         overdue=overdue,
         mastery=list(mastery),
         scheduler=dict(scheduler or {}),
+        corrections=dict(corrections or {}),
     )

@@ -96,6 +96,37 @@ def rate(session: InterviewSession | None, rating: str, history: list | None):
     return session, history, _rating_prompt(session)
 
 
+def correction_choices(session: InterviewSession | None) -> tuple[dict, dict]:
+    """The last grade's key points (those it found said, ticked) and its contradictions, to correct."""
+    asked = session.last_graded if session else None
+    grade = asked.grade if asked else None
+    if grade is None:
+        return {"choices": [], "value": []}, {"choices": [], "value": []}
+    points = [p.text for p in grade.key_points]
+    said = [c.point for c in grade.covered]
+    clashes = list(dict.fromkeys(c.card_sentence for c in grade.contradictions))
+    return {"choices": points, "value": said}, {"choices": clashes, "value": []}
+
+
+def apply_marks(session: InterviewSession | None, label: str | None, said, dismissed, history: list | None):
+    """The user's corrections of the last grade -> (session, history, rating note). Only what the user
+    changed is a label: a point ticked that the grader had not found, or unticked that it had."""
+    history = list(history or [])
+    asked = session.last_graded if session else None
+    if asked is None or asked.grade is None:
+        return session, history, _rating_prompt(session)
+    covered = {c.point for c in asked.grade.covered}
+    said = set(said or [])
+    marks = {p.text: p.text in said for p in asked.grade.key_points if (p.text in said) != (p.text in covered)}
+    try:
+        turn = session.mark(label, marks, list(dismissed or []))
+    except KbError as exc:
+        history.append({"role": "assistant", "content": f"⚠️ {note_markdown(str(exc))}"})
+        return session, history, _rating_prompt(session)
+    history += _assistant([turn])
+    return session, history, _rating_prompt(session)
+
+
 def build(kb, nav, **services):
     import gradio as gr
 
@@ -122,6 +153,13 @@ def build(kb, nav, **services):
     rating_note = gr.Markdown("", elem_id="kb-interview-rating-note")
     with gr.Row():
         rating_buttons = [gr.Button(name.capitalize(), size="sm", elem_id=f"kb-rate-{name}") for name in RATING_NAMES]
+    with gr.Accordion("Correct the grade (kb learns from it)", open=False, elem_id="kb-corrections"):
+        said_box = gr.CheckboxGroup(label="Key points you said", choices=[], elem_id="kb-interview-points")
+        dismiss_box = gr.CheckboxGroup(label="Not a contradiction", choices=[], elem_id="kb-interview-dismiss")
+        with gr.Row():
+            mark_right = gr.Button("My answer was right", size="sm", elem_id="kb-mark-right")
+            mark_wrong = gr.Button("My answer was wrong", size="sm", elem_id="kb-mark-wrong")
+            mark_points = gr.Button("Save these marks", size="sm", elem_id="kb-mark-points")
     with gr.Row():
         answer = gr.Textbox(label="Your answer", placeholder="Answer as you would say it, or type hint / skip / repeat / end",
                             lines=3, scale=5, elem_id="kb-interview-answer")
@@ -148,3 +186,14 @@ def build(kb, nav, **services):
     for name, button in zip(RATING_NAMES, rating_buttons):
         button.click(lambda s, h, name=name: rate(s, name, h), inputs=[session, chatbot], outputs=[session, chatbot, rating_note],
                      api_visibility="undocumented")
+
+    def choices(s):
+        points, clashes = correction_choices(s)
+        return gr.CheckboxGroup(**points), gr.CheckboxGroup(**clashes)
+
+    for label, button in ((None, mark_points), ("right", mark_right), ("wrong", mark_wrong)):
+        button.click(lambda s, said, dis, h, label=label: apply_marks(s, label, said, dis, h), inputs=[session, said_box, dismiss_box, chatbot],
+                     outputs=[session, chatbot, rating_note], api_visibility="undocumented").then(
+            choices, inputs=session, outputs=[said_box, dismiss_box], api_visibility="undocumented")
+    # After every answer the boxes show that grade's key points and contradictions.
+    chatbot.change(choices, inputs=session, outputs=[said_box, dismiss_box], api_visibility="undocumented", queue=False)

@@ -11,6 +11,7 @@ import numpy as np
 from kb.coach.grade.compared import as_written, resolve_ordered_pairs
 from kb.coach.grade.contradictions import contradictions
 from kb.coach.grade.fit import CardSpace
+from kb.coach.grade.history import LIKE_ANSWER, TRUSTED_RIGHT, WRONG_CAP, CardHistory, LikeEarlier, corrects
 from kb.coach.grade.negation import claim_clauses, is_flipped, is_negated, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
@@ -38,6 +39,9 @@ ATTACHMENT_KINDS = ("definition_swap", "opposite_attribute")  # rule-based clash
 CONTRAST_CUES = frozenset({"unlike", "instead", "rather", "versus", "vs"})
 # General English that denies without a negation word: a flip against a clause using one is left to coverage.
 SOFT_NEGATIONS = frozenset("instead rather without unlike except lack lacks lacking fail fails failing resist resists resisting free".split())
+MISCONCEPTION_MATCH = 0.6  # cosine from which an answer sentence says a wrong answer the note lists
+MISCONCEPTION_MARGIN = 0.1  # ... and it must be this much closer to it than to any key point (negation-blind embeddings put the right claim near it too)
+UNSURE_FROM, UNSURE_BELOW = 35, 65  # scores in between, with no contradiction and no label, are "I can't tell" (set on dev triples)
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 MAX_ANSWER_CHARS = 4000
 
@@ -84,11 +88,12 @@ class Grader:
 
         return self._cached(f"points:{card.id}:{card.text_hash}", make)
 
-    def grade(self, card, answer: str, hints: int = 0) -> Grade:
+    def grade(self, card, answer: str, hints: int = 0, history: CardHistory | None = None) -> Grade:
+        """Score an answer; with `history` (the user's labelled answers to this card) they are references too."""
         with using(self.vocabulary):
-            return self._grade(card, answer, hints)
+            return self._grade(card, answer, hints, history or CardHistory())
 
-    def _grade(self, card, answer: str, hints: int) -> Grade:
+    def _grade(self, card, answer: str, hints: int, history: CardHistory) -> Grade:
         points, point_vectors, point_stems = self.card_points(card)
         answer = (answer or "").strip()[:MAX_ANSWER_CHARS]
         question_stems = content_stems(card.question)
@@ -99,13 +104,26 @@ class Grader:
         unit_vectors = self.encoder.encode(units + [" ".join(units)])
         coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units)
         found, doubted = self._contradictions(card, points, point_vectors, units)
+        like = None
+        if history:
+            coverage, found, like = _with_history(card, points, coverage, found, unit_vectors[-1], answer, history)
         grade = self._result(points, coverage, best_unit, units, found, hints, whole, doubted)
+        for sentence, mistake in self._misconceptions_said(card, units, unit_vectors[:-1], point_vectors):
+            if mistake not in history.dismissed:
+                grade.contradictions.append(Contradiction(sentence, mistake, "misconception", "misconception"))
+                grade.score = int(round(grade.score * CONTRADICTION_FACTOR))
+                found.append((sentence, "misconception", set(), 0, "misconception"))
+        grade.vector, grade.like = unit_vectors[-1], like
+        if like is not None and like.label == "wrong":
+            grade.score = min(grade.score, WRONG_CAP)
         # An answer that says much of this card answers it, however close it also is to a neighbour.
         said_here = _weighted_share(points, coverage)
         fits = self.space.fits_other(card, unit_vectors[-1]) if self.space is not None and said_here < FITS_HERE else None
         if fits is not None:
             grade.fits_card = fits
             grade.score = min(grade.score, OTHER_CARD_SCORE)
+        # Neither confident coverage nor a confident contradiction (nor the user's own label): say so.
+        grade.confident = bool(found) or fits is not None or like is not None or not (UNSURE_FROM <= grade.score < UNSURE_BELOW)
         return grade
 
     def _coverage(self, card, point_vectors, point_stems, unit_vectors, units) -> tuple[np.ndarray, np.ndarray, float]:
@@ -119,8 +137,8 @@ class Grader:
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
         return (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical, best_unit, whole
 
-    def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> tuple[list[tuple[str, str, set[int], int]], list[str]]:
-        """(answer clause, kind, the key points it contradicts, the one to show it beside) for every
+    def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> tuple[list[tuple[str, str, set[int], int, str]], list[str]]:
+        """(answer clause, kind, the key points it contradicts, the one to show it beside, the rule) for every
         contradicting clause, each clause once: attribute, ordered-pair, relation and negation checks;
         and the clauses only doubted. A rule-based attachment clash counts (and is shown)
         only when the edit that would undo it brings the clause closer to the card; one the edit
@@ -128,24 +146,25 @@ class Grader:
         DOUBT_FACTOR once and the feedback names them as worth checking."""
         text, pair_clashes, written = resolve_ordered_pairs(card, points, " ".join(units))
         # (clause, kind, points, the clause as the check read it: "KL(q||p)" renamed "Reverse KL"), first check first
-        flagged: list[tuple[str, str, set[int], str]] = []
+        # (clause, kind, points, the clause as the check read it, the rule that found it), first check first
+        flagged: list[tuple[str, str, set[int], str, str]] = []
         for clause, hit, on_compared in contradictions(card, points, text):
-            flagged.append((as_written(clause, written), "definition_swap" if on_compared else "opposite_attribute", hit, clause))
-        flagged += [(clause, "swapped_order", set(), clause) for clause in pair_clashes]
-        flagged += [(clause, kind, set(), clause) for clause, kind in relation_clashes(card, points, units)]
+            flagged.append((as_written(clause, written), "definition_swap" if on_compared else "opposite_attribute", hit, clause, "attribute"))
+        flagged += [(clause, "swapped_order", set(), clause, "ordered_pair") for clause in pair_clashes]
+        flagged += [(clause, kind, set(), clause, "relation") for clause, kind in relation_clashes(card, points, units)]
         clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= 3]
-        flagged += [(clause, "negation", hit, clause) for clause, hit in self._negation_flips(card, points, clauses)]
+        flagged += [(clause, "negation", hit, clause, "negation") for clause, hit in self._negation_flips(card, points, clauses)]
         said = " ".join(units)
-        found = self._repairs(card, points, [c for c in clauses if not _after_contrast(c, said)])
+        found = {c: (kind, hit, "repair") for c, (kind, hit) in self._repairs(card, points, [c for c in clauses if not _after_contrast(c, said)]).items()}
         mentioned = set(tokens(text))
         doubted: dict[str, None] = {}  # ordered set
-        for clause, kind, hit, read in flagged:
+        for clause, kind, hit, read, rule in flagged:
             if clause in found:
                 continue
             if kind in ATTACHMENT_KINDS and (_contrasted(clause, said) or not self._undone_by_edit(card, points, read, mentioned)):
                 doubted[clause] = None  # the other checks may still speak for the clause
             else:
-                found[clause] = (kind, hit)
+                found[clause] = (kind, hit, rule)
         doubts = [clause for clause in doubted if clause not in found]
         if not found:
             return [], doubts
@@ -153,10 +172,10 @@ class Grader:
         clause_vectors = self.encoder.encode([without_negation(c) for c in found])
         closeness = point_vectors @ clause_vectors.T
         out = []
-        for j, (clause, (kind, hit)) in enumerate(found.items()):
+        for j, (clause, (kind, hit, rule)) in enumerate(found.items()):
             candidates = sorted(hit) or range(len(points))
             nearest = max(candidates, key=lambda i: closeness[i, j])
-            out.append((clause, kind, set(hit), nearest))
+            out.append((clause, kind, set(hit), nearest, rule))
         return out, doubts
 
     def _repairs(self, card, points, clauses: list[str]) -> dict[str, tuple[str, set[int]]]:
@@ -240,13 +259,28 @@ class Grader:
 
         return self._cached(f"clauses:{card.id}:{card.text_hash}", make)
 
+    def _misconceptions_said(self, card, units: list[str], unit_vectors: np.ndarray, point_vectors: np.ndarray) -> list[tuple[str, str]]:
+        """(answer sentence, the note's known wrong answer it says): a sentence close to a listed
+        misconception and closer to it than to any key point of the card."""
+        if not card.misconceptions:
+            return []
+        vectors = self._cached(f"mistakes:{card.id}:{card.text_hash}", lambda: self.encoder.encode([plain_text(m) for m in card.misconceptions]))
+        to_mistake = unit_vectors @ vectors.T  # sentences x misconceptions
+        to_point = (unit_vectors @ point_vectors.T).max(axis=1) if len(point_vectors) else np.full(len(units), -1.0)
+        said = []
+        for j, mistake in enumerate(card.misconceptions):
+            i = int(to_mistake[:, j].argmax())
+            if to_mistake[i, j] >= MISCONCEPTION_MATCH and to_mistake[i, j] > to_point[i] + MISCONCEPTION_MARGIN:
+                said.append((units[i], mistake))
+        return said
+
     def reference_vector(self, card) -> np.ndarray:
         """The embedding of the card's whole answer."""
         return self._cached(f"ref:{card.id}:{card.text_hash}", lambda: self.encoder.encode([card.answer_text or card.question])[0])
 
     @staticmethod
     def _result(points, coverage, best_unit, units, found, hints, whole: float, doubted: list[str] = ()) -> Grade:
-        contradicted = set().union(*(hit for _, _, hit, _ in found)) if found else set()
+        contradicted = set().union(*(hit for _, _, hit, _, _ in found)) if found else set()
         credited = np.where([i in contradicted for i in range(len(points))], 0.0, np.asarray(coverage, dtype=float))
         share = _weighted_share(points, credited)
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
@@ -255,8 +289,32 @@ class Grader:
         score = min(100.0 * score, max_score_after_hints(hints))
         covered = [CoveredPoint(p.text, units[int(best_unit[i])]) for i, p in enumerate(points) if credited[i] >= COVERED_AT]
         missed = [p.text for i, p in enumerate(points) if credited[i] < COVERED_AT]
-        clashes = [Contradiction(clause, points[nearest].text, kind) for clause, kind, _, nearest in found]
+        clashes = [Contradiction(clause, points[nearest].text, kind, rule) for clause, kind, _, nearest, rule in found]
         return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points), doubted=list(doubted))
+
+
+def _with_history(card, points, coverage, found, vector, answer: str, history: CardHistory):
+    """Coverage and contradictions once the user's labels for this card are read (kb.coach.grade.history)."""
+    coverage = np.array(coverage, dtype=float)
+    found = [f for f in found if points[f[3]].text not in history.dismissed]  # "not a contradiction", for that sentence
+    good, good_sim = history.nearest(vector, ("right", ""))
+    bad, bad_sim = history.nearest(vector, ("wrong",))
+    like = None
+    if good is not None and good_sim >= LIKE_ANSWER and good_sim >= bad_sim and good.credited:
+        for i, point in enumerate(points):
+            if point.text in good.credited:
+                coverage[i] = max(coverage[i], good_sim)
+        if good.label == "right" and good_sim >= TRUSTED_RIGHT:
+            found = []
+        like = LikeEarlier(good.answer, good.label or "points", good.marked_at, good_sim)
+    elif bad is not None and bad_sim >= LIKE_ANSWER and not corrects(answer, bad.answer, card.answer_text):
+        like = LikeEarlier(bad.answer, "wrong", bad.marked_at, bad_sim)
+    same = history.same_answer(answer)
+    if same is not None:  # this very answer's own marks, as the user set them
+        for i, point in enumerate(points):
+            if point.text in same.points:
+                coverage[i] = 1.0 if same.points[point.text] else 0.0
+    return coverage, found, like
 
 
 def _contrasted(clause: str, answer: str) -> bool:

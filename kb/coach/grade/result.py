@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from kb.coach.grade.history import LikeEarlier
 from kb.coach.grade.points import KeyPoint
 
 
@@ -21,10 +24,11 @@ class CoveredPoint:
 class Contradiction:
     answer_span: str  # the answer's clause
     card_sentence: str  # the card's key point it says the opposite of (markdown)
-    kind: str  # opposite_attribute | reversed_comparison | definition_swap | role_swap | swapped_order | wrong_number | negation | dismissed
+    kind: str  # opposite_attribute | reversed_comparison | definition_swap | role_swap | swapped_order | wrong_number | negation | dismissed | misconception
+    rule: str = ""  # the check that found it: attribute | ordered_pair | relation | negation | repair | misconception
 
     def to_dict(self) -> dict:
-        return {"answer_span": self.answer_span, "card_sentence": self.card_sentence, "kind": self.kind}
+        return {"answer_span": self.answer_span, "card_sentence": self.card_sentence, "kind": self.kind, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,17 @@ class Grade:
     coverage: list[float] = field(default_factory=list)  # per key point, in key-point order
     key_points: list[KeyPoint] = field(default_factory=list)
     doubted: list[str] = field(default_factory=list)  # clauses a rule read as a clash that no edit bore out (cost a little; feedback: worth checking)
+    confident: bool = True  # False: neither confident coverage nor a confident contradiction ("I can't tell")
+    like: LikeEarlier | None = None  # the user's labelled answer to this card that this one is like
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)  # the whole answer's embedding
 
     def to_dict(self) -> dict:
         return {
             "score": self.score,
+            "confident": self.confident,
             "covered": [c.to_dict() for c in self.covered],
             "missed": self.missed,
             "contradictions": [c.to_dict() for c in self.contradictions],
             "fits_card": self.fits_card.to_dict() if self.fits_card else None,
+            "like_earlier": self.like.to_dict() if self.like else None,
         }
