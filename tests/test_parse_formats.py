@@ -360,3 +360,11 @@ def test_two_display_formulas_on_one_line_are_two_formulas():
     card = parse_note(note, "n.md").cards[0]
     assert card.answer_text == "\\mu = E[x] \\sigma^2 = E[(x-\\mu)^2]\nk' < k"
     assert card.answer_md.startswith("$$\\mu = E[x]$$ $$\\sigma^2")
+
+
+def test_a_formula_at_the_start_of_a_line_ending_in_a_digit_is_a_formula():
+    # dollarmath looked at the line's last character as "the one before the opening $" at position 0
+    for line in ["$b$ is 7", "- $b$ = 7", "1. $b$ is 7"]:
+        result = parse_note(f"## F\n\n### Q: What?\n\n{line}\n", "n.md")
+        assert result.problems == [] and "$" not in result.cards[0].answer_text, line
+    assert parse_note("## F\n\n### Q: What?\n\n$5 and $10 are prices.\n", "n.md").cards[0].answer_text == "$5 and $10 are prices."

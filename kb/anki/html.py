@@ -437,6 +437,8 @@ def _finish(markdown: str, formulas: list[tuple[str, bool]], keep_hidden: bool =
 
     def formula(match: re.Match) -> str:
         source, display = formulas[int(match.group(1))]
+        if not source.strip():
+            return ""  # an empty `\(\)` would be `$$`, which opens a display formula that never closes
         # kb reads no formula at `3$x$` or `$x$2`, nor at `$x$\\$`: keep them apart.
         before = " " if match.start() and match.string[match.start() - 1].isdigit() else ""
         after = " " if match.group(2) or match.string[match.end():match.end() + 1] == "\\" else ""

@@ -10,6 +10,7 @@ import re
 
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.dollarmath.index import math_inline_dollar
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 WIKI_LINK_RE = re.compile(r"\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\]\]")
@@ -36,6 +37,23 @@ def parser() -> MarkdownIt:
         return block_rule(state, start_line, end_line, silent)
 
     md.block.ruler.at("math_block", math_block)
+    # dollarmath checks "no digit before the opening $" with src[pos - 1], which at pos 0 is the
+    # line's LAST character: "$b$ is 7" lost its formula. At pos 0 there is nothing before it.
+    inline_rule = next(rule.fn for rule in md.inline.ruler.__rules__ if rule.name == "math_inline")
+    at_start_rule = math_inline_dollar(allow_space=True, allow_digits=True, allow_double=True)
+
+    def math_inline(state, silent: bool) -> bool:
+        if state.pos != 0:
+            return inline_rule(state, silent)
+        tokens = len(state.tokens)
+        if not at_start_rule(state, silent):
+            return False
+        if state.pos < len(state.src) and state.src[state.pos].isdigit():  # "$5 and $10": a price after all
+            state.pos, state.tokens[tokens:] = 0, []
+            return False
+        return True
+
+    md.inline.ruler.at("math_inline", math_inline)
     md.enable("table")
     md.enable("strikethrough")
     return md
