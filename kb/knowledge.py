@@ -245,10 +245,12 @@ class KnowledgeBase:
         With `profile`, the answers that profile labelled for this card are references too
         (`kb.progress(profile).mark(...)`; kb/coach/grade/history.py)."""
         card = self.card(card_id) if isinstance(card_id, str) else card_id
-        history = None
+        history = weights = None
         if profile is not None:
-            history = (store or self.progress_store()).card_history(profile, card.id, getattr(self.encoder, "model_id", ""))
-        return self.grader().grade(card, answer, hints, history)
+            store = store or self.progress_store()
+            history = store.card_history(profile, card.id, getattr(self.encoder, "model_id", ""))
+            weights = store.grader_weights(profile)  # `kb calibrate grader`, when it was adopted
+        return self.grader().grade(card, answer, hints, history, weights)
 
     def grader(self):
         """The Grader of this index: its vocabulary, and its cards to see an answer to another question."""

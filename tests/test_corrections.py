@@ -131,3 +131,31 @@ def test_known_mistakes_in_a_note_are_negative_references(make_kb, tmp_path):
         kb.progress("ana", store=store).mark(card.id, "It is a loss for regression targets like house prices.", dismissed=["Calling it a loss for regression targets."])
         again = kb.grade(card.id, "It is a loss for regression targets like house prices.", profile="ana", store=store)
     assert not any(c.kind == "misconception" for c in again.contradictions)
+
+
+@pytest.mark.slow
+def test_calibrate_grader_fits_on_the_earliest_labels_and_judges_on_the_latest(shipped_kb, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import ROOT, read_jsonl
+
+    rows = [r for name in ("shipped.dev.jsonl", "shipped.dev2.jsonl") for r in read_jsonl(ROOT / "benchmarks" / "eval" / "grading" / name)]
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    data = tmp_path / "data"
+    with ProgressStore(data / "progress.sqlite3") as store:
+        few = CliRunner().invoke(main, ["calibrate", "grader", "--profile", "ana", "--data", str(data),
+                                        "--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index)])
+        assert few.exit_code == 0 and "needs 40 marked answers" in few.output
+        for i, row in enumerate(rows):
+            card = shipped_kb.card(row["card"])
+            store.record_marks("ana", card, row["strong"], "right", now=start + timedelta(hours=2 * i))
+            store.record_marks("ana", card, row["wrong"], "wrong", now=start + timedelta(hours=2 * i + 1))
+        assert len(store.labelled("ana")) == 2 * len(rows) >= 50
+        result = shipped_kb.progress("ana", store=store).calibrate_grader()
+        assert result.status in ("adopted", "rejected") and result.fit_labels == int(0.8 * 2 * len(rows))
+        assert len(result.candidates) == 9 and result.auc_default is not None and result.auc_fitted is not None
+        assert (store.grader_weights("ana") == result.weights) == result.adopted
+        assert store.grader_weights("bo") is None
+    out = CliRunner().invoke(main, ["calibrate", "grader", "--profile", "ana", "--data", str(data), "--json",
+                                    "--corpus", str(shipped_kb.config.corpus), "--index", str(shipped_kb.config.index)])
+    assert out.exit_code == 0 and json.loads(out.output.strip().splitlines()[-1])["labels"] == 2 * len(rows)

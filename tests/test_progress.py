@@ -27,7 +27,7 @@ def card(card_id="what-is-focal-loss", family="Classification"):
 
 def test_whole_schema_after_migrations(tmp_path):
     with ProgressStore(tmp_path / "p.sqlite3") as store:
-        assert store.applied_migrations() == [1, 2, 3, 4]
+        assert store.applied_migrations() == [1, 2, 3, 4, 5]
         schema = store.schema()
     assert schema == {
         "migrations": [("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("applied_at", "TEXT", 1, 0)],
@@ -58,7 +58,12 @@ def test_whole_schema_after_migrations(tmp_path):
         "dismissed_contradictions": [
             ("profile", "TEXT", 1, 1), ("card_id", "TEXT", 1, 2), ("card_sentence", "TEXT", 1, 3), ("card_hash", "TEXT", 1, 0), ("dismissed_at", "TEXT", 1, 0),
         ],
-        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "labelled_answers_by_card", "point_marks_by_answer", "reviews_by_card", "reviews_by_profile_time"],
+        "grader_fits": [
+            ("id", "INTEGER", 0, 1), ("profile", "TEXT", 1, 0), ("fitted_at", "TEXT", 1, 0), ("weights", "TEXT", 0, 0), ("labels", "INTEGER", 1, 0),
+            ("fit_labels", "INTEGER", 1, 0), ("judge_labels", "INTEGER", 1, 0), ("auc_default", "REAL", 0, 0), ("auc_fitted", "REAL", 0, 0),
+            ("adopted", "INTEGER", 1, 0),
+        ],
+        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "grader_fits_by_profile", "labelled_answers_by_card", "point_marks_by_answer", "reviews_by_card", "reviews_by_profile_time"],
     }
 
 
@@ -66,9 +71,9 @@ def test_reopening_does_not_rerun_migrations(tmp_path):
     path = tmp_path / "p.sqlite3"
     ProgressStore(path).close()
     with ProgressStore(path) as store:
-        assert store.applied_migrations() == [1, 2, 3, 4]
+        assert store.applied_migrations() == [1, 2, 3, 4, 5]
     rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
-    assert rows == 4
+    assert rows == 5
 
 
 def test_fsrs_state_follows_the_fsrs_package(tmp_path):

@@ -36,6 +36,7 @@ def _encoder_line(encoder) -> str:
 COMMAND_MODULES = {
     "anki": "kb.cli.anki",
     "ask": "kb.cli.ask",
+    "calibrate": "kb.cli.stats",
     "concepts": "kb.cli.links",
     "fsrs": "kb.cli.stats",
     "grade": "kb.cli.interview",

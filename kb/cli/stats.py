@@ -1,4 +1,5 @@
-"""`kb stats` (review statistics, as in the Progress tab) and `kb fsrs` (FSRS parameters fitted to a profile)."""
+"""`kb stats` (review statistics, as in the Progress tab), `kb fsrs` (FSRS parameters fitted to a profile) and
+`kb calibrate` (the grader's weights fitted to a profile's labels)."""
 from __future__ import annotations
 
 import json
@@ -133,6 +134,33 @@ def show(corpus, index_dir, model, data_dir, profile, as_json):
     click.echo("parameters: " + " ".join(f"{w:.4f}" for w in status.parameters))
 
 
+@click.group()
+def calibrate():
+    """Calibrate kb to you: the grader's weights fitted to your own right/wrong labels."""
+
+
+@calibrate.command("grader")
+@common_options
+@progress_options
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON (status, weights, AUC before and after, candidates).")
+def calibrate_grader(corpus, index_dir, model, data_dir, profile, as_json):
+    """Refit the grader's few weights to a profile's answers marked right or wrong, and use them if they order better.
+
+    Fits on the earliest 80 % of the marked answers (at least 40) and judges on the latest 20 %
+    (at least 10): the fit is adopted only if it orders right answers above wrong ones better there
+    than the defaults. Every fit is stored; the latest decides. With too few labels it says so and
+    exits with code 0. Mark answers with `kb grade --mark`, `kb interview` or the Interview tab.
+
+    Example: kb calibrate grader --profile ana
+    """
+    kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
+    result = kb.progress(profile).calibrate_grader()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    click.echo(result.message)
+
+
 def register(main: click.Group) -> None:
-    for command in (stats, fsrs):
+    for command in (stats, fsrs, calibrate):
         main.add_command(command)

@@ -109,4 +109,23 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        5,
+        "grader weights fitted per profile",
+        """
+        CREATE TABLE grader_fits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            fitted_at TEXT NOT NULL,
+            weights TEXT,
+            labels INTEGER NOT NULL,
+            fit_labels INTEGER NOT NULL,
+            judge_labels INTEGER NOT NULL,
+            auc_default REAL,
+            auc_fitted REAL,
+            adopted INTEGER NOT NULL
+        );
+        CREATE INDEX grader_fits_by_profile ON grader_fits(profile, id)
+        """,
+    ),
 ]

@@ -12,7 +12,6 @@ turns the history into the Progress tab's and `kb stats`' numbers (kb/coach/stat
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -20,18 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from kb.coach import fsrs_fit, scheduling
-from kb.coach.grade.history import CardHistory, LabelledAnswer
-from kb.coach.migrations import MIGRATIONS
 from kb.coach import stats as review_stats
+from kb.coach.corrections import CorrectionsStore
+from kb.coach.migrations import MIGRATIONS
 from kb.errors import ProgressStoreError
 
 DB_NAME = "progress.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-LABELS = ("right", "wrong", "")  # "": only key points or contradictions were marked
 
 
 @dataclass
@@ -75,7 +71,7 @@ def default_path(data_dir: Path) -> Path:
     return Path(data_dir) / DB_NAME
 
 
-class ProgressStore:
+class ProgressStore(CorrectionsStore):
     """Opens (creating and migrating if needed) the database at `path`."""
 
     def __init__(self, path: str | Path):
@@ -251,62 +247,6 @@ class ProgressStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [self._review_from_row(row) for row in rows]
 
-    # ---- grading corrections -----------------------------------------------------------------------
-    def record_marks(self, profile: str, card, answer: str, label: str = "", points: dict[str, bool] | None = None,
-                     dismissed: list[str] | None = None, covered: list[str] | None = None, vector=None, model: str = "",
-                     now: datetime | None = None) -> int:
-        """Store the user's labels for one answer in one transaction; returns the labelled answer's id.
-        A point is stored by its text and the card's text hash, never by its position."""
-        profile = self.clean_profile(profile)
-        if label not in LABELS:
-            raise ProgressStoreError(f"unknown label {label!r}; use right or wrong")
-        moment = _iso(now or _now())
-        blob = None if vector is None else np.asarray(vector, dtype="<f4").tobytes()
-        with self._transaction() as db:
-            self._ensure_profile(db, profile)
-            cursor = db.execute(
-                "INSERT INTO labelled_answers (profile, card_id, card_hash, answer, label, covered, vector, model, marked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (profile, card.id, card.text_hash, answer or "", label, json.dumps(list(covered or []), ensure_ascii=False), blob, model, moment),
-            )
-            answer_id = cursor.lastrowid
-            for point, said in (points or {}).items():
-                db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point, int(bool(said))))
-            for sentence in dismissed or []:
-                db.execute(
-                    "INSERT OR REPLACE INTO dismissed_contradictions (profile, card_id, card_sentence, card_hash, dismissed_at) VALUES (?, ?, ?, ?, ?)",
-                    (profile, card.id, sentence, card.text_hash, moment),
-                )
-        return answer_id
-
-    def card_history(self, profile: str, card_id: str, model: str = "") -> CardHistory:
-        """The profile's labels for one card, oldest first (vectors of another model left out)."""
-        profile = self.clean_profile(profile)
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM labelled_answers WHERE profile=? AND card_id=? ORDER BY id", (profile, card_id)).fetchall()
-            marks: dict[int, dict[str, bool]] = {}
-            if rows:
-                ids = [row["id"] for row in rows]
-                for mark in self._db.execute(f"SELECT answer_id, point, said FROM point_marks WHERE answer_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids):
-                    marks.setdefault(mark[0], {})[mark[1]] = bool(mark[2])
-            dismissed = {r[0] for r in self._db.execute("SELECT card_sentence FROM dismissed_contradictions WHERE profile=? AND card_id=?", (profile, card_id))}
-        answers = tuple(
-            LabelledAnswer(row["id"], row["answer"], row["label"], row["marked_at"], tuple(json.loads(row["covered"])), marks.get(row["id"], {}),
-                           np.frombuffer(row["vector"], dtype="<f4") if row["vector"] is not None and row["model"] == model else None)
-            for row in rows
-        )
-        return CardHistory(answers, frozenset(dismissed))
-
-    def correction_counts(self, profile: str) -> dict[str, int]:
-        """How many answers were marked right and wrong, key points marked, contradictions dismissed."""
-        profile = self.clean_profile(profile)
-        with self._lock:
-            labels = dict(self._db.execute("SELECT label, COUNT(*) FROM labelled_answers WHERE profile=? GROUP BY label", (profile,)).fetchall())
-            points = self._db.execute(
-                "SELECT COUNT(*) FROM point_marks JOIN labelled_answers ON labelled_answers.id = point_marks.answer_id WHERE profile=?", (profile,)
-            ).fetchone()[0]
-            dismissed = self._db.execute("SELECT COUNT(*) FROM dismissed_contradictions WHERE profile=?", (profile,)).fetchone()[0]
-        return {"marked_right": labels.get("right", 0), "marked_wrong": labels.get("wrong", 0), "points_marked": points, "contradictions_dismissed": dismissed}
-
     # ---- card state ------------------------------------------------------------------------------
     def card_states(self, profile: str) -> dict[str, CardProgress]:
         profile = self.clean_profile(profile)
@@ -475,6 +415,18 @@ class ProfileProgress:
 
     def corrections(self) -> dict[str, int]:
         return self.store.correction_counts(self.profile)
+
+    def calibrate_grader(self, now: datetime | None = None):
+        """Refit the grader's few weights to this profile's right/wrong labels (kb/coach/grade/calibration.py);
+        stored, and used for this profile only if they order its latest labels better than the defaults."""
+        from kb.coach.grade.calibration import fit
+
+        kb = self._kb
+        labelled = [row for row in self.store.labelled(self.profile) if kb.has_card(row[0])]  # a card gone from the notes cannot be graded
+        result = fit(labelled, lambda card_id, answer, weights: kb.grader().grade(kb.card(card_id), answer, weights=weights).score, now=now)
+        if result.weights is not None:
+            self.store.record_grader_fit(self.profile, result)
+        return result
 
     def optimize_fsrs(self, now: datetime | None = None) -> fsrs_fit.FitResult:
         """Fit FSRS weights to this profile's reviews (kb/coach/fsrs_fit.py); stored, and used only if they beat the defaults on held-out reviews."""

@@ -4,6 +4,7 @@ card better, as a 0-100 Grade (one Grader per knowledge base caches each card's 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from collections import OrderedDict
 
 import numpy as np
@@ -24,6 +25,17 @@ from kb.vocab import NEGATIONS, Vocabulary, using
 COS_LOW, COS_HIGH = 0.30, 0.70
 LEXICAL_WEIGHT = 0.35  # share of a point's coverage that comes from its content words
 WHOLE_WEIGHT = 0.3  # share of the score from the whole answer's similarity to the card's answer
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The few weights a profile's own labels may refit (kb/coach/grade/calibration.py)."""
+
+    lexical: float = LEXICAL_WEIGHT
+    whole: float = WHOLE_WEIGHT
+
+
+DEFAULT_WEIGHTS = Weights()
 COVERED_AT = 0.5  # a point counts as covered from this coverage on
 FULL_MARKS_AT = 0.7  # weighted coverage that already earns 100 (a spoken answer never says everything)
 SCORE_CURVE = 0.5  # < 1 lifts partial answers: saying one point right is worth more than 1/n of the marks
@@ -88,12 +100,13 @@ class Grader:
 
         return self._cached(f"points:{card.id}:{card.text_hash}", make)
 
-    def grade(self, card, answer: str, hints: int = 0, history: CardHistory | None = None) -> Grade:
-        """Score an answer; with `history` (the user's labelled answers to this card) they are references too."""
+    def grade(self, card, answer: str, hints: int = 0, history: CardHistory | None = None, weights: Weights | None = None) -> Grade:
+        """Score an answer; with `history` (the user's labelled answers to this card) they are references
+        too; `weights` are a profile's own (`kb calibrate grader`), else the defaults."""
         with using(self.vocabulary):
-            return self._grade(card, answer, hints, history or CardHistory())
+            return self._grade(card, answer, hints, history or CardHistory(), weights or DEFAULT_WEIGHTS)
 
-    def _grade(self, card, answer: str, hints: int, history: CardHistory) -> Grade:
+    def _grade(self, card, answer: str, hints: int, history: CardHistory, weights: Weights) -> Grade:
         points, point_vectors, point_stems = self.card_points(card)
         answer = (answer or "").strip()[:MAX_ANSWER_CHARS]
         question_stems = content_stems(card.question)
@@ -102,12 +115,12 @@ class Grader:
         if not units:
             return Grade(0, [], [p.text for p in points], said_nothing=True, coverage=[0.0] * len(points), key_points=list(points))
         unit_vectors = self.encoder.encode(units + [" ".join(units)])
-        coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units)
+        coverage, best_unit, whole = self._coverage(card, point_vectors, point_stems, unit_vectors, units, weights.lexical)
         found, doubted = self._contradictions(card, points, point_vectors, units)
         like = None
         if history:
             coverage, found, like = _with_history(card, points, coverage, found, unit_vectors[-1], answer, history)
-        grade = self._result(points, coverage, best_unit, units, found, hints, whole, doubted)
+        grade = self._result(points, coverage, best_unit, units, found, hints, whole, doubted, weights.whole)
         for sentence, mistake in self._misconceptions_said(card, units, unit_vectors[:-1], point_vectors):
             if mistake not in history.dismissed:
                 grade.contradictions.append(Contradiction(sentence, mistake, "misconception", "misconception"))
@@ -126,7 +139,7 @@ class Grader:
         grade.confident = bool(found) or fits is not None or like is not None or not (UNSURE_FROM <= grade.score < UNSURE_BELOW)
         return grade
 
-    def _coverage(self, card, point_vectors, point_stems, unit_vectors, units) -> tuple[np.ndarray, np.ndarray, float]:
+    def _coverage(self, card, point_vectors, point_stems, unit_vectors, units, lexical_weight: float = LEXICAL_WEIGHT) -> tuple[np.ndarray, np.ndarray, float]:
         """Per key point: how well the answer says it (best sentence cosine blended with shared content
         words) and which sentence says it best; and the whole answer's cosine to the card's answer."""
         cosine = point_vectors @ unit_vectors.T  # each sentence, and the whole answer (a point may span sentences)
@@ -135,7 +148,7 @@ class Grader:
         dense = np.clip((cosine.max(axis=1) - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0)
         answer_stems = content_stems(" ".join(units))
         lexical = np.array([len(s & answer_stems) / len(s) if s else 0.0 for s in point_stems])
-        return (1 - LEXICAL_WEIGHT) * dense + LEXICAL_WEIGHT * lexical, best_unit, whole
+        return (1 - lexical_weight) * dense + lexical_weight * lexical, best_unit, whole
 
     def _contradictions(self, card, points: list[KeyPoint], point_vectors: np.ndarray, units: list[str]) -> tuple[list[tuple[str, str, set[int], int, str]], list[str]]:
         """(answer clause, kind, the key points it contradicts, the one to show it beside, the rule) for every
@@ -279,12 +292,12 @@ class Grader:
         return self._cached(f"ref:{card.id}:{card.text_hash}", lambda: self.encoder.encode([card.answer_text or card.question])[0])
 
     @staticmethod
-    def _result(points, coverage, best_unit, units, found, hints, whole: float, doubted: list[str] = ()) -> Grade:
+    def _result(points, coverage, best_unit, units, found, hints, whole: float, doubted: list[str] = (), whole_weight: float = WHOLE_WEIGHT) -> Grade:
         contradicted = set().union(*(hit for _, _, hit, _, _ in found)) if found else set()
         credited = np.where([i in contradicted for i in range(len(points))], 0.0, np.asarray(coverage, dtype=float))
         share = _weighted_share(points, credited)
         overall = float(np.clip((whole - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
-        blended = (1 - WHOLE_WEIGHT) * min(1.0, share / FULL_MARKS_AT) + WHOLE_WEIGHT * overall
+        blended = (1 - whole_weight) * min(1.0, share / FULL_MARKS_AT) + whole_weight * overall
         score = blended ** SCORE_CURVE * (CONTRADICTION_FACTOR ** len(found)) * (DOUBT_FACTOR ** min(1, len(doubted)))
         score = min(100.0 * score, max_score_after_hints(hints))
         covered = [CoveredPoint(p.text, units[int(best_unit[i])]) for i, p in enumerate(points) if credited[i] >= COVERED_AT]

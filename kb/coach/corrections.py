@@ -1,0 +1,105 @@
+"""The progress store's grading corrections: answers labelled right or wrong, key points said or not
+(by their text and the card's hash, never their position), contradictions dismissed, and the grader
+weights fitted to a profile's labels. A mixin of kb.coach.progress.ProgressStore, whose connection,
+lock and transactions it uses: each correction is one transaction, like a review.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+
+from kb.coach.grade.grader import Weights
+from kb.coach.grade.history import CardHistory, LabelledAnswer
+from kb.errors import ProgressStoreError
+
+LABELS = ("right", "wrong", "")  # "": only key points or contradictions were marked
+
+
+class CorrectionsStore:
+    """The corrections tables of ProgressStore (migrations 4 and 5)."""
+
+    def record_marks(self, profile: str, card, answer: str, label: str = "", points: dict[str, bool] | None = None,
+                     dismissed: list[str] | None = None, covered: list[str] | None = None, vector=None, model: str = "",
+                     now: datetime | None = None) -> int:
+        """Store the user's labels for one answer in one transaction; returns the labelled answer's id.
+        A point is stored by its text and the card's text hash, never by its position."""
+        profile = self.clean_profile(profile)
+        if label not in LABELS:
+            raise ProgressStoreError(f"unknown label {label!r}; use right or wrong")
+        moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
+        blob = None if vector is None else np.asarray(vector, dtype="<f4").tobytes()
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            cursor = db.execute(
+                "INSERT INTO labelled_answers (profile, card_id, card_hash, answer, label, covered, vector, model, marked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, card.id, card.text_hash, answer or "", label, json.dumps(list(covered or []), ensure_ascii=False), blob, model, moment),
+            )
+            answer_id = cursor.lastrowid
+            for point, said in (points or {}).items():
+                db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point, int(bool(said))))
+            for sentence in dismissed or []:
+                db.execute(
+                    "INSERT OR REPLACE INTO dismissed_contradictions (profile, card_id, card_sentence, card_hash, dismissed_at) VALUES (?, ?, ?, ?, ?)",
+                    (profile, card.id, sentence, card.text_hash, moment),
+                )
+        return answer_id
+
+    def card_history(self, profile: str, card_id: str, model: str = "") -> CardHistory:
+        """The profile's labels for one card, oldest first (vectors of another model left out)."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM labelled_answers WHERE profile=? AND card_id=? ORDER BY id", (profile, card_id)).fetchall()
+            marks: dict[int, dict[str, bool]] = {}
+            if rows:
+                ids = [row["id"] for row in rows]
+                for mark in self._db.execute(f"SELECT answer_id, point, said FROM point_marks WHERE answer_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids):
+                    marks.setdefault(mark[0], {})[mark[1]] = bool(mark[2])
+            dismissed = {r[0] for r in self._db.execute("SELECT card_sentence FROM dismissed_contradictions WHERE profile=? AND card_id=?", (profile, card_id))}
+        answers = tuple(
+            LabelledAnswer(row["id"], row["answer"], row["label"], row["marked_at"], tuple(json.loads(row["covered"])), marks.get(row["id"], {}),
+                           np.frombuffer(row["vector"], dtype="<f4") if row["vector"] is not None and row["model"] == model else None)
+            for row in rows
+        )
+        return CardHistory(answers, frozenset(dismissed))
+
+    def correction_counts(self, profile: str) -> dict[str, int]:
+        """How many answers were marked right and wrong, key points marked, contradictions dismissed."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            labels = dict(self._db.execute("SELECT label, COUNT(*) FROM labelled_answers WHERE profile=? GROUP BY label", (profile,)).fetchall())
+            points = self._db.execute(
+                "SELECT COUNT(*) FROM point_marks JOIN labelled_answers ON labelled_answers.id = point_marks.answer_id WHERE profile=?", (profile,)
+            ).fetchone()[0]
+            dismissed = self._db.execute("SELECT COUNT(*) FROM dismissed_contradictions WHERE profile=?", (profile,)).fetchone()[0]
+        return {"marked_right": labels.get("right", 0), "marked_wrong": labels.get("wrong", 0), "points_marked": points, "contradictions_dismissed": dismissed}
+
+    def labelled(self, profile: str) -> list[tuple[str, str, str]]:
+        """(card id, answer, label) of every answer the profile marked right or wrong, oldest first."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT card_id, answer, label FROM labelled_answers WHERE profile=? AND label != '' ORDER BY marked_at, id",
+                                    (profile,)).fetchall()
+        return [tuple(row) for row in rows]
+
+    def record_grader_fit(self, profile: str, fit) -> None:
+        """Store a grader fit (adopted or rejected); the latest one decides which weights grade the profile."""
+        profile = self.clean_profile(profile)
+        weights = json.dumps({"lexical": fit.weights.lexical, "whole": fit.weights.whole}) if fit.weights else None
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            db.execute(
+                "INSERT INTO grader_fits (profile, fitted_at, weights, labels, fit_labels, judge_labels, auc_default, auc_fitted, adopted) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, fit.fitted_at, weights, fit.labels, fit.fit_labels, fit.judge_labels, fit.auc_default, fit.auc_fitted, int(fit.adopted)),
+            )
+
+    def grader_weights(self, profile: str) -> Weights | None:
+        """The profile's fitted grader weights if its latest fit was adopted, else None (the defaults)."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            row = self._db.execute("SELECT weights, adopted FROM grader_fits WHERE profile=? ORDER BY id DESC LIMIT 1", (profile,)).fetchone()
+        if not row or not row[1] or not row[0]:
+            return None
+        return Weights(**json.loads(row[0]))
