@@ -141,21 +141,26 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
-def test_every_acknowledged_review_survives_sigkill(tmp_path):
-    path = tmp_path / "progress.sqlite3"
-    process = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                               env=kb_env())
+def killed_after(script: str, path: Path, writes: int = 40) -> list[int]:
+    """Run `script` (it prints the id of each write it committed), SIGKILL it after `writes` ids; the ids."""
+    process = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=kb_env())
     acknowledged = []
     try:
         for line in process.stdout:
             acknowledged.append(int(line))
-            if len(acknowledged) >= 40:
+            if len(acknowledged) >= writes:
                 break
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL
-    assert len(acknowledged) >= 40
+    assert len(acknowledged) >= writes
+    return acknowledged
+
+
+def test_every_acknowledged_review_survives_sigkill(tmp_path):
+    path = tmp_path / "progress.sqlite3"
+    acknowledged = killed_after(KILLED_WRITER, path)
     with ProgressStore(path) as store:
         assert store.integrity_check() == "ok"
         stored = {r.id for r in store.reviews("ana")}
@@ -183,17 +188,7 @@ KILLED_MARKER = textwrap.dedent(
 
 def test_every_acknowledged_correction_survives_sigkill(tmp_path):
     path = tmp_path / "progress.sqlite3"
-    process = subprocess.Popen([sys.executable, "-c", KILLED_MARKER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=kb_env())
-    acknowledged = []
-    try:
-        for line in process.stdout:
-            acknowledged.append(int(line))
-            if len(acknowledged) >= 40:
-                break
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    acknowledged = killed_after(KILLED_MARKER, path)
     with ProgressStore(path) as store:
         assert store.integrity_check() == "ok"
         answers = [a for i in range(7) for a in store.card_history("ana", f"card-{i}", "m").answers]
