@@ -248,7 +248,7 @@ class KnowledgeBase:
         history = weights = None
         if profile is not None:
             store = store or self.progress_store()
-            history = store.card_history(profile, card.id, getattr(self.encoder, "model_id", ""))
+            history = store.card_history(profile, card.id, getattr(self.encoder, "model_id", ""), getattr(self.encoder, "dim", None))
             weights = store.grader_weights(profile)  # `kb calibrate grader`, when it was adopted
         return self.grader().grade(card, answer, hints, history, weights)
 

@@ -46,7 +46,7 @@ class CorrectionsStore:
                 )
         return answer_id
 
-    def card_history(self, profile: str, card_id: str, model: str = "") -> CardHistory:
+    def card_history(self, profile: str, card_id: str, model: str = "", dim: int | None = None) -> CardHistory:
         """The profile's labels for one card, oldest first (vectors of another model left out)."""
         profile = self.clean_profile(profile)
         with self._lock:
@@ -59,7 +59,7 @@ class CorrectionsStore:
             dismissed = {r[0] for r in self._db.execute("SELECT card_sentence FROM dismissed_contradictions WHERE profile=? AND card_id=?", (profile, card_id))}
         answers = tuple(
             LabelledAnswer(row["id"], row["answer"], row["label"], row["marked_at"], tuple(json.loads(row["covered"])), marks.get(row["id"], {}),
-                           np.frombuffer(row["vector"], dtype="<f4") if row["vector"] is not None and row["model"] == model else None)
+                           *_vectors(row, model, dim))
             for row in rows
         )
         return CardHistory(answers, frozenset(dismissed))
@@ -103,3 +103,15 @@ class CorrectionsStore:
         if not row or not row[1] or not row[0]:
             return None
         return Weights(**json.loads(row[0]))
+
+
+def _vectors(row, model: str, dim: int | None) -> tuple:
+    """(whole answer, sentences) from a stored matrix: its sentences' rows, then the whole answer's
+    (a single vector when `dim` is not known); nothing for another model's vectors."""
+    if row["vector"] is None or row["model"] != model:
+        return None, None
+    flat = np.frombuffer(row["vector"], dtype="<f4")
+    if not dim or len(flat) % dim:
+        return flat, None
+    rows = flat.reshape(-1, dim)
+    return rows[-1], rows[:-1]

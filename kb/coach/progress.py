@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from kb.coach import fsrs_fit, scheduling
 from kb.coach import stats as review_stats
 from kb.coach.corrections import CorrectionsStore
@@ -410,7 +412,7 @@ class ProfileProgress:
         covered = {c.point for c in before.covered} | {p for p, said in marks.items() if said}
         covered -= {p for p, said in marks.items() if not said}
         self.store.record_marks(self.profile, card, answer, label or "", marks, list(dismissed or []),
-                                [p.text for p in before.key_points if p.text in covered], before.vector, getattr(self._kb.encoder, "model_id", ""), now=now)
+                                [p.text for p in before.key_points if p.text in covered], _stored_vectors(before), getattr(self._kb.encoder, "model_id", ""), now=now)
         return self._kb.grade(card, answer, profile=self.profile, store=self.store)
 
     def corrections(self) -> dict[str, int]:
@@ -434,3 +436,11 @@ class ProfileProgress:
         if result.parameters is not None:
             self.store.record_fit(self.profile, result)
         return result
+
+
+def _stored_vectors(grade):
+    """What a labelled answer keeps of its embeddings: its sentences' rows, then the whole answer's."""
+    if grade.vector is None:
+        return None
+    sentences = grade.sentence_vectors if grade.sentence_vectors is not None else np.zeros((0, len(grade.vector)), dtype=np.float32)
+    return np.vstack([sentences, grade.vector[None, :]])

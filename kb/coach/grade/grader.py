@@ -12,7 +12,7 @@ import numpy as np
 from kb.coach.grade.compared import as_written, resolve_ordered_pairs
 from kb.coach.grade.contradictions import contradictions
 from kb.coach.grade.fit import CardSpace
-from kb.coach.grade.history import LIKE_ANSWER, TRUSTED_RIGHT, WRONG_CAP, CardHistory, LikeEarlier, corrects
+from kb.coach.grade.history import LIKE_ANSWER, TRUSTED_RIGHT, WRONG_CAP, WRONG_SENTENCE_MARGIN, CardHistory, LikeEarlier, corrects, repeats_mistake
 from kb.coach.grade.negation import claim_clauses, is_flipped, is_negated, without_negation
 from kb.coach.grade.points import KeyPoint, key_points
 from kb.coach.grade.relation_clashes import relation_clashes
@@ -119,14 +119,14 @@ class Grader:
         found, doubted = self._contradictions(card, points, point_vectors, units)
         like = None
         if history:
-            coverage, found, like = _with_history(card, points, coverage, found, unit_vectors[-1], answer, history)
+            coverage, found, like = _with_history(card, points, point_vectors, coverage, found, unit_vectors, answer, history)
         grade = self._result(points, coverage, best_unit, units, found, hints, whole, doubted, weights.whole)
         for sentence, mistake in self._misconceptions_said(card, units, unit_vectors[:-1], point_vectors):
             if mistake not in history.dismissed:
                 grade.contradictions.append(Contradiction(sentence, mistake, "misconception", "misconception"))
                 grade.score = int(round(grade.score * CONTRADICTION_FACTOR))
                 found.append((sentence, "misconception", set(), 0, "misconception"))
-        grade.vector, grade.like = unit_vectors[-1], like
+        grade.vector, grade.sentence_vectors, grade.like = unit_vectors[-1], unit_vectors[:-1], like
         if like is not None and like.label == "wrong":
             grade.score = min(grade.score, WRONG_CAP)
         # An answer that says much of this card answers it, however close it also is to a neighbour.
@@ -306,22 +306,25 @@ class Grader:
         return Grade(int(round(score)), covered, missed, clashes, coverage=[round(float(c), 3) for c in coverage], key_points=list(points), doubted=list(doubted))
 
 
-def _with_history(card, points, coverage, found, vector, answer: str, history: CardHistory):
+def _with_history(card, points, point_vectors, coverage, found, unit_vectors, answer: str, history: CardHistory):
     """Coverage and contradictions once the user's labels for this card are read (kb.coach.grade.history)."""
     coverage = np.array(coverage, dtype=float)
     found = [f for f in found if points[f[3]].text not in history.dismissed]  # "not a contradiction", for that sentence
+    vector, sentences = unit_vectors[-1], unit_vectors[:-1]
     good, good_sim = history.nearest(vector, ("right", ""))
-    bad, bad_sim = history.nearest(vector, ("wrong",))
+    right = [a for a in history.answers if a.label == "right"]
+    repeats = [(repeats_mistake(sentences, a, point_vectors, right), a) for a in history.answers if a.label == "wrong"]
+    margin, bad = max(repeats, key=lambda r: r[0], default=(-1.0, None))
     like = None
-    if good is not None and good_sim >= LIKE_ANSWER and good_sim >= bad_sim and good.credited:
+    if bad is not None and margin >= WRONG_SENTENCE_MARGIN and not corrects(answer, bad.answer, card.answer_text) and good_sim < TRUSTED_RIGHT:
+        like = LikeEarlier(bad.answer, "wrong", bad.marked_at, float(bad.vector @ vector) if bad.vector is not None else margin)
+    elif good is not None and good_sim >= LIKE_ANSWER and good.credited:
         for i, point in enumerate(points):
             if point.text in good.credited:
                 coverage[i] = max(coverage[i], good_sim)
         if good.label == "right" and good_sim >= TRUSTED_RIGHT:
             found = []
         like = LikeEarlier(good.answer, good.label or "points", good.marked_at, good_sim)
-    elif bad is not None and bad_sim >= LIKE_ANSWER and not corrects(answer, bad.answer, card.answer_text):
-        like = LikeEarlier(bad.answer, "wrong", bad.marked_at, bad_sim)
     same = history.same_answer(answer)
     if same is not None:  # this very answer's own marks, as the user set them
         for i, point in enumerate(points):

@@ -17,7 +17,11 @@ import numpy as np
 
 from kb.coach.grade.text import content_stems
 
-LIKE_ANSWER = 0.80  # cosine of whole answers from which a new answer is "like" a labelled one
+LIKE_ANSWER = 0.80  # cosine of whole answers from which a new answer is "like" one marked right
+# A sentence this much closer to a sentence of an answer marked wrong than to the card's key points and
+# to the answers marked right repeats its mistake (whole answers on one card all look alike; set on
+# the review dev files, where repeats in other words sit at a median 0.08 and strong answers at 0.01).
+WRONG_SENTENCE_MARGIN = 0.06
 TRUSTED_RIGHT = 0.92  # this close to an answer marked right, no rule-based contradiction stands
 WRONG_CAP = 30  # the most an answer like one marked wrong can score
 
@@ -30,7 +34,8 @@ class LabelledAnswer:
     marked_at: str  # ISO time
     covered: tuple[str, ...]  # the key points (text) that answer said, the user's marks applied
     points: dict[str, bool] = field(default_factory=dict)  # the user's own marks: point text -> said
-    vector: np.ndarray | None = field(default=None, compare=False)
+    vector: np.ndarray | None = field(default=None, compare=False)  # the whole answer's embedding
+    sentences: np.ndarray | None = field(default=None, compare=False)  # each sentence's (rows)
 
     @property
     def credited(self) -> set[str]:
@@ -78,6 +83,16 @@ class CardHistory:
             if sim > best_sim:
                 best, best_sim = labelled, sim
         return best, best_sim
+
+
+def repeats_mistake(sentences: np.ndarray, wrong: LabelledAnswer, points: np.ndarray, right: list[LabelledAnswer]) -> float:
+    """How much closer the answer's closest sentence is to a sentence of `wrong` than to anything the
+    card or the answers marked right say (-1 when it cannot be told)."""
+    if wrong.sentences is None or not len(wrong.sentences) or not len(sentences) or wrong.sentences.shape[1] != sentences.shape[1]:
+        return -1.0
+    references = [points] + [a.sentences for a in right if a.sentences is not None and a.sentences.shape[1] == sentences.shape[1]]
+    closest_right = np.max(np.hstack([sentences @ r.T for r in references if len(r)]), axis=1)
+    return float(((sentences @ wrong.sentences.T).max(axis=1) - closest_right).max())
 
 
 def normalized(answer: str) -> str:

@@ -55,6 +55,7 @@ class Grade:
     confident: bool = True  # False: neither confident coverage nor a confident contradiction ("I can't tell")
     like: LikeEarlier | None = None  # the user's labelled answer to this card that this one is like
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)  # the whole answer's embedding
+    sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)  # each graded sentence's
 
     def to_dict(self) -> dict:
         return {
