@@ -70,15 +70,12 @@ class LogseqCard:
 
 
 def _outside_fences(lines: list[str]) -> list[str]:
+    """The lines that are neither in a code fence nor a fence line."""
     kept, fence = [], None
     for line in lines:
-        opener = FENCE_RE.match(line)
-        if opener:
-            mark = opener.group(1)[0]
-            fence = None if fence == mark else (fence or mark)
-            continue
-        if fence is None:
+        if fence is None and not FENCE_RE.match(line):
             kept.append(line)
+        fence = _fence_after(line, fence)
     return kept
 
 

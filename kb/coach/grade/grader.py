@@ -158,8 +158,7 @@ class Grader:
         does not bear out is a doubt: too unsure to call a contradiction, the doubts of an answer cost
         DOUBT_FACTOR once and the feedback names them as worth checking."""
         text, pair_clashes, written = resolve_ordered_pairs(card, points, " ".join(units))
-        # (clause, kind, points, the clause as the check read it: "KL(q||p)" renamed "Reverse KL"), first check first
-        # (clause, kind, points, the clause as the check read it, the rule that found it), first check first
+        # (clause, kind, points, the clause as the check read it ("KL(q||p)" renamed "Reverse KL"), the rule that found it), first check first
         flagged: list[tuple[str, str, set[int], str, str]] = []
         for clause, hit, on_compared in contradictions(card, points, text):
             flagged.append((as_written(clause, written), "definition_swap" if on_compared else "opposite_attribute", hit, clause, "attribute"))
