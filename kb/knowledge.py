@@ -20,6 +20,7 @@ from kb.notes.cards import Card
 from kb.notes.parse import Problem
 from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
+from kb.retrieval.coverage import DEFAULT_COVERAGE_MODEL, CoverageModel, Judgement, coverage_signals, judge
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet
 from kb.retrieval.search import COVERAGE_QUANTILE, MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, nearest_other_scores, rank
 from kb.vocab import Vocabulary, named_terms, plain_words
@@ -234,11 +235,15 @@ class KnowledgeBase:
         return wikilinks_to_markdown(card.answer_md, card.note, self._link_graph().resolver, href)
 
     # ---- chat, grading, interview, progress ---------------------------------------------------------
-    def ask(self, message: str, topic: str | None = None) -> ChatReply:
-        """Answer from the nearest cards, citing them; `topic` is the previous reply's `.topic` for follow-ups."""
+    def ask(self, message: str, topic: str | None = None, profile: str | None = None, store: ProgressStore | None = None) -> ChatReply:
+        """Answer from the nearest cards, citing them; `topic` is the previous reply's `.topic` for follow-ups.
+        With `profile`, cards that profile marked "not what I asked" for this question are never its answer."""
         from kb.coach import chat
 
-        return chat.answer(self, message, topic)
+        rejected: frozenset[str] = frozenset()
+        if profile is not None:
+            rejected = (store or self.progress_store()).rejected_cards(profile, str(message or ""))
+        return chat.answer(self, message, topic, rejected)
 
     def grade(self, card_id: str, answer: str, hints: int = 0, profile: str | None = None, store: ProgressStore | None = None) -> Grade:
         """Score a free-text answer against a card: key points covered and missed, contradictions.
@@ -363,6 +368,12 @@ class KnowledgeBase:
             raise CardNotFound(f"no card with id {str(card_id)[:200]!r}")
         vector = self._query_vector(dense_query_text(clean_query(text), self.lexical))
         return float(dense_scores(self.data.vectors[row : row + 1], vector)[0])
+
+    def judge_coverage(self, question: str, hits: list[Hit], model: CoverageModel = DEFAULT_COVERAGE_MODEL) -> Judgement:
+        """Whether `hits[0]` answers `question`: `answer`, `closest` or `abstain`, with the chance and the
+        signals behind it (kb/retrieval/coverage.py)."""
+        signals = coverage_signals(hits, self.coverage_floor(), self.lexical, question, self._by_id[hits[0].card.id])
+        return judge(signals, model)
 
     def card_named_by(self, text: str) -> Card | None:
         """The one card whose question names every name the text uses ("Explain InfoNCE." for "why does

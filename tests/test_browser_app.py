@@ -249,7 +249,7 @@ def test_chat_answers_with_citation_follows_up_and_abstains(page, app_kb, tmp_pa
     citation = reply.locator(f'a[href*="card={PPO}"]')
     expect(citation.first).to_be_visible()
     assert reply.locator(".katex").count() >= 1 and reply.locator(".katex-error").count() == 0
-    suggestions = page.locator("#kb-follow-ups button:visible")
+    suggestions = page.locator("#kb-follow-ups button.kb-follow-up:visible")
     assert 2 <= suggestions.count() <= 3
 
     reply = ask(page, "how is that different from TRPO?", 1)

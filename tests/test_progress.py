@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.notes.cards import Card
-from kb.errors import ProgressStoreError
 from kb.coach.progress import ProgressStore
-
+from kb.errors import ProgressStoreError
+from kb.notes.cards import Card
 from tests.support import ROOT, kb_env
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -27,7 +26,7 @@ def card(card_id="what-is-focal-loss", family="Classification"):
 
 def test_whole_schema_after_migrations(tmp_path):
     with ProgressStore(tmp_path / "p.sqlite3") as store:
-        assert store.applied_migrations() == [1, 2, 3, 4, 5]
+        assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
         schema = store.schema()
     assert schema == {
         "migrations": [("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("applied_at", "TEXT", 1, 0)],
@@ -54,7 +53,8 @@ def test_whole_schema_after_migrations(tmp_path):
             ("answer", "TEXT", 1, 0), ("label", "TEXT", 1, 0), ("covered", "TEXT", 1, 0), ("vector", "BLOB", 0, 0),
             ("model", "TEXT", 1, 0), ("marked_at", "TEXT", 1, 0),
         ],
-        "point_marks": [("id", "INTEGER", 0, 1), ("answer_id", "INTEGER", 1, 0), ("card_hash", "TEXT", 1, 0), ("point", "TEXT", 1, 0), ("said", "INTEGER", 1, 0)],
+        "point_marks": [("id", "INTEGER", 0, 1), ("answer_id", "INTEGER", 1, 0), ("card_hash", "TEXT", 1, 0), ("point", "TEXT", 1, 0),
+                        ("said", "INTEGER", 1, 0)],
         "dismissed_contradictions": [
             ("profile", "TEXT", 1, 1), ("card_id", "TEXT", 1, 2), ("card_sentence", "TEXT", 1, 3), ("card_hash", "TEXT", 1, 0), ("dismissed_at", "TEXT", 1, 0),
         ],
@@ -63,7 +63,12 @@ def test_whole_schema_after_migrations(tmp_path):
             ("fit_labels", "INTEGER", 1, 0), ("judge_labels", "INTEGER", 1, 0), ("auc_default", "REAL", 0, 0), ("auc_fitted", "REAL", 0, 0),
             ("adopted", "INTEGER", 1, 0),
         ],
-        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "grader_fits_by_profile", "labelled_answers_by_card", "point_marks_by_answer", "reviews_by_card", "reviews_by_profile_time"],
+        "chat_rejections": [
+            ("id", "INTEGER", 0, 1), ("profile", "TEXT", 1, 0), ("question", "TEXT", 1, 0), ("asked", "TEXT", 1, 0), ("card_id", "TEXT", 1, 0),
+            ("card_hash", "TEXT", 1, 0), ("marked_at", "TEXT", 1, 0),
+        ],
+        "_indexes": ["card_state_by_due", "fsrs_fits_by_profile", "grader_fits_by_profile", "labelled_answers_by_card", "point_marks_by_answer",
+                     "reviews_by_card", "reviews_by_profile_time"],
     }
 
 
@@ -71,9 +76,9 @@ def test_reopening_does_not_rerun_migrations(tmp_path):
     path = tmp_path / "p.sqlite3"
     ProgressStore(path).close()
     with ProgressStore(path) as store:
-        assert store.applied_migrations() == [1, 2, 3, 4, 5]
+        assert store.applied_migrations() == [1, 2, 3, 4, 5, 6]
     rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
-    assert rows == 5
+    assert rows == 6
 
 
 def test_fsrs_state_follows_the_fsrs_package(tmp_path):

@@ -1,5 +1,5 @@
 """`kb stats` (review statistics, as in the Progress tab), `kb fsrs` (FSRS parameters fitted to a profile) and
-`kb calibrate` (the grader's weights fitted to a profile's labels)."""
+`kb calibrate` (the grader's weights fitted to a profile's labels; the chat judge on a profile's marks)."""
 from __future__ import annotations
 
 import json
@@ -136,7 +136,7 @@ def show(corpus, index_dir, model, data_dir, profile, as_json):
 
 @click.group()
 def calibrate():
-    """Calibrate kb to you: the grader's weights fitted to your own right/wrong labels."""
+    """Calibrate kb to you: the grader's weights fitted to your own right/wrong labels, and how the chat does on your marks."""
 
 
 @calibrate.command("grader")
@@ -159,6 +159,33 @@ def calibrate_grader(corpus, index_dir, model, data_dir, profile, as_json):
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
     click.echo(result.message)
+
+
+@calibrate.command("chat")
+@common_options
+@progress_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: pairs, answered_from_marked_card, share, outcomes.")
+def calibrate_chat(corpus, index_dir, model, data_dir, profile, as_json):
+    """How the chat's coverage judge does on your own "not what I asked" marks.
+
+    Each pair (question, card) the profile marked is asked again without the marks: a reply from the
+    marked card is a mistake of the shipped calibration on your own data. The marks themselves keep
+    working for that profile whatever this says, and never change other profiles. Mark replies with
+    the Chat tab's "Not what I asked" or `kb ask --not-what-i-asked`.
+
+    Example: kb calibrate chat --profile ana
+    """
+    kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
+    check = kb.progress(profile).check_chat()
+    if as_json:
+        click.echo(json.dumps(check.to_dict(), ensure_ascii=False))
+        return
+    if not check.pairs:
+        click.echo(f"No replies marked \"not what I asked\" for profile {profile!r} yet.")
+        return
+    outcomes = ", ".join(f"{name} {count}" for name, count in check.outcomes.items())
+    click.echo(f"{check.pairs} replies marked \"not what I asked\". Without the marks, the chat would answer "
+               f"{check.answered_from_marked_card} of them ({check.to_dict()['share']:.0%}) from the card you marked; outcomes: {outcomes}.")
 
 
 def register(main: click.Group) -> None:

@@ -175,6 +175,14 @@ def render_reply(reply: ChatReply, formulas: str = "text") -> str:
             lines.append("Nearest: " + "; ".join(f"{shown(safe(c.question))} ({safe(c.family)})" for c in reply.nearest))
         return "\n\n".join(lines)
     card = reply.card
+    if reply.outcome == "closest":
+        lines = [f"Your notes may not cover this. The closest card: **{shown(safe(card.question))}** · *{safe(card.family)}* [{card.id}]"]
+        if reply.missing:
+            lines.append(f"It never mentions {safe(_listed(reply.missing, 'or'))}.")
+        lines.append(shown(safe(WIKI_LINK_RE.sub(wiki_link_text, reply.excerpt))))
+        if len(reply.nearest) > 1:
+            lines.append("Also near: " + "; ".join(f"{shown(safe(c.question))} ({safe(c.family)}) [{c.id}]" for c in reply.nearest[1:]))
+        return "\n\n".join(lines)
     parts = [f"**{shown(safe(card.question))}** · *{safe(card.family)}*", shown(safe(WIKI_LINK_RE.sub(wiki_link_text, reply.excerpt)))]
     if reply.cut:
         parts.append(f"(the most relevant part; `kb show {card.id}` prints the whole answer)")
@@ -182,8 +190,8 @@ def render_reply(reply: ChatReply, formulas: str = "text") -> str:
     return "\n\n".join(parts)
 
 
-def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def _listed(names: list[str], conjunction: str = "or") -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {conjunction} " + names[-1]
 
 
 def reply_payload(reply: ChatReply) -> dict:
@@ -192,8 +200,11 @@ def reply_payload(reply: ChatReply) -> dict:
         return {"id": c.id, "question": c.question, "family": c.family, "score": round(float(c.score), 4)}
 
     return {
+        "outcome": reply.outcome,
         "answer_md": render_reply(reply, formulas="latex"),
         "abstained": reply.abstained,
+        "card": reply.card.id if reply.card is not None else None,
+        "missing": list(reply.missing),
         "citations": [cited(c) for c in reply.citations],
         "follow_ups": list(reply.follow_ups),
         "nearest": [cited(c) for c in reply.nearest],

@@ -1,20 +1,28 @@
 """Grounded, offline Q&A over the cards: no LLM, every reply is a card's own answer with its citation.
 
-`answer(kb, message, topic) -> ChatReply`, where `topic` is the previous reply's `topic` (a card id,
-kept by the caller as data). A follow-up that leans on it ("and why the clip?", "how is that
-different from TRPO?") is searched together with that card's question. When nothing matches well
-enough the reply abstains and names the nearest families. A ChatReply is data (cards, the answer's
-text span, citations, follow-ups); the surfaces turn it into links and markdown.
+`answer(kb, message, topic, rejected) -> ChatReply`, where `topic` is the previous reply's `topic` (a
+card id, kept by the caller as data). A follow-up that leans on it ("and why the clip?", "how is that
+different from TRPO?") is searched together with that card's question. Every reply has one of three
+outcomes (kb.retrieval.coverage judges which):
+  answer   the card answers the question: its words, cited;
+  closest  the notes have something near it, maybe not this: the nearest card, the question's words it
+           never uses, and the next two cards;
+  abstain  nothing near: the nearest cards only as suggestions.
+`rejected` names cards the user said do not answer this question ("not what I asked"): they are never
+the answer to it again. A ChatReply is data; the surfaces turn it into links and markdown.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kb.errors import KbError, QueryError
+from kb.notes.cards import Card
 from kb.notes.markdown import to_text
+from kb.retrieval.coverage import Outcome
 from kb.retrieval.search import UNFAMILIAR_NAME_QUANTILE, is_confident
 from kb.vocab import CONVERSATION_WORDS
 
@@ -22,7 +30,8 @@ SEARCH_K = 12
 MAX_CITATIONS = 2
 SECOND_CITATION_MARGIN = 0.04  # cite a second card when its score is this close to the best one
 MAX_FOLLOW_UPS = 3
-NEAREST_SHOWN = 3  # cards named when the notes do not cover a question
+NEAREST_SHOWN = 3  # cards named when the notes do not cover a question (the closest card and the next two)
+MAX_MISSING_SHOWN = 4  # the question's words a closest card never uses, rarest first
 LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
 # Abstention is kb.retrieval.search.is_confident (ABSTAIN_THRESHOLD, calibrated by benchmarks/eval_search.py).
 # A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
@@ -50,23 +59,30 @@ class Citation:
 @dataclass
 class ChatReply:
     message: str  # what the user asked, whitespace-normalised
-    card: object | None = None  # the Card answered from; None when abstaining
+    card: Card | None = None  # the card answered from, or for `closest` the nearest card; None when abstaining
     excerpt: str = ""  # the card's answer (markdown, $...$ LaTeX), or its part most relevant to the question
     cut: bool = False  # True when `excerpt` is only part of the card's answer
-    citations: list[Citation] = field(default_factory=list)  # cards used, best first
+    citations: list[Citation] = field(default_factory=list)  # cards answered from, best first (only for `answer`)
     follow_ups: list[str] = field(default_factory=list)  # 2-3 questions the user may ask next
-    abstained: bool = False  # True when nothing in the notes matches well enough
+    outcome: Outcome = "answer"
     query: str = ""  # what was searched (the message, or the message with the previous topic)
     used_context: bool = False  # True when the previous topic resolved a follow-up
     nearest_families: list[str] = field(default_factory=list)
-    nearest: list[Citation] = field(default_factory=list)  # when abstaining: the closest cards the notes do have
-    unfamiliar: list[str] = field(default_factory=list)  # when abstaining: names in the question the notes never mention
+    nearest: list[Citation] = field(default_factory=list)  # unless answered: the closest cards the notes do have
+    unfamiliar: list[str] = field(default_factory=list)  # names in the question the notes never mention
+    missing: list[str] = field(default_factory=list)  # for `closest`: the question's words the nearest card never uses
+    chance: float | None = None  # the coverage judge's chance that the top card answers the question
     error: str = ""  # why the message could not be searched (empty, unusable)
 
     @property
+    def abstained(self) -> bool:
+        """True only for `abstain`: nothing in the notes is near the question."""
+        return self.outcome == "abstain"
+
+    @property
     def topic(self) -> str | None:
-        """The card id the next turn's follow-ups refer back to."""
-        return self.card.id if self.card is not None else None
+        """The card id the next turn's follow-ups refer back to: only a card that answered."""
+        return self.card.id if self.card is not None and self.outcome == "answer" else None
 
 
 # ---- follow-up detection ------------------------------------------------------------------------------
@@ -87,16 +103,17 @@ def looks_like_follow_up(message: str) -> bool:
 
 
 # ---- confidence ------------------------------------------------------------------------------------------
-def confident(kb, hits, message: str = "", unfamiliar: list[str] = ()) -> bool:
-    """Whether the hits are close enough to answer from: the search's threshold and the corpus's coverage
-    floor. When the question names something the notes never mention ("DBSCAN"), the top card must be
+def confident(kb, hits) -> bool:
+    """Whether the hits are close enough to answer from by the search's threshold and the corpus's
+    coverage floor alone (a second citation, a follow-up's own words)."""
+    return is_confident(hits, kb.coverage_floor())
+
+
+def about_unfamiliar_name(kb, hits, message: str, unfamiliar: list[str]) -> bool:
+    """When the question names something the notes never mention ("DBSCAN"), the top card must be
     about it under another name ("Wasserstein GAN" for WGAN), not merely share the question's other
     words ("How does the X clustering algorithm work?"): it must reach a stricter floor, and the name
     must not push the question away from it."""
-    if not is_confident(hits, kb.coverage_floor()):
-        return False
-    if not unfamiliar:
-        return True
     if hits[0].dense < kb.coverage_floor(UNFAMILIAR_NAME_QUANTILE):
         return False
     without = re.sub("|".join(rf"\b{re.escape(name)}\b" for name in unfamiliar), " ", message)
@@ -177,28 +194,39 @@ def follow_up_questions(kb, best_id: str, hits, exclude: set[str]) -> list[str]:
     return picks
 
 
-def _abstain(kb, message: str, hits, query: str, unfamiliar: list[str] = ()) -> ChatReply:
-    families = nearest_families(hits)
-    suggestions = []
-    for family in families[:MAX_FOLLOW_UPS]:
-        cards = kb.family_cards(family)
-        if cards:
-            suggestions.append(cards[0].question)
-    nearest = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in hits[:NEAREST_SHOWN]]
-    return ChatReply(message, follow_ups=suggestions, abstained=True, query=query, nearest_families=families, nearest=nearest, unfamiliar=list(unfamiliar))
+def _citation(hit) -> Citation:
+    return Citation(hit.card.id, hit.card.question, hit.card.family, float(hit.score))
+
+
+def _abstain(message: str, hits, query: str, unfamiliar: list[str] = (), chance: float | None = None) -> ChatReply:
+    """Nothing near: the nearest cards are offered as what to ask instead."""
+    nearest = [_citation(h) for h in hits[:NEAREST_SHOWN]]
+    return ChatReply(message, outcome="abstain", follow_ups=[c.question for c in nearest], query=query,
+                     nearest_families=nearest_families(hits), nearest=nearest, unfamiliar=list(unfamiliar), chance=chance)
+
+
+def _closest(kb, message: str, hits, query: str, missing: list[str], chance: float | None, unfamiliar: list[str]) -> ChatReply:
+    """Something near, maybe not this: the nearest card, what of the question it never mentions, and the next two."""
+    best = hits[0]
+    body, cut = relevant_part(kb, best.card, query)
+    nearest = [_citation(h) for h in hits[:NEAREST_SHOWN]]
+    return ChatReply(message, best.card, body, cut, follow_ups=[c.question for c in nearest[1:]], outcome="closest", query=query,
+                     nearest_families=nearest_families(hits), nearest=nearest, unfamiliar=list(unfamiliar),
+                     missing=missing[:MAX_MISSING_SHOWN], chance=chance)
 
 
 def _search(kb, query: str):
     return kb.search(query, k=SEARCH_K, mode="hybrid")
 
 
-def answer(kb, message: str, topic: str | None = None) -> ChatReply:
-    """Reply to `message`; `topic` is the previous reply's topic (a card id), None for a fresh conversation."""
+def answer(kb, message: str, topic: str | None = None, rejected: Collection[str] = ()) -> ChatReply:
+    """Reply to `message`; `topic` is the previous reply's topic (a card id), None for a fresh conversation;
+    `rejected` the cards the user marked as not answering this question."""
     shown = " ".join(str(message or "").split())
     try:
         hits = _search(kb, message)
     except QueryError as exc:
-        return ChatReply(shown, abstained=True, error=str(exc))
+        return ChatReply(shown, outcome="abstain", error=str(exc))
     query, used_context = message, False
     topic_id = topic if topic and kb.has_card(topic) else None
     if topic_id and looks_like_follow_up(message):
@@ -221,14 +249,21 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
                 context_hits = _rerank_with_standalone(context_hits, hits)
             if context_hits:
                 hits, query, used_context = context_hits, combined, True
+    hits = [h for h in hits if h.card.id not in rejected]  # "not what I asked": never this card for this question
     # Names in what was asked: one the notes never use ("DBSCAN") raises the bar (a borrowed topic does
     # not excuse it); one that a single card's question uses ("InfoNCE") points at that card.
     unfamiliar = kb.unfamiliar_terms(message)
-    if not hits or not confident(kb, hits, message, unfamiliar):
-        named = None if unfamiliar or not hits else _named_hit(kb, message, hits)
-        if named is None:
-            return _abstain(kb, shown, hits, query, unfamiliar)
+    if not hits:
+        return _abstain(shown, hits, query, unfamiliar)
+    named = None if unfamiliar else named_hit(kb, message, hits)
+    if named is not None:
         hits = [named] + [h for h in hits if h is not named]
+    judgement = kb.judge_coverage(query, hits)
+    if judgement.outcome == "abstain" and named is None:
+        return _abstain(shown, hits, query, unfamiliar, judgement.chance)
+    answers = named is not None or (judgement.outcome == "answer" and (not unfamiliar or about_unfamiliar_name(kb, hits, message, unfamiliar)))
+    if not answers:
+        return _closest(kb, shown, hits, query, judgement.signals.missing_words, judgement.chance, unfamiliar)
     best = hits[0]
     cited = [best]
     for hit in hits[1:]:
@@ -237,12 +272,13 @@ def answer(kb, message: str, topic: str | None = None) -> ChatReply:
         if best.score - hit.score <= SECOND_CITATION_MARGIN and confident(kb, [hit]):
             cited.append(hit)
     body, cut = relevant_part(kb, best.card, message if not used_context else query)
-    citations = [Citation(h.card.id, h.card.question, h.card.family, float(h.score)) for h in cited]
+    citations = [_citation(h) for h in cited]
     follow_ups = follow_up_questions(kb, best.card.id, hits[1:], {h.card.id for h in cited})
-    return ChatReply(shown, best.card, body, cut, citations, follow_ups, False, query, used_context, nearest_families(hits))
+    return ChatReply(shown, best.card, body, cut, citations, follow_ups, "answer", query, used_context, nearest_families(hits),
+                     chance=judgement.chance)
 
 
-def _named_hit(kb, message: str, hits):
+def named_hit(kb, message: str, hits):
     """The hit of the card the question names, when exactly one card's question names what the question
     names and that hit reaches the search's threshold: the small encoder does not know many names
     ("InfoNCE"), so its dense score alone would leave a question about that very card unanswered."""

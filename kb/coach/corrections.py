@@ -1,11 +1,12 @@
-"""The progress store's grading corrections: answers labelled right or wrong, key points said or not
-(by their text and the card's hash, never their position), contradictions dismissed, and the grader
-weights fitted to a profile's labels. A mixin of kb.coach.progress.ProgressStore, whose connection,
+"""The progress store's corrections: answers labelled right or wrong, key points said or not (by their
+text and the card's hash, never their position), contradictions dismissed, the grader weights fitted to a
+profile's labels, and chat replies marked "not what I asked" (the question and the card). A mixin of kb.coach.progress.ProgressStore, whose connection,
 lock and transactions it uses: each correction is one transaction, like a review.
 """
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -18,7 +19,7 @@ LABELS = ("right", "wrong", "")  # "": only key points or contradictions were ma
 
 
 class CorrectionsStore:
-    """The corrections tables of ProgressStore (migrations 4 and 5)."""
+    """The corrections tables of ProgressStore (migrations 4, 5 and 6)."""
 
     def record_marks(self, profile: str, card, answer: str, label: str = "", points: dict[str, bool] | None = None,
                      dismissed: list[str] | None = None, covered: list[str] | None = None, vector=None, model: str = "",
@@ -73,7 +74,9 @@ class CorrectionsStore:
                 "SELECT COUNT(*) FROM point_marks JOIN labelled_answers ON labelled_answers.id = point_marks.answer_id WHERE profile=?", (profile,)
             ).fetchone()[0]
             dismissed = self._db.execute("SELECT COUNT(*) FROM dismissed_contradictions WHERE profile=?", (profile,)).fetchone()[0]
-        return {"marked_right": labels.get("right", 0), "marked_wrong": labels.get("wrong", 0), "points_marked": points, "contradictions_dismissed": dismissed}
+            rejected = self._db.execute("SELECT COUNT(*) FROM chat_rejections WHERE profile=?", (profile,)).fetchone()[0]
+        return {"marked_right": labels.get("right", 0), "marked_wrong": labels.get("wrong", 0), "points_marked": points, "contradictions_dismissed": dismissed,
+                "not_what_i_asked": rejected}
 
     def labelled(self, profile: str) -> list[tuple[str, str, str]]:
         """(card id, answer, label) of every answer the profile marked right or wrong, oldest first."""
@@ -103,6 +106,39 @@ class CorrectionsStore:
         if not row or not row[1] or not row[0]:
             return None
         return Weights(**json.loads(row[0]))
+
+
+    # ---- chat: "not what I asked" -----------------------------------------------------------------
+    def reject_reply(self, profile: str, question: str, card, now: datetime | None = None) -> None:
+        """Store that `card` does not answer `question` for this profile (asked again, it is never the answer)."""
+        profile = self.clean_profile(profile)
+        key = question_key(question)
+        if not key:
+            raise ProgressStoreError("a question is needed to mark a reply as not what was asked")
+        moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
+        with self._transaction() as db:
+            self._ensure_profile(db, profile)
+            db.execute("INSERT OR IGNORE INTO chat_rejections (profile, question, asked, card_id, card_hash, marked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (profile, key, " ".join(question.split())[:2000], card.id, card.text_hash, moment))
+
+    def rejected_cards(self, profile: str, question: str) -> frozenset[str]:
+        """The cards this profile marked as not answering this question (asked in the same words)."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT card_id FROM chat_rejections WHERE profile=? AND question=?", (profile, question_key(question))).fetchall()
+        return frozenset(row[0] for row in rows)
+
+    def rejections(self, profile: str) -> list[tuple[str, str]]:
+        """(question as asked, card id) of every reply the profile marked "not what I asked", oldest first."""
+        profile = self.clean_profile(profile)
+        with self._lock:
+            rows = self._db.execute("SELECT asked, card_id FROM chat_rejections WHERE profile=? ORDER BY id", (profile,)).fetchall()
+        return [tuple(row) for row in rows]
+
+
+def question_key(question: str) -> str:
+    """A question in the form rejections are matched on: its words, lower-cased ("Why clip?" = "why clip")."""
+    return " ".join(re.findall(r"[^\W_]+", (question or "").lower()))
 
 
 def _vectors(row, model: str, dim: int | None) -> tuple:

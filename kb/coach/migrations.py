@@ -128,4 +128,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX grader_fits_by_profile ON grader_fits(profile, id)
         """,
     ),
+    (
+        6,
+        "chat replies marked 'not what I asked'",
+        """
+        CREATE TABLE chat_rejections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            question TEXT NOT NULL,
+            asked TEXT NOT NULL,
+            card_id TEXT NOT NULL,
+            card_hash TEXT NOT NULL,
+            marked_at TEXT NOT NULL,
+            UNIQUE (profile, question, card_id)
+        )
+        """,
+    ),
 ]

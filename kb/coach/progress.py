@@ -360,6 +360,19 @@ class ProgressStore(CorrectionsStore):
             return [r[0] for r in self._db.execute("SELECT id FROM migrations ORDER BY id")]
 
 
+@dataclass(frozen=True)
+class ChatCheck:
+    """The coverage judge on a profile's "not what I asked" pairs (ProfileProgress.check_chat)."""
+
+    pairs: int
+    answered_from_marked_card: int  # the shipped judge's mistakes on the profile's own data
+    outcomes: dict[str, int]  # what the same questions get without the marks
+
+    def to_dict(self) -> dict:
+        share = round(self.answered_from_marked_card / self.pairs, 3) if self.pairs else None
+        return {"pairs": self.pairs, "answered_from_marked_card": self.answered_from_marked_card, "share": share, "outcomes": self.outcomes}
+
+
 class ProfileProgress:
     """One profile's view of the store, against the current cards: what `KnowledgeBase.progress(profile)` returns."""
 
@@ -417,6 +430,25 @@ class ProfileProgress:
 
     def corrections(self) -> dict[str, int]:
         return self.store.correction_counts(self.profile)
+
+    def not_what_i_asked(self, question: str, card_id: str, now: datetime | None = None):
+        """Mark a chat reply wrong: `card_id` does not answer `question`. For this profile that question is
+        never answered from that card again. Returns the question asked again, with the mark read."""
+        card = self._kb.card(card_id)
+        self.store.reject_reply(self.profile, question, card, now=now)
+        return self._kb.ask(question, profile=self.profile, store=self.store)
+
+    def check_chat(self) -> ChatCheck:
+        """How the shipped coverage judge does on this profile's "not what I asked" pairs, its own held-out
+        data: asked again without the marks, how many are still answered from the card marked wrong."""
+        pairs = [(question, card_id) for question, card_id in self.store.rejections(self.profile) if self._kb.has_card(card_id)]
+        outcomes = {"answer": 0, "closest": 0, "abstain": 0}
+        same_card = 0
+        for question, card_id in pairs:
+            reply = self._kb.ask(question)
+            outcomes[reply.outcome] += 1
+            same_card += reply.outcome == "answer" and reply.card is not None and reply.card.id == card_id
+        return ChatCheck(len(pairs), same_card, outcomes)
 
     def calibrate_grader(self, now: datetime | None = None):
         """Refit the grader's few weights to this profile's right/wrong labels (kb/coach/grade/calibration.py);

@@ -367,6 +367,16 @@ class LexicalIndex:
             out = out + weight * self._token_scores([self._token_ids[t] for t in tokens])
         return out
 
+    def documents_with(self, token: str) -> frozenset[int]:
+        """The rows of the documents that contain an indexed token (a stem, or a concept token)."""
+        token_id = self._token_ids.get(token)
+        if token_id is None or self._empty or token_id + 1 >= len(self._indptr):
+            return frozenset()
+        return frozenset(self._indices[self._indptr[token_id] : self._indptr[token_id + 1]].tolist())
+
+    def documents_with_concept(self, group: int) -> frozenset[int]:
+        return self.documents_with(concept_token(group))
+
     def _token_scores(self, token_ids: list[int]) -> np.ndarray:
         """Sum of the tokens' per-document BM25 scores, added in query order (as bm25s does)."""
         scores = np.zeros(self.size, dtype=np.float32)
