@@ -76,7 +76,7 @@ def items(corpus: str, split: str = "dev") -> list[dict]:
 def measure(workspace: Workspace, corpus: str, vocab: str, rows: list[dict]) -> list[dict]:
     """Each row with the signals of its top hit and whether that hit is expected."""
     kb = workspace.open((corpus,), vocab)
-    floor = kb.coverage_floor()
+    floor = kb.retriever.coverage_floor()
     row_of = {card.id: i for i, card in enumerate(kb.cards())}
     out = []
     for item in rows:
@@ -109,7 +109,7 @@ def fit(rows: list[dict]) -> CoverageModel:
     y = np.array([r["y"] for r in rows], dtype=float)
     fitted, bias = fit_logistic(x, y)
     weights = [0.0] * len(SIGNALS)
-    for i, value in zip(used, fitted):
+    for i, value in zip(used, fitted, strict=True):
         weights[i] = round(float(value), 3)
     model = CoverageModel(tuple(weights), round(bias, 3), 0.5, 0.0)
     covered = [(model.chance_of(r["x"]), r["y"]) for r in rows if r["kind"] == "covered"]
@@ -148,7 +148,7 @@ def figures(model: CoverageModel, rows: list[dict]) -> dict:
         outcomes = [outcome(model, r) for r in group]
         entry = {"n": len(group), **{o: round(outcomes.count(o) / len(group), 3) for o in ("answer", "closest", "abstain")}}
         if kind == "covered":
-            entry["answer_right"] = round(sum(o == "answer" and r["y"] for o, r in zip(outcomes, group)) / len(group), 3)
+            entry["answer_right"] = round(sum(o == "answer" and r["y"] for o, r in zip(outcomes, group, strict=True)) / len(group), 3)
             entry["top_right"] = round(sum(r["y"] for r in group) / len(group), 3)
         out[kind] = entry
     return out

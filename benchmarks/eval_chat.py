@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.coach.chat import answer  # noqa: E402
 from kb.retrieval.search import ABSTAIN_THRESHOLD  # noqa: E402
 
 
@@ -36,10 +35,11 @@ def turn_ok(reply, expect) -> bool:
 def run(kb, dialogues, with_context: bool) -> dict:
     stats: dict = {}
     for dialogue in dialogues:
-        s = stats.setdefault(dialogue["split"], {"turns": 0, "ok": 0, "follow": 0, "follow_ok": 0, "on": 0, "on_answered": 0, "off": 0, "off_abstained": 0, "rows": []})
+        s = stats.setdefault(dialogue["split"], {"turns": 0, "ok": 0, "follow": 0, "follow_ok": 0, "on": 0, "on_answered": 0, "off": 0,
+                                                 "off_abstained": 0, "rows": []})
         topic = None  # the previous reply's card: what a follow-up refers to
         for i, turn in enumerate(dialogue["turns"]):
-            reply = answer(kb, turn["say"], topic if with_context else None)
+            reply = kb.ask(turn["say"], topic if with_context else None)
             ok = turn_ok(reply, turn["expect"])
             s["turns"] += 1
             s["ok"] += ok

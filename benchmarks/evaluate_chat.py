@@ -43,10 +43,10 @@ def today(kb: KnowledgeBase, question: str) -> tuple[str, str | None]:
     corpus's floor (a stricter one when the question names something the notes never mention), or
     when the question names one card; abstain otherwise. Returns (outcome, card id)."""
     hits = kb.search(question, k=SEARCH_K)
-    unfamiliar = kb.unfamiliar_terms(question)
-    if hits and is_confident(hits, kb.coverage_floor()) and (not unfamiliar or about_unfamiliar_name(kb, hits, question, unfamiliar)):
+    unfamiliar = kb.retriever.unfamiliar_terms(question)
+    if hits and is_confident(hits, kb.retriever.coverage_floor()) and (not unfamiliar or about_unfamiliar_name(kb.retriever, hits, question, unfamiliar)):
         return "answer", hits[0].card.id
-    named = None if unfamiliar or not hits else named_hit(kb, question, hits)
+    named = None if unfamiliar or not hits else named_hit(kb.retriever, question, hits)
     return ("answer", named.card.id) if named is not None else ("abstain", None)
 
 
@@ -64,7 +64,7 @@ def rates(kb: KnowledgeBase, rows: list[dict], rule) -> dict:
         results = [rule(kb, r["question"]) for r in group]
         entry = {"n": len(group), **{o: round(sum(res[0] == o for res in results) / len(group), 3) for o in ("answer", "closest", "abstain")}}
         if kind == "on_topic":
-            entry["answer_right"] = round(sum(res[0] == "answer" and res[1] in r["expected"] for res, r in zip(results, group)) / len(group), 3)
+            entry["answer_right"] = round(sum(res[0] == "answer" and res[1] in r["expected"] for res, r in zip(results, group, strict=True)) / len(group), 3)
         out[kind] = entry
     return out
 
@@ -72,8 +72,8 @@ def rates(kb: KnowledgeBase, rows: list[dict], rule) -> dict:
 def search_and_latency(kb: KnowledgeBase, rows: list[dict]) -> dict:
     on_topic = [r for r in rows if r["kind"] == "on_topic"]
     ranks = [[h.card.id for h in kb.search(r["question"], k=5)] for r in on_topic]
-    r1 = sum(ids[:1] and ids[0] in r["expected"] for ids, r in zip(ranks, on_topic)) / max(len(on_topic), 1)
-    r5 = sum(any(i in r["expected"] for i in ids) for ids, r in zip(ranks, on_topic)) / max(len(on_topic), 1)
+    r1 = sum(ids[:1] and ids[0] in r["expected"] for ids, r in zip(ranks, on_topic, strict=True)) / max(len(on_topic), 1)
+    r5 = sum(any(i in r["expected"] for i in ids) for ids, r in zip(ranks, on_topic, strict=True)) / max(len(on_topic), 1)
     search_ms, chat_ms = [], []
     for r in rows:
         kb.clear_query_cache()

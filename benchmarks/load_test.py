@@ -85,7 +85,7 @@ class User:
             raise RuntimeError(f"search reply without hits: {str(html)[:120]}")
 
     def chat(self) -> None:
-        result = self.client.predict(self.rng.choice(self.queries), [], None, api_name="/chat")
+        result = self.client.predict(self.rng.choice(self.queries), [], None, "load-test", None, api_name="/chat")
         replies = [t for role, t in texts_of(result[0]) if role == "assistant"]
         if not replies or ERROR_MARK in replies[-1]:
             raise RuntimeError(f"chat reply missing or an error: {replies[-1:]!r}")
@@ -116,7 +116,7 @@ def run_users(users: list[User], seconds: float) -> list[tuple[str, float, float
     records: list[tuple[str, float, float, str | None]] = []
     lock = threading.Lock()
     start_line = threading.Barrier(len(users))
-    kinds, weights = zip(*MIX)
+    kinds, weights = zip(*MIX, strict=True)
 
     def loop(user: User) -> None:
         start_line.wait()
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="Name of this run in the results file (default: users-concurrency).")
     args = parser.parse_args()
 
-    queries = [json.loads(l)["query"] for l in (ROOT / "benchmarks" / "queries.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+    queries = [json.loads(line)["query"] for line in (ROOT / "benchmarks" / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     work = Path(tempfile.mkdtemp(prefix="kb-load-"))
     shutil.copytree(ROOT / "corpus", work / "corpus")
     port = free_port()

@@ -9,21 +9,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.config import Config
-from kb.errors import CardNotFound, CorpusError, IndexCorruptError, QueryError
+from kb.errors import CardNotFound, CorpusError, IndexCorruptError
 from kb.notes.cards import Card
 from kb.notes.parse import Problem
 from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
-from kb.retrieval.coverage import DEFAULT_COVERAGE_MODEL, CoverageModel, Judgement, coverage_signals, judge
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet
-from kb.retrieval.search import COVERAGE_QUANTILE, MODES, Hit, clean_query, coverage_floor, dense_query_text, dense_scores, nearest_other_scores, rank
-from kb.vocab import Vocabulary, named_terms, plain_words
+from kb.retrieval.retriever import Retriever
+from kb.retrieval.search import Hit
+from kb.vocab import Vocabulary
 
 if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `kb search` stays fast
     from kb.coach.chat import ChatReply
@@ -71,7 +72,7 @@ class KnowledgeBase:
     @classmethod
     def load(
         cls,
-        corpus: "str | Path | Config | None" = None,
+        corpus: str | Path | Config | None = None,
         index: str | Path | None = None,
         model: str | None = None,
         config: Config | None = None,
@@ -80,7 +81,7 @@ class KnowledgeBase:
         progress=None,
         force: bool = False,
         background_model: bool = False,
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         """Open the knowledge base, building or updating the index when needed.
 
         With background_model=True the embedding model loads in a thread, so cards can be
@@ -102,7 +103,7 @@ class KnowledgeBase:
         self._by_id = {card.id: i for i, card in enumerate(self._cards)}
         self.problems: list[Problem] = data.problems
         self.lexical = data.lexical if data.lexical is not None else LexicalIndex.for_cards(self._cards, PhraseMatcher(self.vocabulary.synonym_groups))
-        self._family_of = np.array([c.family for c in self._cards], dtype=object)
+        self.retriever = Retriever(data, self.lexical, self._query_vector)
         with self._caches_lock:
             self._caches = {}
 
@@ -172,8 +173,8 @@ class KnowledgeBase:
         """Every card in corpus order, or those of one family (or several); QueryError names unknown families."""
         if not family:
             return list(self._cards)
-        mask = self._family_mask(family)
-        return [card for card, keep in zip(self._cards, mask) if keep]
+        mask = self.retriever.family_mask(family)
+        return [card for card, keep in zip(self._cards, mask, strict=True) if keep]
 
     def placeholder_problems(self) -> list[Problem]:
         """Questions left unanswered in the notes ("Answer here"): reported, not indexed."""
@@ -243,7 +244,8 @@ class KnowledgeBase:
         rejected: frozenset[str] = frozenset()
         if profile is not None:
             rejected = (store or self.progress_store()).rejected_cards(profile, str(message or ""))
-        return chat.answer(self, message, topic, rejected)
+        self.refresh_if_changed()
+        return chat.answer(self.retriever, self.related, self.encoder, message, topic, rejected)
 
     def grade(self, card_id: str, answer: str, hints: int = 0, profile: str | None = None, store: ProgressStore | None = None) -> Grade:
         """Score a free-text answer against a card: key points covered and missed, contradictions.
@@ -340,63 +342,8 @@ class KnowledgeBase:
     # ---- search -------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
         """Ranked hits for a query. `family` restricts to one family (or a list of them)."""
-        if mode not in MODES:
-            raise QueryError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
-        text = clean_query(query)
         self.refresh_if_changed()
-        allowed = self._family_mask(family)
-        k = max(1, int(k))
-        data = self.data
-        lexical = self.lexical.scores(text) if mode != "dense" else np.zeros(len(data.cards), dtype=np.float32)
-        if mode != "lexical":
-            vector = self._query_vector(dense_query_text(text, self.lexical))
-            dense = dense_scores(data.vectors, vector, data.faiss_index, candidates=max(200, 20 * k))
-        else:
-            dense = np.zeros(len(data.cards), dtype=np.float32)
-        return rank(data.cards, dense, lexical, k, mode=mode, allowed=allowed)
-
-    def coverage_floor(self, quantile: float = COVERAGE_QUANTILE) -> float:
-        """The dense score below which the chat says the notes do not cover a question (per index,
-        self-calibrated: the `quantile`-th percentile of how close each card's question is to the
-        nearest other card)."""
-        return coverage_floor(self._cached("nearest_other", lambda: nearest_other_scores(self.data.vectors)), quantile)
-
-    def closeness(self, text: str, card_id: str) -> float:
-        """The dense score a search for `text` gives this card (the same vector mix as `search`)."""
-        row = self._by_id.get(card_id)
-        if row is None:
-            raise CardNotFound(f"no card with id {str(card_id)[:200]!r}")
-        vector = self._query_vector(dense_query_text(clean_query(text), self.lexical))
-        return float(dense_scores(self.data.vectors[row : row + 1], vector)[0])
-
-    def judge_coverage(self, question: str, hits: list[Hit], model: CoverageModel = DEFAULT_COVERAGE_MODEL) -> Judgement:
-        """Whether `hits[0]` answers `question`: `answer`, `closest` or `abstain`, with the chance and the
-        signals behind it (kb/retrieval/coverage.py)."""
-        signals = coverage_signals(hits, self.coverage_floor(), self.lexical, question, self._by_id[hits[0].card.id])
-        return judge(signals, model)
-
-    def card_named_by(self, text: str) -> Card | None:
-        """The one card whose question names every name the text uses ("Explain InfoNCE." for "why does
-        InfoNCE need large batches?"); None when the text names nothing the notes know, or when several
-        cards' questions name it (then the name alone does not say which card is meant)."""
-        names = [plain_words(term) for term in named_terms(text) if self.lexical.knows_term(term)]
-        if not names:
-            return None
-        by_word = self._cached("question_words", self._question_words)
-        rows = set.intersection(*(by_word.get(word, set()) for name in names for word in name))
-        return self._cards[rows.pop()] if len(rows) == 1 else None
-
-    def _question_words(self) -> dict[str, set[int]]:
-        """word -> the rows of the cards whose question uses it."""
-        by_word: dict[str, set[int]] = {}
-        for row, card in enumerate(self._cards):
-            for word in plain_words(card.question):
-                by_word.setdefault(word, set()).add(row)
-        return by_word
-
-    def unfamiliar_terms(self, text: str) -> list[str]:
-        """The names a text uses ("DBSCAN", "Adam") that the notes never mention, in any spelling the glossary knows."""
-        return [term for term in named_terms(text) if not self.lexical.knows_term(term)]
+        return self.retriever.search(query, k, family, mode)
 
     def _query_vector(self, text: str) -> np.ndarray:
         """The encoder's vector for a query text, remembered for the last QUERY_VECTOR_CACHE texts.
@@ -421,18 +368,6 @@ class KnowledgeBase:
         """Forget remembered query vectors (benchmarks time the encoder, not the cache)."""
         with self._query_vectors_lock:
             self._query_vectors.clear()
-
-    def _family_mask(self, family) -> np.ndarray | None:
-        if not family:
-            return None
-        wanted = [family] if isinstance(family, str) else list(family)
-        known = {name.lower(): name for name, _ in self.families()}
-        chosen = []
-        for name in wanted:
-            if name.lower() not in known:
-                raise QueryError(f"unknown family {name!r}; known families: {', '.join(known.values())}")
-            chosen.append(known[name.lower()])
-        return np.isin(self._family_of, chosen)
 
     # ---- freshness -------------------------------------------------------------------------------
     def refresh_if_changed(self, force_check: bool = False) -> bool:

@@ -9,7 +9,6 @@ target where that is lower (docs/search.md reports both).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,10 @@ PPO = "how-does-ppo-work-why-the-clip"
 # corpus -> (R@1 floor, R@5 floor) for hybrid search on its frozen test file, vocabulary off
 SEARCH_FLOORS = {"shipped": (0.87, 0.94), "external": (0.85, 0.97), "added": (0.85, 0.97)}
 ABSTAIN_FLOOR = {"shipped": 0.87, "added": 0.92}  # uncovered near-domain test questions declined
-ON_TOPIC_FLOOR = 0.90  # covered test questions answered from an expected card
+# Covered questions (dev data since the chat's edge files were frozen): answered from an expected card, and
+# that card shown at all (answered, or offered as the closest card when the judge is unsure).
+ON_TOPIC_FLOOR = 0.85
+SHOWN_FLOOR = 0.90
 ONCE_COVERED_FLOOR = 0.92  # the uncovered questions, answered from the right card once the covering corpus is added
 
 
@@ -46,18 +48,19 @@ def test_search_holds_on_every_corpus_with_the_vocabulary_off(eval_corpora, name
     # The goal is "at most 0.02 lower"; on 40 queries one query is 0.025, so one query is the finest
     # step this file can measure (the added corpus's test file loses exactly one: docs/search.md).
     slack = max(0.02, 1 / len(queries))
-    assert r1_ml >= r1_none - slack and r5_ml >= r5_none - slack, f"{name}: the ml pack costs recall: R@1 {r1_ml:.2f} vs {r1_none:.2f}, R@5 {r5_ml:.2f} vs {r5_none:.2f}"
+    assert r1_ml >= r1_none - slack and r5_ml >= r5_none - slack, \
+        f"{name}: the ml pack costs recall: R@1 {r1_ml:.2f} vs {r1_none:.2f}, R@5 {r5_ml:.2f} vs {r5_none:.2f}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ABSTAIN_FLOOR))
-def test_chat_says_not_in_your_notes_for_uncovered_questions(eval_corpora, name):
+def test_chat_does_not_answer_uncovered_questions_as_covered(eval_corpora, name):
     kb = eval_corpora(name, "none")
     rows = [r for r in read_jsonl(EVAL / "chat" / f"uncovered.{name}.jsonl") if r["split"] == "test"]
-    alone = [r["question"] for r in rows if not kb.ask(r["question"]).abstained]
+    alone = [r["question"] for r in rows if kb.ask(r["question"]).outcome == "answer"]  # closest and abstain both say "maybe not"
     opener = kb.ask(kb.cards()[0].question)
-    assert not opener.abstained
-    mid = [r["question"] for r in rows if not kb.ask(r["question"], topic=opener.topic).abstained]
+    assert opener.outcome == "answer"
+    mid = [r["question"] for r in rows if kb.ask(r["question"], topic=opener.topic).outcome == "answer"]
     floor = ABSTAIN_FLOOR[name]
     assert 1 - len(alone) / len(rows) >= floor, f"{name}: answered {len(alone)}/{len(rows)} uncovered questions: {alone}"
     assert 1 - len(mid) / len(rows) >= floor, f"{name}: mid-conversation, answered {len(mid)}/{len(rows)} uncovered questions: {mid}"
@@ -68,12 +71,15 @@ def test_chat_says_not_in_your_notes_for_uncovered_questions(eval_corpora, name)
 def test_chat_still_answers_what_the_notes_cover(eval_corpora, name):
     kb = eval_corpora(name, "none")
     rows = [r for r in read_jsonl(EVAL / "chat" / f"covered.{name}.jsonl") if r["split"] == "test"]
-    wrong = []
+    wrong, unseen = [], []
     for r in rows:
         reply = kb.ask(r["question"])
-        if reply.abstained or reply.citations[0].id not in r["expected"]:
+        if reply.outcome != "answer" or reply.citations[0].id not in r["expected"]:
             wrong.append(r["question"])
+        if reply.card is None or reply.card.id not in r["expected"]:  # neither answered from it nor shown as the closest card
+            unseen.append(r["question"])
     assert 1 - len(wrong) / len(rows) >= ON_TOPIC_FLOOR, f"{name}: {len(wrong)}/{len(rows)} covered questions not answered from their card: {wrong}"
+    assert 1 - len(unseen) / len(rows) >= SHOWN_FLOOR, f"{name}: {len(unseen)}/{len(rows)} covered questions never shown their card: {unseen}"
 
 
 @pytest.mark.slow
@@ -93,10 +99,10 @@ def test_a_new_subject_never_borrows_the_previous_card(shipped_kb):
     first = shipped_kb.ask("how does PPO work?")
     assert first.topic == PPO
     reply = shipped_kb.ask("What makes ReLU neurons die, and how do you prevent it?", topic=first.topic)
-    assert reply.abstained and not reply.used_context, reply.citations
-    assert reply.nearest, "an abstention names the nearest cards the notes do have"
+    assert reply.outcome != "answer" and not reply.used_context, reply.citations
+    assert reply.nearest, "a reply that does not answer names the nearest cards the notes do have"
     unknown = shipped_kb.ask("explain dropout", topic=first.topic)  # a subject the notes never mention
-    assert unknown.abstained and not unknown.used_context, unknown.citations
+    assert unknown.outcome != "answer" and not unknown.used_context, unknown.citations
     follow = shipped_kb.ask("and why the clip?", topic=first.topic)
     assert follow.used_context and follow.citations[0].id == PPO
 
@@ -104,7 +110,7 @@ def test_a_new_subject_never_borrows_the_previous_card(shipped_kb):
 def test_one_shared_rare_word_is_not_enough(shipped_kb):
     # "optimizer" is a rare word of the shipped note, on a card about something else (NeuPL).
     reply = shipped_kb.ask("how does the Adam optimizer work")
-    assert reply.abstained, f"answered from {reply.citations[0].id if reply.citations else None}"
+    assert reply.outcome != "answer", f"answered from {reply.citations[0].id if reply.citations else None}"
 
 
 CLUSTERING_NOTE = """## Clustering
@@ -142,20 +148,20 @@ def test_a_name_the_notes_never_mention_is_not_answered(tmp_path, encoder):
     kb = load_kb(write_notes(tmp_path / "corpus", {"clustering.md": CLUSTERING_NOTE}), encoder, vocab="none")
     known = kb.ask("How does the K-means clustering algorithm work?")
     assert not known.abstained and known.citations[0].id == "how-does-k-means-pick-its-clusters"
-    unknown = kb.ask("How does the DBSCAN clustering algorithm work?")
-    assert unknown.abstained and unknown.unfamiliar == ["DBSCAN"], unknown.citations
-    assert unknown.nearest, "the abstention still names the nearest cards"
-    assert "never mention DBSCAN" in render_reply(unknown) and "**DBSCAN**" in reply_text(unknown)
+    unknown = kb.ask("How does the DBSCAN clustering algorithm work?")  # another clustering algorithm: near, not covered
+    assert unknown.outcome != "answer" and unknown.unfamiliar == ["DBSCAN"], unknown.citations
+    assert unknown.nearest, "the reply still names the nearest cards"
+    assert "DBSCAN" in render_reply(unknown) and "**DBSCAN**" in reply_text(unknown)
     # In the middle of a conversation the unfamiliar name does not borrow the previous topic either.
     follow = kb.ask("and how does DBSCAN differ from that?", topic=known.topic)
-    assert follow.abstained and not follow.used_context
+    assert follow.outcome != "answer" and not follow.used_context
 
 
 @pytest.mark.slow
 def test_another_name_for_a_cards_subject_is_still_answered(eval_corpora):
     # The shipped note says "WGAN" but never "Wasserstein": the card is close enough to answer anyway.
     kb = eval_corpora("shipped", "none")
-    assert kb.unfamiliar_terms("Why does the Wasserstein GAN train more stably?") == ["Wasserstein"]
+    assert kb.retriever.unfamiliar_terms("Why does the Wasserstein GAN train more stably?") == ["Wasserstein"]
     reply = kb.ask("Why does the Wasserstein GAN train more stably?")
     assert not reply.abstained and reply.citations[0].id == "why-did-wgan-improve-on-the-original-gan-loss"
 
@@ -166,10 +172,10 @@ def test_a_name_only_one_card_asks_about_points_at_that_card(eval_corpora):
     # note's floor), but only that card's question names it, so the chat answers from it.
     kb = eval_corpora("shipped", "none")
     question = "Why does InfoNCE work better with large batch sizes?"
-    assert kb.card_named_by(question).id == "explain-infonce"
+    assert kb.retriever.card_named_by(question).id == "explain-infonce"
     reply = kb.ask(question)
     assert not reply.abstained and reply.citations[0].id == "explain-infonce"
-    assert kb.card_named_by("Why is the original GAN loss unstable?") is None  # several cards ask about GANs
+    assert kb.retriever.card_named_by("Why is the original GAN loss unstable?") is None  # several cards ask about GANs
 
 
 # ---- vocabulary the user controls ---------------------------------------------------------------------
@@ -225,8 +231,8 @@ def test_kb_ask_one_question_as_json(ask_env):
     done = kb_subprocess("ask", "why does PPO clip the probability ratio?", "--json", env=ask_env)
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout)
-    assert set(reply) == {"answer_md", "abstained", "citations", "follow_ups", "nearest"}
-    assert not reply["abstained"] and reply["citations"][0]["id"] == PPO
+    assert set(reply) == {"outcome", "answer_md", "abstained", "card", "citations", "follow_ups", "nearest", "missing"}
+    assert reply["outcome"] == "answer" and not reply["abstained"] and reply["citations"][0]["id"] == PPO == reply["card"]
     assert set(reply["citations"][0]) == {"id", "question", "family", "score"}
     assert "$$" in reply["answer_md"] and "?card=" not in reply["answer_md"]  # terminal text, formulas as written
     assert 2 <= len(reply["follow_ups"]) <= 3

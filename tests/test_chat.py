@@ -132,14 +132,14 @@ Progressive growing starts at low resolution and adds layers as training proceed
 Instance noise adds small Gaussian noise to both real and generated images, so the two distributions overlap and the discriminator cannot separate them perfectly early on.
 
 Feature matching trains the generator to match the mean activations of an intermediate discriminator layer on real data instead of maximising the discriminator output directly.
-"""
+"""  # noqa: E501 (a note paragraph is one line, as people write them)
 
 
 def test_long_answer_is_cut_to_its_most_relevant_part(make_kb):
     kb = make_kb({"gan.md": LONG_NOTE})
     card = kb.cards()[0]
     assert len(card.answer_md) > chat.LONG_ANSWER_CHARS
-    part, cut = chat.relevant_part(kb, card, "what is the WGAN-GP gradient penalty formula")
+    part, cut = chat.relevant_part(kb.encoder, card, "what is the WGAN-GP gradient penalty formula")
     assert cut and len(part) < len(card.answer_md)
     assert "gradient penalty of WGAN-GP is written as:" in part
     assert re.search(r"\$\$\n\\lambda.*\n\$\$", part)  # the formula it introduces comes with it

@@ -171,3 +171,28 @@ def test_readme_example_note_parses_as_described():
         ("What is the KL divergence?", "Losses"),
     ]
     assert "8 cards in 3 families" in text
+
+
+def test_generated_tables_match_their_results_files():
+    from benchmarks.tables import DOCS, TABLES, render
+
+    pages = {page.name: page.read_text(encoding="utf-8") for page in DOCS.glob("*.md")}
+    generated = [name for text in pages.values() for name in TABLES if f"<!-- table:{name} -->" in text]
+    assert generated, "no docs page holds a generated table"
+    stale = [name for name, text in pages.items() if render(text) != text]
+    assert not stale, f"tables in {stale} differ from benchmarks/results/*.json: run python -m benchmarks.tables"
+
+
+def test_a_generated_table_follows_its_results(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import tables
+
+    (tmp_path / "chat_edge.json").write_text(json.dumps({"figures": {"toy/test/none": {
+        "now": {"on_topic": {"answer_right": 0.5, "closest": 0.25}, "near_miss": {"answer": 0.1, "closest": 0.6}, "far": {"abstain": 1.0}},
+        "today": {"on_topic": {"answer_right": 0.75}, "near_miss": {"answer": 0.3}}, "R@1": 0.8, "R@5": 0.9, "search_p50_ms": 4.0, "chat_p50_ms": 6.0}}}))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    page = "x\n<!-- table:chat_edge -->\nold\n<!-- /table:chat_edge -->\ny\n"
+    out = tables.render(page)
+    assert "| toy | test | none | 0.50 / 0.75 | 0.25 | 0.10 / 0.30 | 0.60 | 1.00 | 0.80 / 0.90 | 4.0 / 6.0 |" in out
+    assert "old" not in out and out.startswith("x\n") and out.endswith("y\n")

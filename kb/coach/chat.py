@@ -1,6 +1,6 @@
 """Grounded, offline Q&A over the cards: no LLM, every reply is a card's own answer with its citation.
 
-`answer(kb, message, topic, rejected) -> ChatReply`, where `topic` is the previous reply's `topic` (a
+`answer(search, related, encoder, message, topic, rejected) -> ChatReply`, where `topic` is the previous reply's `topic` (a
 card id, kept by the caller as data). A follow-up that leans on it ("and why the clip?", "how is that
 different from TRPO?") is searched together with that card's question. Every reply has one of three
 outcomes (kb.retrieval.coverage judges which):
@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kb.coach.contracts import ChatSearch, RelatedLinks, TextEncoder
 from kb.errors import KbError, QueryError
 from kb.notes.cards import Card
 from kb.notes.markdown import to_text
 from kb.retrieval.coverage import Outcome
-from kb.retrieval.search import UNFAMILIAR_NAME_QUANTILE, is_confident
+from kb.retrieval.search import UNFAMILIAR_NAME_QUANTILE, Hit, is_confident
 from kb.vocab import CONVERSATION_WORDS
 
 SEARCH_K = 12
@@ -45,7 +46,8 @@ MAX_NEW_WORDS_TO_BORROW = 3  # content words a follow-up may add to the previous
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
 _ANAPHORA = frozenset("that this it its it's they them their those these there one ones former latter same".split())
 _POSSESSIVES = frozenset({"its", "their"})
-_FOLLOW_UP_OPENERS = ("and ", "but ", "so ", "then ", "also ", "what about", "how about", "why ", "why?", "how come", "compared", "versus", "vs ", "what if", "what else", "more on", "tell me more", "explain more", "go on", "in what way")
+_FOLLOW_UP_OPENERS = ("and ", "but ", "so ", "then ", "also ", "what about", "how about", "why ", "why?", "how come", "compared", "versus",
+                      "vs ", "what if", "what else", "more on", "tell me more", "explain more", "go on", "in what way")
 
 
 @dataclass
@@ -103,21 +105,21 @@ def looks_like_follow_up(message: str) -> bool:
 
 
 # ---- confidence ------------------------------------------------------------------------------------------
-def confident(kb, hits) -> bool:
+def confident(search: ChatSearch, hits: list[Hit]) -> bool:
     """Whether the hits are close enough to answer from by the search's threshold and the corpus's
     coverage floor alone (a second citation, a follow-up's own words)."""
-    return is_confident(hits, kb.coverage_floor())
+    return is_confident(hits, search.coverage_floor())
 
 
-def about_unfamiliar_name(kb, hits, message: str, unfamiliar: list[str]) -> bool:
+def about_unfamiliar_name(search: ChatSearch, hits: list[Hit], message: str, unfamiliar: list[str]) -> bool:
     """When the question names something the notes never mention ("DBSCAN"), the top card must be
     about it under another name ("Wasserstein GAN" for WGAN), not merely share the question's other
     words ("How does the X clustering algorithm work?"): it must reach a stricter floor, and the name
     must not push the question away from it."""
-    if hits[0].dense < kb.coverage_floor(UNFAMILIAR_NAME_QUANTILE):
+    if hits[0].dense < search.coverage_floor(UNFAMILIAR_NAME_QUANTILE):
         return False
     without = re.sub("|".join(rf"\b{re.escape(name)}\b" for name in unfamiliar), " ", message)
-    return not without.strip() or kb.closeness(without, hits[0].card.id) - hits[0].dense <= NAME_PUSH_TOLERANCE
+    return not without.strip() or search.closeness(without, hits[0].card.id) - hits[0].dense <= NAME_PUSH_TOLERANCE
 
 
 def nearest_families(hits, n: int = 3) -> list[str]:
@@ -148,7 +150,7 @@ def split_blocks(markdown: str) -> list[str]:
     return blocks
 
 
-def relevant_part(kb, card, query: str, max_chars: int = LONG_ANSWER_CHARS) -> tuple[str, bool]:
+def relevant_part(encoder: TextEncoder, card: Card, query: str, max_chars: int = LONG_ANSWER_CHARS) -> tuple[str, bool]:
     """The card's answer, or for a long one its blocks most related to the query (in note order).
 
     Returns (markdown, was_cut).
@@ -159,8 +161,8 @@ def relevant_part(kb, card, query: str, max_chars: int = LONG_ANSWER_CHARS) -> t
     blocks = split_blocks(answer)
     if len(blocks) <= 1:
         return answer, False
-    vectors = kb.encoder.encode([to_text(b) or b for b in blocks])
-    scores = vectors @ kb.encoder.encode_query(query)
+    vectors = encoder.encode([to_text(b) or b for b in blocks])
+    scores = vectors @ encoder.encode_query(query)
     chosen, used = set(), 0
     for i in np.argsort(-scores):
         if used and used + len(blocks[i]) > max_chars:
@@ -176,12 +178,12 @@ def relevant_part(kb, card, query: str, max_chars: int = LONG_ANSWER_CHARS) -> t
     return "\n\n".join(blocks[i] for i in sorted(chosen)), True
 
 
-def follow_up_questions(kb, best_id: str, hits, exclude: set[str]) -> list[str]:
+def follow_up_questions(related: RelatedLinks, best_id: str, hits: list[Hit], exclude: set[str]) -> list[str]:
     """2-3 next questions: the card's see-also links first, then the runners-up of the search."""
     picks: list[str] = []
     candidates = []
     try:
-        candidates += [(link.id, link.question) for link in kb.related(best_id, k=6)]
+        candidates += [(link.id, link.question) for link in related(best_id, 6)]
     except KbError:
         pass
     candidates += [(hit.card.id, hit.card.question) for hit in hits]
@@ -205,45 +207,47 @@ def _abstain(message: str, hits, query: str, unfamiliar: list[str] = (), chance:
                      nearest_families=nearest_families(hits), nearest=nearest, unfamiliar=list(unfamiliar), chance=chance)
 
 
-def _closest(kb, message: str, hits, query: str, missing: list[str], chance: float | None, unfamiliar: list[str]) -> ChatReply:
+def _closest(encoder: TextEncoder, message: str, hits: list[Hit], query: str, missing: list[str], chance: float | None,
+             unfamiliar: list[str]) -> ChatReply:
     """Something near, maybe not this: the nearest card, what of the question it never mentions, and the next two."""
     best = hits[0]
-    body, cut = relevant_part(kb, best.card, query)
+    body, cut = relevant_part(encoder, best.card, query)
     nearest = [_citation(h) for h in hits[:NEAREST_SHOWN]]
     return ChatReply(message, best.card, body, cut, follow_ups=[c.question for c in nearest[1:]], outcome="closest", query=query,
                      nearest_families=nearest_families(hits), nearest=nearest, unfamiliar=list(unfamiliar),
                      missing=missing[:MAX_MISSING_SHOWN], chance=chance)
 
 
-def _search(kb, query: str):
-    return kb.search(query, k=SEARCH_K, mode="hybrid")
+def _search(search: ChatSearch, query: str) -> list[Hit]:
+    return search.search(query, k=SEARCH_K, mode="hybrid")
 
 
-def answer(kb, message: str, topic: str | None = None, rejected: Collection[str] = ()) -> ChatReply:
+def answer(search: ChatSearch, related: RelatedLinks, encoder: TextEncoder, message: str, topic: str | None = None,
+           rejected: Collection[str] = ()) -> ChatReply:
     """Reply to `message`; `topic` is the previous reply's topic (a card id), None for a fresh conversation;
     `rejected` the cards the user marked as not answering this question."""
     shown = " ".join(str(message or "").split())
     try:
-        hits = _search(kb, message)
+        hits = _search(search, message)
     except QueryError as exc:
         return ChatReply(shown, outcome="abstain", error=str(exc))
     query, used_context = message, False
-    topic_id = topic if topic and kb.has_card(topic) else None
+    topic_id = topic if topic and search.has_card(topic) else None
     if topic_id and looks_like_follow_up(message):
-        topic = kb.card(topic_id)
-        standalone_ok = confident(kb, hits)
-        new_words = [w for w in content_words(message) if w not in set(content_words(topic.question))]
+        previous = search.card(topic_id)
+        standalone_ok = confident(search, hits)
+        new_words = [w for w in content_words(message) if w not in set(content_words(previous.question))]
         # A message that brings a subject of its own ("what makes ReLU neurons die, and how do you
         # prevent it?") is a new question even with a pronoun: it never borrows the previous card.
         # So is one that names something the notes never mention ("explain dropout" after PPO).
-        unknown = [w for w in new_words if not kb.lexical.knows(w)]
+        unknown = [w for w in new_words if not search.knows(w)]
         plausible = not unknown and (not new_words or (len(new_words) <= MAX_NEW_WORDS_TO_BORROW and hits and hits[0].dense >= FOLLOW_UP_FLOOR))
         # "what about label smoothing?" names its own topic: a confident standalone search wins,
         # unless a pronoun ("that", "it") points back at the previous topic.
         names_own_topic = standalone_ok and new_words and not _anaphoric(message)
         if plausible and not names_own_topic:
-            combined = f"{topic.question} {message}"
-            context_hits = _search(kb, combined)
+            combined = f"{previous.question} {message}"
+            context_hits = _search(search, combined)
             if new_words and context_hits:
                 # "how is that different from TRPO?": the card should match both the topic and the new words.
                 context_hits = _rerank_with_standalone(context_hits, hits)
@@ -252,37 +256,37 @@ def answer(kb, message: str, topic: str | None = None, rejected: Collection[str]
     hits = [h for h in hits if h.card.id not in rejected]  # "not what I asked": never this card for this question
     # Names in what was asked: one the notes never use ("DBSCAN") raises the bar (a borrowed topic does
     # not excuse it); one that a single card's question uses ("InfoNCE") points at that card.
-    unfamiliar = kb.unfamiliar_terms(message)
+    unfamiliar = search.unfamiliar_terms(message)
     if not hits:
         return _abstain(shown, hits, query, unfamiliar)
-    named = None if unfamiliar else named_hit(kb, message, hits)
-    if named is not None:
-        hits = [named] + [h for h in hits if h is not named]
-    judgement = kb.judge_coverage(query, hits)
-    if judgement.outcome == "abstain" and named is None:
-        return _abstain(shown, hits, query, unfamiliar, judgement.chance)
-    answers = named is not None or (judgement.outcome == "answer" and (not unfamiliar or about_unfamiliar_name(kb, hits, message, unfamiliar)))
-    if not answers:
-        return _closest(kb, shown, hits, query, judgement.signals.missing_words, judgement.chance, unfamiliar)
+    judgement = search.judge_coverage(query, hits)
+    if judgement.outcome != "answer" or (unfamiliar and not about_unfamiliar_name(search, hits, message, unfamiliar)):
+        named = None if unfamiliar else named_hit(search, message, hits)
+        if named is not None:  # the question names one card ("InfoNCE"): answer from it
+            hits = [named] + [h for h in hits if h is not named]
+        elif judgement.outcome == "abstain":
+            return _abstain(shown, hits, query, unfamiliar, judgement.chance)
+        else:
+            return _closest(encoder, shown, hits, query, judgement.signals.missing_words, judgement.chance, unfamiliar)
     best = hits[0]
     cited = [best]
     for hit in hits[1:]:
         if len(cited) >= MAX_CITATIONS:
             break
-        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident(kb, [hit]):
+        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident(search, [hit]):
             cited.append(hit)
-    body, cut = relevant_part(kb, best.card, message if not used_context else query)
+    body, cut = relevant_part(encoder, best.card, message if not used_context else query)
     citations = [_citation(h) for h in cited]
-    follow_ups = follow_up_questions(kb, best.card.id, hits[1:], {h.card.id for h in cited})
+    follow_ups = follow_up_questions(related, best.card.id, hits[1:], {h.card.id for h in cited})
     return ChatReply(shown, best.card, body, cut, citations, follow_ups, "answer", query, used_context, nearest_families(hits),
                      chance=judgement.chance)
 
 
-def named_hit(kb, message: str, hits):
+def named_hit(search: ChatSearch, message: str, hits: list[Hit]) -> Hit | None:
     """The hit of the card the question names, when exactly one card's question names what the question
     names and that hit reaches the search's threshold: the small encoder does not know many names
     ("InfoNCE"), so its dense score alone would leave a question about that very card unanswered."""
-    named = kb.card_named_by(message)
+    named = search.card_named_by(message)
     return next((h for h in hits if named is not None and h.card.id == named.id and is_confident([h])), None)
 
 

@@ -23,6 +23,7 @@ and it uses one of the question's subject words), `abstain` when not.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +73,8 @@ def subject_words(lexical, question: str, row: int) -> list[SubjectWord]:
     as_written = plain_words(question)
     if len(as_written) != len(seq):  # a repair changed the word count: show the repaired words
         as_written = seq
+    cased = {word.lower(): word for word in reversed(re.findall(r"[A-Za-z0-9]+", question))}  # "DBSCAN", not "dbscan"
+    as_written = [cased.get(word, word) for word in as_written]
     stems = stemmer().stemWords(seq)
     concept_of: dict[int, set[int]] = {}
     for start, end, groups in lexical.glossary.spans(stems):
@@ -80,7 +83,7 @@ def subject_words(lexical, question: str, row: int) -> list[SubjectWord]:
     n = max(lexical.size, 1)
     top_rarity = math.log(n + 1)
     out: dict[str, SubjectWord] = {}
-    for i, (word, stem, written) in enumerate(zip(seq, stems, as_written)):
+    for i, (word, stem, written) in enumerate(zip(seq, stems, as_written, strict=True)):
         if word in STOPWORDS or word in CONVERSATION_WORDS or len(word) < 2 or word.isdigit() or stem in out:
             continue
         docs = lexical.documents_with(stem)
