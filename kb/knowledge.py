@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kb import calibration
 from kb.config import Config
 from kb.errors import CardNotFound, CorpusError, IndexCorruptError
 from kb.notes.cards import Card
@@ -103,7 +104,7 @@ class KnowledgeBase:
         self._by_id = {card.id: i for i, card in enumerate(self._cards)}
         self.problems: list[Problem] = data.problems
         self.lexical = data.lexical if data.lexical is not None else LexicalIndex.for_cards(self._cards, PhraseMatcher(self.vocabulary.synonym_groups))
-        self.retriever = Retriever(data, self.lexical, self._query_vector)
+        self.retriever = Retriever(data, self.lexical, self._query_vector, calibration.for_index(self.config.index, self.config.model))
         with self._caches_lock:
             self._caches = {}
 
@@ -234,6 +235,35 @@ class KnowledgeBase:
 
         card = self.card(card_id)
         return wikilinks_to_markdown(card.answer_md, card.note, self._link_graph().resolver, href)
+
+    def model_thresholds(self) -> list[dict]:
+        """Every model-dependent threshold (kb/calibration.py): its shipped value, the value in force for this
+        index's model, whether it needs labels to recalibrate, who reads it and what measured it."""
+        in_force = self.retriever.thresholds
+        return [{"name": t.name, "shipped": t.value, "value": in_force.values.get(t.name, t.value), "needs_labels": t.needs_labels,
+                 "used_by": t.used_by, "provenance": t.provenance} for t in calibration.THRESHOLDS]
+
+    def model_is_shipped(self) -> bool:
+        """Whether the configured embedding model is the one every threshold was tuned on."""
+        return self.config.model == calibration.SHIPPED_MODEL
+
+    def calibrate_model(self, seed: int = 0) -> calibration.Recalibration:
+        """Recalibrate the label-free thresholds (kb/calibration.py) from the shipped model to the configured
+        one, by leave-one-out on these cards' questions under both; stored beside the index and used from now
+        on for this model. The thresholds fitted on labels keep the shipped values."""
+        from kb.embed import load_build_encoder
+        from kb.retrieval.index import embed_cards
+
+        n = len(self._cards)
+        universe = np.arange(n) if n <= calibration.UNIVERSE else np.sort(np.random.default_rng(seed).choice(n, calibration.UNIVERSE, replace=False))
+        cards = [self._cards[i] for i in universe]
+        shipped = load_build_encoder(calibration.SHIPPED_MODEL, cache=self.config.model_cache)
+        shipped_vectors, _, _ = embed_cards(cards, lambda: shipped, {})
+        result = calibration.recalibrate([c.question for c in cards], self.data.vectors[universe], shipped_vectors,
+                                         lambda question: self.lexical.scores(question)[universe], self.config.model, seed)
+        calibration.save(result, self.config.index)
+        self.retriever.thresholds = calibration.for_index(self.config.index, self.config.model)
+        return result
 
     # ---- chat, grading, interview, progress ---------------------------------------------------------
     def ask(self, message: str, topic: str | None = None, profile: str | None = None, store: ProgressStore | None = None) -> ChatReply:

@@ -110,6 +110,12 @@ def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, pro
     )
     click.echo(_encoder_line(kb.encoder))
     click.echo(kb.vocabulary.describe())
+    if not kb.model_is_shipped():
+        kept = [row["name"] for row in kb.model_thresholds() if row["needs_labels"]]
+        recalibrated = kb.retriever.thresholds.recalibrated
+        stderr(f"warning: the model is {kb.config.model}, not the shipped all-MiniLM-L6-v2: {len(kept)} thresholds fitted on labels "
+               f"keep its values ({', '.join(kept)})"
+               + ("" if recalibrated else "; run `kb calibrate model` to recalibrate the label-free ones (search confidence, coverage, follow-ups)"))
     if r.action == "loaded" and kb.problems:
         for problem in kb.problems:
             stderr(f"warning: {problem}")

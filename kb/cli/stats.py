@@ -1,5 +1,6 @@
 """`kb stats` (review statistics, as in the Progress tab), `kb fsrs` (FSRS parameters fitted to a profile) and
-`kb calibrate` (the grader's weights fitted to a profile's labels; the chat judge on a profile's marks)."""
+`kb calibrate` (the grader's weights fitted to a profile's labels; the chat judge on a profile's marks; the
+label-free thresholds recalibrated to another embedding model)."""
 from __future__ import annotations
 
 import json
@@ -136,7 +137,7 @@ def show(corpus, index_dir, model, data_dir, profile, as_json):
 
 @click.group()
 def calibrate():
-    """Calibrate kb to you: the grader's weights fitted to your own right/wrong labels, and how the chat does on your marks."""
+    """Calibrate kb to you and your model: the grader's weights, the chat on your marks, thresholds for another embedding model."""
 
 
 @calibrate.command("grader")
@@ -186,6 +187,37 @@ def calibrate_chat(corpus, index_dir, model, data_dir, profile, as_json):
     outcomes = ", ".join(f"{name} {count}" for name, count in check.outcomes.items())
     click.echo(f"{check.pairs} replies marked \"not what I asked\". Without the marks, the chat would answer "
                f"{check.answered_from_marked_card} of them ({check.to_dict()['share']:.0%}) from the card you marked; outcomes: {outcomes}.")
+
+
+@calibrate.command("model")
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print the recalibration as JSON (values, moments, thresholds kept).")
+def calibrate_model(corpus, index_dir, model, as_json):
+    """Recalibrate the label-free thresholds (search confidence, coverage, follow-ups) to --model / KB_MODEL.
+
+    Each of your cards' questions is asked with its card left out, under the shipped model
+    (all-MiniLM-L6-v2) and under yours; every such threshold keeps its place in that distribution.
+    The result is stored beside the index and used for that model from then on. Thresholds fitted
+    on labelled data (grading, links, the Anki matcher, the chat's judge) keep the shipped values:
+    they are listed. Under the shipped model there is nothing to recalibrate.
+
+    Example: KB_MODEL=/models/bge-small kb calibrate model
+    """
+    kb = open_kb(corpus, index_dir, model)
+    if kb.model_is_shipped():
+        if as_json:
+            click.echo(json.dumps({"status": "shipped model", "thresholds": kb.model_thresholds()}, ensure_ascii=False))
+        else:
+            click.echo("The configured model is the shipped one (all-MiniLM-L6-v2): every threshold is its own; nothing to recalibrate.")
+        return
+    result = kb.calibrate_model().to_dict()
+    if as_json:
+        click.echo(json.dumps({"status": "recalibrated", **result}, ensure_ascii=False))
+        return
+    click.echo(f"Recalibrated for {result['model']} on {result['cards']} of your card questions (left out one at a time):")
+    for name, value in result["values"].items():
+        click.echo(f"  {name:32} {result['shipped'][name]:+.4f} -> {value:+.4f}")
+    click.echo("Kept at the shipped model's values (they need labels): " + ", ".join(result["kept_with_shipped_values"]))
 
 
 def register(main: click.Group) -> None:

@@ -29,18 +29,16 @@ from kb.vocab import CONVERSATION_WORDS
 
 SEARCH_K = 12
 MAX_CITATIONS = 2
-SECOND_CITATION_MARGIN = 0.04  # cite a second card when its score is this close to the best one
 MAX_FOLLOW_UPS = 3
 NEAREST_SHOWN = 3  # cards named when the notes do not cover a question (the closest card and the next two)
 MAX_MISSING_SHOWN = 4  # the question's words a closest card never uses, rarest first
 LONG_ANSWER_CHARS = 1200  # longer answers are cut to their most relevant blocks
-# Abstention is kb.retrieval.search.is_confident (ABSTAIN_THRESHOLD, calibrated by benchmarks/eval_search.py).
-# A follow-up's own words must not be plainly off-topic ("and what about pizza?") to borrow the
-# previous topic: its standalone top cosine must reach this floor (below the abstention threshold).
-FOLLOW_UP_FLOOR = 0.22
-# How much closer a question may get to its top card once an unfamiliar name is taken out: about what
-# dropping one ordinary word moves a cosine. More, and the name was pulling away from the card.
-NAME_PUSH_TOLERANCE = 0.05
+# The model-dependent thresholds are the search's `thresholds` (kb/calibration.py, recalibrated per model):
+#   chat.follow_up_floor: a follow-up's own words must not be plainly off-topic ("and what about pizza?") to
+#     borrow the previous topic: its standalone top cosine must reach it (below the abstention threshold);
+#   chat.second_citation_margin: a second card is cited when its score is this close to the best one;
+#   chat.name_push_tolerance: how much closer a question may get to its top card once an unfamiliar name is
+#     taken out: about what dropping one ordinary word moves a cosine. More, and the name pulled away.
 MAX_NEW_WORDS_TO_BORROW = 3  # content words a follow-up may add to the previous topic ("and how does it compare with DQN?")
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+")
@@ -108,7 +106,7 @@ def looks_like_follow_up(message: str) -> bool:
 def confident(search: ChatSearch, hits: list[Hit]) -> bool:
     """Whether the hits are close enough to answer from by the search's threshold and the corpus's
     coverage floor alone (a second citation, a follow-up's own words)."""
-    return is_confident(hits, search.coverage_floor())
+    return search.confident(hits)
 
 
 def about_unfamiliar_name(search: ChatSearch, hits: list[Hit], message: str, unfamiliar: list[str]) -> bool:
@@ -119,7 +117,7 @@ def about_unfamiliar_name(search: ChatSearch, hits: list[Hit], message: str, unf
     if hits[0].dense < search.coverage_floor(UNFAMILIAR_NAME_QUANTILE):
         return False
     without = re.sub("|".join(rf"\b{re.escape(name)}\b" for name in unfamiliar), " ", message)
-    return not without.strip() or search.closeness(without, hits[0].card.id) - hits[0].dense <= NAME_PUSH_TOLERANCE
+    return not without.strip() or search.closeness(without, hits[0].card.id) - hits[0].dense <= search.thresholds["chat.name_push_tolerance"]
 
 
 def nearest_families(hits, n: int = 3) -> list[str]:
@@ -241,7 +239,8 @@ def answer(search: ChatSearch, related: RelatedLinks, encoder: TextEncoder, mess
         # prevent it?") is a new question even with a pronoun: it never borrows the previous card.
         # So is one that names something the notes never mention ("explain dropout" after PPO).
         unknown = [w for w in new_words if not search.knows(w)]
-        plausible = not unknown and (not new_words or (len(new_words) <= MAX_NEW_WORDS_TO_BORROW and hits and hits[0].dense >= FOLLOW_UP_FLOOR))
+        floor = search.thresholds["chat.follow_up_floor"]
+        plausible = not unknown and (not new_words or (len(new_words) <= MAX_NEW_WORDS_TO_BORROW and hits and hits[0].dense >= floor))
         # "what about label smoothing?" names its own topic: a confident standalone search wins,
         # unless a pronoun ("that", "it") points back at the previous topic.
         names_own_topic = standalone_ok and new_words and not _anaphoric(message)
@@ -273,7 +272,7 @@ def answer(search: ChatSearch, related: RelatedLinks, encoder: TextEncoder, mess
     for hit in hits[1:]:
         if len(cited) >= MAX_CITATIONS:
             break
-        if best.score - hit.score <= SECOND_CITATION_MARGIN and confident(search, [hit]):
+        if best.score - hit.score <= search.thresholds["chat.second_citation_margin"] and confident(search, [hit]):
             cited.append(hit)
     body, cut = relevant_part(encoder, best.card, message if not used_context else query)
     citations = [_citation(h) for h in cited]
@@ -287,7 +286,8 @@ def named_hit(search: ChatSearch, message: str, hits: list[Hit]) -> Hit | None:
     names and that hit reaches the search's threshold: the small encoder does not know many names
     ("InfoNCE"), so its dense score alone would leave a question about that very card unanswered."""
     named = search.card_named_by(message)
-    return next((h for h in hits if named is not None and h.card.id == named.id and is_confident([h])), None)
+    return next((h for h in hits if named is not None and h.card.id == named.id
+                 and is_confident([h], 0.0, search.thresholds["search.abstain_threshold"])), None)
 
 
 def _anaphoric(message: str) -> bool:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from kb.calibration import Thresholds
     from kb.coach.grade import Grade
     from kb.coach.progress import ProfileProgress, ProgressStore
     from kb.links.related import Link
@@ -27,6 +28,10 @@ class TextEncoder(Protocol):
 
 class ChatSearch(Protocol):
     """The search and coverage reads the chat makes."""
+
+    thresholds: Thresholds  # the label-free thresholds for this index's model
+
+    def confident(self, hits: list[Hit]) -> bool: ...
 
     def search(self, query: str, k: int = ..., family: str | list[str] | None = ..., mode: str = ...) -> list[Hit]: ...
 

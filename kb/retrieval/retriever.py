@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
+from kb.calibration import SHIPPED, Thresholds
 from kb.errors import CardNotFound, QueryError
 from kb.notes.cards import Card
 from kb.retrieval.coverage import DEFAULT_COVERAGE_MODEL, CoverageModel, Judgement, coverage_signals, judge
@@ -25,6 +27,7 @@ from kb.retrieval.search import (
     coverage_floor,
     dense_query_text,
     dense_scores,
+    is_confident,
     nearest_other_scores,
     rank,
 )
@@ -35,8 +38,9 @@ class Retriever:
     """Hybrid search and coverage over one index. `query_vector(text)` embeds a query (the caller keeps
     its cache, which outlives an index reload)."""
 
-    def __init__(self, data: IndexData, lexical: LexicalIndex, query_vector: Callable[[str], np.ndarray]):
+    def __init__(self, data: IndexData, lexical: LexicalIndex, query_vector: Callable[[str], np.ndarray], thresholds: Thresholds = SHIPPED):
         self.data = data
+        self.thresholds = thresholds  # the label-free thresholds for this index's model (kb/calibration.py)
         self.cards = data.cards
         self.lexical = lexical
         self._query_vector = query_vector
@@ -112,7 +116,11 @@ class Retriever:
         """Whether `hits[0]` answers `question`: `answer`, `closest` or `abstain`, with the chance and the
         signals behind it (kb/retrieval/coverage.py)."""
         signals = coverage_signals(hits, self.coverage_floor(), self.lexical, question, self._row_of[hits[0].card.id])
-        return judge(signals, model)
+        return judge(signals, replace(model, near_dense=self.thresholds["coverage.near_dense"]))
+
+    def confident(self, hits: list[Hit]) -> bool:
+        """The plain rule: the top hit clears the search's confidence threshold and the coverage floor."""
+        return is_confident(hits, self.coverage_floor(), self.thresholds["search.abstain_threshold"])
 
     def card_named_by(self, text: str) -> Card | None:
         """The one card whose question names every name the text uses ("Explain InfoNCE." for "why does

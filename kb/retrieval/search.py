@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kb.calibration import BY_NAME
 from kb.errors import QueryError
 from kb.notes.cards import Card
 
@@ -23,7 +24,7 @@ BM25_SATURATION = 6.0  # bm25 -> bm25 / (bm25 + k): an absolute scale, comparabl
 MODES = ("hybrid", "dense", "lexical")
 # Abstention for the chat: below this confidence the notes probably do not cover the question.
 # Calibrated by benchmarks/eval_search.py on on-topic dev queries vs off-topic dev questions.
-ABSTAIN_THRESHOLD = 0.27
+ABSTAIN_THRESHOLD = BY_NAME["search.abstain_threshold"].value  # 0.27 under all-MiniLM-L6-v2 (kb/calibration.py)
 
 
 # Coverage: a question is about a card only if it is closer to it than the cards of this corpus
@@ -71,11 +72,11 @@ def confidence_signal(hits: list["Hit"]) -> float:
     return max(float(fuse(np.array([h.dense]), np.array([h.lexical]))[0]) for h in hits)
 
 
-def is_confident(hits: list["Hit"], floor: float = 0.0) -> bool:
-    """True when the best hit is likely to answer the question: its fused score reaches
-    ABSTAIN_THRESHOLD and its dense score the corpus's coverage floor, so that shared keywords alone
-    (one rare word such as "normalization") cannot make an answer."""
-    return bool(hits) and confidence_signal(hits) >= ABSTAIN_THRESHOLD and hits[0].dense >= floor
+def is_confident(hits: list["Hit"], floor: float = 0.0, threshold: float = ABSTAIN_THRESHOLD) -> bool:
+    """True when the best hit is likely to answer the question: its fused score reaches `threshold`
+    (ABSTAIN_THRESHOLD, or the model's recalibrated one) and its dense score the corpus's coverage floor,
+    so that shared keywords alone (one rare word such as "normalization") cannot make an answer."""
+    return bool(hits) and confidence_signal(hits) >= threshold and hits[0].dense >= floor
 
 
 @dataclass
