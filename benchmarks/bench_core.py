@@ -100,7 +100,7 @@ def run_child(mode: str, *args, env: dict | None = None) -> dict:
     try:
         result = json.loads(Path(out_path).read_text())
     except (OSError, ValueError):
-        raise SystemExit(f"child {mode} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"child {mode} failed ({proc.returncode}):\n{proc.stderr[-2000:]}") from None
     finally:
         Path(out_path).unlink(missing_ok=True)
     result.update(wall_s=wall, stdout=proc.stdout, stderr=proc.stderr, returncode=proc.returncode)
@@ -243,17 +243,24 @@ def measure_query(work: Path, rounds: int) -> dict:
 def table(results: dict) -> str:
     c, q = results["cold"], results["query"]
     rows = [
-        ("one query, in-process, p50", f"{q['end_to_end_ms']['p50']:.2f} ms", f"model alone {q['model_alone_ms']['p50']:.2f} ms", f"{q['ratio_p50']:.2f}x (target <= 1.2x)"),
+        ("one query, in-process, p50", f"{q['end_to_end_ms']['p50']:.2f} ms", f"model alone {q['model_alone_ms']['p50']:.2f} ms",
+         f"{q['ratio_p50']:.2f}x (target <= 1.2x)"),
         ("one query, p90", f"{q['end_to_end_ms']['p90']:.2f} ms", f"model alone {q['model_alone_ms']['p90']:.2f} ms", ""),
-        ("  model on the rewritten query", f"{q['model_on_rewritten_query_ms']['p50']:.2f} ms", "what search encodes", f"{q['ratio_p50_vs_rewritten']:.2f}x of it end to end"),
+        ("  model on the rewritten query", f"{q['model_on_rewritten_query_ms']['p50']:.2f} ms", "what search encodes",
+         f"{q['ratio_p50_vs_rewritten']:.2f}x of it end to end"),
         ("  lexical-only search", f"{q['lexical_only_ms']['p50']:.2f} ms", "", ""),
-        ("kb build, fresh process", f"{c['build']['wall_s']:.2f} s", f"model alone {c['build_baseline_model_alone']['wall_s']:.2f} s", f"target < 10 s; {c['build']['cards_embedded']} cards"),
+        ("kb build, fresh process", f"{c['build']['wall_s']:.2f} s", f"model alone {c['build_baseline_model_alone']['wall_s']:.2f} s",
+         f"target < 10 s; {c['build']['cards_embedded']} cards"),
         ("  first load: the one ONNX export", f"{c['first_model_load_with_onnx_export_s']:.2f} s", "once per model and cache folder", ""),
-        ("  model load / encode (baseline)", f"{c['build_baseline_model_alone']['model_load_s']:.2f} s / {c['build_baseline_model_alone']['encode_s']:.2f} s", f"python startup {c['python_startup_s']:.2f} s", f"{c['build_baseline_model_alone']['texts']} texts"),
-        ("kb build, nothing changed", f"{c['rebuild_nothing_changed']['wall_s']:.2f} s", "", f"re-embedded {c['rebuild_nothing_changed']['cards_embedded']} cards"),
-        ("kb build, one answer edited", f"{c['rebuild_one_answer_edited']['wall_s']:.2f} s", "", f"re-embedded {c['rebuild_one_answer_edited']['cards_embedded']} card(s)"),
+        ("  model load / encode (baseline)", f"{c['build_baseline_model_alone']['model_load_s']:.2f} s / {c['build_baseline_model_alone']['encode_s']:.2f} s",
+         f"python startup {c['python_startup_s']:.2f} s", f"{c['build_baseline_model_alone']['texts']} texts"),
+        ("kb build, nothing changed", f"{c['rebuild_nothing_changed']['wall_s']:.2f} s", "",
+         f"re-embedded {c['rebuild_nothing_changed']['cards_embedded']} cards"),
+        ("kb build, one answer edited", f"{c['rebuild_one_answer_edited']['wall_s']:.2f} s", "",
+         f"re-embedded {c['rebuild_one_answer_edited']['cards_embedded']} card(s)"),
         ("peak RSS, build", f"{c['build']['peak_rss_mb']:.0f} MB", f"model alone {c['build_baseline_model_alone']['peak_rss_mb']:.0f} MB", ""),
-        ("peak RSS, search process", f"{c['search_process']['peak_rss_mb']:.0f} MB", f"model alone {c['search_baseline_model_alone']['peak_rss_mb']:.0f} MB", f"wall {c['search_process']['wall_s']:.2f} s vs {c['search_baseline_model_alone']['wall_s']:.2f} s"),
+        ("peak RSS, search process", f"{c['search_process']['peak_rss_mb']:.0f} MB", f"model alone {c['search_baseline_model_alone']['peak_rss_mb']:.0f} MB",
+         f"wall {c['search_process']['wall_s']:.2f} s vs {c['search_baseline_model_alone']['wall_s']:.2f} s"),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)

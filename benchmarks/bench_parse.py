@@ -124,7 +124,8 @@ def main() -> None:
             rows.append({"mb": round(real_mb, 3), "seconds": round(seconds, 3), "seconds_per_mb": round(seconds / real_mb, 4), "cards_at_smallest": cards})
         ratio = rows[-1]["seconds_per_mb"] / rows[0]["seconds_per_mb"]
         report["notes"][name] = {"rows": rows, "per_mb_ratio_largest_to_smallest": round(ratio, 3)}
-        print(f"{name:20} " + "  ".join(f"{r['mb']:.2f} MB: {r['seconds']:.2f} s ({r['seconds_per_mb']:.3f} s/MB)" for r in rows) + f"  ratio {ratio:.2f}", flush=True)
+        print(f"{name:20} " + "  ".join(f"{r['mb']:.2f} MB: {r['seconds']:.2f} s ({r['seconds_per_mb']:.3f} s/MB)" for r in rows) + f"  ratio {ratio:.2f}",
+              flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

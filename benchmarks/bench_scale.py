@@ -43,8 +43,9 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
-    mem_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 / 1024, 1), "python": platform.python_version(),
             "load_avg_at_start": os.getloadavg()}
 
@@ -57,7 +58,7 @@ def percentiles(values_ms: list[float]) -> dict:
 
 def real_queries() -> list[str]:
     path = ROOT / "benchmarks" / "queries.jsonl"
-    queries = [json.loads(l)["query"] for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    queries = [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return queries
 
 
@@ -135,10 +136,10 @@ def faiss_comparison(vectors: np.ndarray, query_vectors: np.ndarray, existing=No
         started = time.perf_counter()
         _, rows = hnsw.search(query_vectors, K)
         per_query = (time.perf_counter() - started) * 1000 / len(query_vectors)
-        row_recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(rows.tolist(), exact_rows.tolist())])
+        row_recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(rows.tolist(), exact_rows.tolist(), strict=True)])
         card_recall = []
         started = time.perf_counter()
-        for q, truth in zip(query_vectors, exact_cards):
+        for q, truth in zip(query_vectors, exact_cards, strict=True):
             scores = dense_scores(vectors, q, hnsw, candidates=max(200, 20 * K))
             card_recall.append(len(set(np.argsort(-scores)[:K].tolist()) & truth) / K)
         card_ms = (time.perf_counter() - started) * 1000 / len(query_vectors)
@@ -159,8 +160,8 @@ def write_semi_synthetic_index(config, encoder, embed_sample: int) -> dict:
     cards for real and give every other card a noisy copy of a real card's vectors (renormalised).
     Search latency, memory, index size, the incremental update and the FAISS timings are then real
     at full size; recall numbers on these vectors are only indicative (near-duplicate clusters)."""
-    from kb.retrieval.index import IndexData, corpus_hashes, embed_cards, make_faiss_index, save_index
     from kb.notes.parse import load_corpus
+    from kb.retrieval.index import IndexData, corpus_hashes, embed_cards, make_faiss_index, save_index
 
     out = {"mode": f"semi-synthetic: {embed_sample} cards embedded for real, the rest noisy copies (cos ~0.9)"}
     started = time.perf_counter()
@@ -186,8 +187,9 @@ def write_semi_synthetic_index(config, encoder, embed_sample: int) -> dict:
 def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: list[str], rounds: int) -> dict:
     """Search latency at smaller sizes without embedding again: keep the first notes of the corpus beside a
     copy of the big index; the update re-embeds nothing (every card's vectors are reused)."""
-    from kb import Config, KnowledgeBase
     from synthetic_corpus import CARDS_PER_NOTE
+
+    from kb import Config, KnowledgeBase
 
     out = {}
     notes = sorted(config.corpus.glob("*.md"))
@@ -197,9 +199,11 @@ def smaller_sizes(workdir: Path, config, encoder, sizes: list[int], queries: lis
         for note in notes[: size // CARDS_PER_NOTE]:
             shutil.copy2(note, folder / "corpus" / note.name)
         shutil.copytree(config.index, folder / "index")
-        kb = KnowledgeBase.load(config=Config(corpus=folder / "corpus", index=folder / "index", data=folder / "data"), encoder_factory=lambda: encoder, log=lambda m: None)
+        kb = KnowledgeBase.load(config=Config(corpus=folder / "corpus", index=folder / "index", data=folder / "data"), encoder_factory=lambda: encoder,
+                                log=lambda m: None)
         assert kb.report.embedded == 0 and len(kb.cards()) == size, (kb.report, len(kb.cards()))
-        out[str(size)] = {**search_latency(kb, queries, rounds), "faiss_index": type(kb.data.faiss_index).__name__, "index_mb": round(dir_size_mb(folder / "index"), 1)}
+        out[str(size)] = {**search_latency(kb, queries, rounds), "faiss_index": type(kb.data.faiss_index).__name__,
+                          "index_mb": round(dir_size_mb(folder / "index"), 1)}
         print(f"search at {size}: {out[str(size)]}", flush=True)
         del kb
         shutil.rmtree(folder, ignore_errors=True)
@@ -240,13 +244,15 @@ def edit_one_card(corpus: Path) -> str:
     return note.name
 
 
-def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None, checkpoint=lambda result: None, also_at: tuple[int, ...] = (), embed_sample: int | None = None) -> dict:
+def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_words: int | None = None, checkpoint=lambda result: None,
+        also_at: tuple[int, ...] = (), embed_sample: int | None = None) -> dict:
     """All the measurements; `checkpoint(result)` is called after each stage (a long run keeps what it has)."""
+    from synthetic_corpus import MAX_ANSWER_WORDS, write_corpus
+
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
-    from kb.retrieval.index import EXACT_SEARCH_MAX_ROWS
     from kb.notes.parse import load_corpus
-    from synthetic_corpus import MAX_ANSWER_WORDS, write_corpus
+    from kb.retrieval.index import EXACT_SEARCH_MAX_ROWS
 
     result: dict = {"cards": cards, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                     "exact_search_max_rows": EXACT_SEARCH_MAX_ROWS, "answer_words": answer_words or MAX_ANSWER_WORDS,
@@ -327,7 +333,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the workdir afterwards.")
     parser.add_argument("--query-rounds", type=int, default=3)
     parser.add_argument("--raw-sample", type=int, default=1000, help="Cards in the raw encode sample.")
-    parser.add_argument("--embed-sample", type=int, default=None, help="Embed only this many cards for real; the rest get noisy copies (see write_semi_synthetic_index).")
+    parser.add_argument("--embed-sample", type=int, default=None,
+                        help="Embed only this many cards for real; the rest get noisy copies (see write_semi_synthetic_index).")
     parser.add_argument("--also-at", type=int, nargs="*", default=[], help="Also measure search at these smaller sizes (no re-embedding).")
     parser.add_argument("--answer-words", type=int, default=None, help="Cut synthetic answers at this many words (default 80; fewer = a cheaper build).")
     args = parser.parse_args()
@@ -343,7 +350,8 @@ def main() -> None:
         args.out.write_text(json.dumps(previous, indent=1) + "\n")
 
     try:
-        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words, checkpoint=lambda r: save({**r, "complete": False}), also_at=tuple(args.also_at), embed_sample=args.embed_sample)
+        result = run(args.cards, workdir, args.query_rounds, args.raw_sample, args.answer_words, checkpoint=lambda r: save({**r, "complete": False}),
+                     also_at=tuple(args.also_at), embed_sample=args.embed_sample)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -47,7 +47,8 @@ def http_ok(url: str) -> bool:
 def call_search(base: str, query: str) -> str | None:
     """One call of the app's `search` endpoint (Gradio's HTTP API); the result HTML or None."""
     try:
-        request = urllib.request.Request(f"{base}/gradio_api/call/search", data=json.dumps({"data": [query, "All families"]}).encode(), headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(f"{base}/gradio_api/call/search", data=json.dumps({"data": [query, "All families"]}).encode(),
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             event_id = json.loads(response.read())["event_id"]
         with urllib.request.urlopen(f"{base}/gradio_api/call/search/{event_id}", timeout=60) as response:

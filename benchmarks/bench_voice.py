@@ -67,7 +67,7 @@ def edit_distance(a: list[str], b: list[str]) -> int:
 
 
 def wer(references: list[str], hypotheses: list[str]) -> float:
-    errors = sum(edit_distance(words(r), words(h)) for r, h in zip(references, hypotheses))
+    errors = sum(edit_distance(words(r), words(h)) for r, h in zip(references, hypotheses, strict=True))
     return round(errors / max(1, sum(len(words(r)) for r in references)), 4)
 
 
@@ -188,7 +188,7 @@ def main() -> None:
 
     def scores(texts: list[str]) -> list[dict]:
         rows = {}
-        for (triple, kind, _x, _w, _s), text in zip(clips, texts):
+        for (triple, kind, _x, _w, _s), text in zip(clips, texts, strict=True):
             rows.setdefault(triple["id"], {})[kind] = kb.grade(triple["card"], text).score
         return list(rows.values())
 
@@ -199,7 +199,7 @@ def main() -> None:
         spoken = scores(texts)
         grading[f"spoken_{name}"] = pairwise_accuracy(spoken)
         grading[f"spoken_{name}"]["minus_typed"] = round(grading[f"spoken_{name}"]["accuracy"] - grading["typed"]["accuracy"], 4)
-        mean_gap[name] = round(statistics.mean(abs(s[k] - t[k]) for s, t in zip(spoken, typed) for k in KINDS), 1)
+        mean_gap[name] = round(statistics.mean(abs(s[k] - t[k]) for s, t in zip(spoken, typed, strict=True) for k in KINDS), 1)
 
     long_wav = work / "thirty.wav"
     long_seconds = thirty_second_answer(triples, long_wav)

@@ -20,8 +20,8 @@ so neither tree is left modified. Medians of --repeats runs are compared; measur
 two sides take turns repeat by repeat, which is fairer to the timings than two calls at different
 times on a shared machine.
 
-    python benchmarks/compare_layout.py --before /work/baseline --after . --repeats 3
-    python benchmarks/compare_layout.py --before /work/baseline --only before   # one side, merged into the JSON
+    python benchmarks/compare_layout.py --before ../baseline --after . --repeats 3
+    python benchmarks/compare_layout.py --before ../baseline --only before       # one side, merged into the JSON
     python benchmarks/compare_layout.py --after . --only after                   # later: the other side + the table
 """
 from __future__ import annotations
@@ -45,6 +45,11 @@ TIMINGS = ("search p50 ms", "search p95 ms", "cold `kb search` s", "app page s")
 TOLERANCE = 0.10
 CHAT_LINE = re.compile(r"^chat \(with context\)\s+(\w+)\s+turns (\d+)/(\d+) .*?follow-up turns (\d+)/(\d+); "
                        r"on-topic answered (\d+)/(\d+); off-topic abstained (\d+)/(\d+)", re.MULTILINE)
+
+
+def shown(path: str | Path) -> str:
+    """A path as the results file records it: relative to this repository, so no machine's folders are committed."""
+    return os.path.relpath(path, ROOT)
 
 
 class Tree:
@@ -91,7 +96,7 @@ class Tree:
         git = ["git", "--no-optional-locks", "-C", str(self.path)]  # read-only: no index refresh
         commit = subprocess.run([*git, "rev-parse", "HEAD"], check=False, capture_output=True, text=True).stdout.strip()
         changed = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], check=False, capture_output=True, text=True).stdout
-        return {"kb": where, "commit": commit, "uncommitted_changes": bool(changed.strip()), "build_s": build_s}
+        return {"kb": os.path.relpath(where, self.path), "commit": commit, "uncommitted_changes": bool(changed.strip()), "build_s": build_s}
 
 
 # ---- one repeat: every figure, plus the raw material the medians hide -------------------------------
@@ -175,7 +180,7 @@ def measure(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, dict]
     """Every side's repeats, taking turns (before, after, before, ...) so load drift hits both alike."""
     trees = {name: Tree(path, args.python, args.cache) for name, path in paths.items()}
     try:
-        sides = {name: {"tree": str(tree.path), **tree.prepare(), "python": args.python, "repeats": args.repeats,
+        sides = {name: {"tree": shown(tree.path), **tree.prepare(), "python": shown(args.python), "repeats": args.repeats,
                         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []} for name, tree in trees.items()}
         for i in range(args.repeats):
             for name, tree in trees.items():
@@ -213,13 +218,15 @@ def verdict(name: str, before: dict | None, after: dict | None) -> str:
 def table(data: dict) -> str:
     before, after = data.get("before"), data.get("after")
     names = list(dict.fromkeys([*((before or {}).get("median", {})), *((after or {}).get("median", {}))]))
-    header = [f"figure | before (median of {before['repeats'] if before else '-'}) | after (median of {after['repeats'] if after else '-'}) | ratio / identical?",
+    header = [f"figure | before (median of {before['repeats'] if before else '-'}) | after (median of {after['repeats'] if after else '-'}) "
+              "| ratio / identical?",
               "--- | ---: | ---: | ---"]
     def cell(side: dict | None, name: str) -> str:
         return "-" if side is None or side["median"].get(name) is None else f"{side['median'][name]:g}"
 
     rows = [f"{n} | {cell(before, n)} | {cell(after, n)} | {verdict(n, before, after)}" for n in names]
-    notes = [f"{label}: {side['tree']} @ {side['commit'][:7]}{' + uncommitted changes' if side.get('uncommitted_changes') else ''}, {statistics.median(r['raw']['seconds'] for r in side['runs'])} s per repeat, "
+    notes = [f"{label}: {side['tree']} @ {side['commit'][:7]}{' + uncommitted changes' if side.get('uncommitted_changes') else ''}, "
+             f"{statistics.median(r['raw']['seconds'] for r in side['runs'])} s per repeat, "
              f"quality varying across its runs: {side['varies_across_runs'] or 'none'}" for label, side in (("before", before), ("after", after)) if side]
     return "\n".join(header + rows + [""] + notes)
 

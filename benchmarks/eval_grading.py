@@ -44,8 +44,8 @@ def distribution(scores: list[dict]) -> dict:
         values = sorted(row[kind] for row in scores)
         if not values:
             continue
-        q = lambda f: values[min(len(values) - 1, int(round(f * (len(values) - 1))))]  # noqa: E731
-        out[kind] = {"mean": round(sum(values) / len(values), 1), "q1": q(0.25), "median": q(0.5), "q3": q(0.75)}
+        q1, median, q3 = (values[min(len(values) - 1, int(round(f * (len(values) - 1))))] for f in (0.25, 0.5, 0.75))
+        out[kind] = {"mean": round(sum(values) / len(values), 1), "q1": q1, "median": median, "q3": q3}
     out["wrong_below_50"] = round(sum(row["wrong"] < 50 for row in scores) / max(1, len(scores)), 3)
     out["partial_50_to_89"] = round(sum(50 <= row["partial"] < 90 for row in scores) / max(1, len(scores)), 3)
     out["strong_72_or_more"] = round(sum(row["strong"] >= 72 for row in scores) / max(1, len(scores)), 3)
@@ -83,7 +83,8 @@ def main() -> None:
         rows["grader"].setdefault(triple["split"], []).append(g)
         rows["cosine"].setdefault(triple["split"], []).append(c)
         if args.verbose:
-            print(f"{triple['id']} {triple['split']:<4} grader {g['strong']:>3} {g['partial']:>3} {g['wrong']:>3}   cosine {c['strong']:.2f} {c['partial']:.2f} {c['wrong']:.2f}  {triple['card']}")
+            print(f"{triple['id']} {triple['split']:<4} grader {g['strong']:>3} {g['partial']:>3} {g['wrong']:>3}   "
+                  f"cosine {c['strong']:.2f} {c['partial']:.2f} {c['wrong']:.2f}  {triple['card']}")
 
     result = {
         "triples_file": str(args.triples.relative_to(ROOT)) if args.triples.is_relative_to(ROOT) else str(args.triples),

@@ -1,7 +1,7 @@
 """See-also link quality on benchmarks/link_pairs.jsonl (expert pairs written by hand, dev/test split).
 
     python benchmarks/eval_links.py                  # table on stdout, JSON in benchmarks/results/links.json
-    python benchmarks/eval_links.py --cache /tmp/x   # reuse index folders between runs
+    python benchmarks/eval_links.py --cache DIR      # reuse index folders between runs
 
 Two corpora: the shipped note alone, and the shipped note plus ../shared/external-corpora (copied to a
 temporary folder, never into the project). A pair counts as found at k when B is in A's top-k links

@@ -18,6 +18,7 @@ and the abstention accuracy of kb.search.ABSTAIN_THRESHOLD on the held-out parts
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import sys
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.retrieval.lexical import PhraseMatcher, LexicalIndex  # noqa: E402
+from kb.retrieval.lexical import LexicalIndex, PhraseMatcher  # noqa: E402
 from kb.retrieval.search import ABSTAIN_THRESHOLD, confidence_signal, dense_scores, is_confident  # noqa: E402
 
 QUERIES = ROOT / "benchmarks" / "queries.jsonl"
@@ -133,7 +134,7 @@ def evaluate(kb: KnowledgeBase, queries: list[dict]) -> tuple[dict, list[dict]]:
 def best_threshold(on: list[float], off: list[float]) -> tuple[float, float]:
     """Threshold maximising balanced accuracy (on-topic kept, off-topic refused); midpoint between neighbours."""
     values = sorted(set(on) | set(off))
-    candidates = [(a + b) / 2 for a, b in zip(values, values[1:])] or values
+    candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
     best = (0.0, 0.0)
     for t in candidates:
         acc = (np.mean([s >= t for s in on]) + np.mean([s < t for s in off])) / 2
@@ -144,7 +145,7 @@ def best_threshold(on: list[float], off: list[float]) -> tuple[float, float]:
 
 def describe(values: list[float]) -> dict:
     a = np.asarray(values)
-    return {k: round(float(v), 4) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(a, [0, 10, 50, 90, 100]))}
+    return {k: round(float(v), 4) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(a, [0, 10, 50, 90, 100]), strict=True)}
 
 
 def calibrate(kb: KnowledgeBase, queries: list[dict], offtopic: list[dict]) -> dict:
@@ -246,14 +247,18 @@ def main() -> None:
     print_table(report)
     print()
     for signal, info in calibration["signals"].items():
-        print(f"top-hit {signal:<6} on-topic dev {info['on_topic_dev']}  off-topic dev {info['off_topic_dev']}  best dev threshold/bal.acc {info['best_dev_threshold_and_balanced_accuracy']}")
+        print(f"top-hit {signal:<6} on-topic dev {info['on_topic_dev']}  off-topic dev {info['off_topic_dev']}  "
+              f"best dev threshold/bal.acc {info['best_dev_threshold_and_balanced_accuracy']}")
     for split in ("dev", "test"):
         c = calibration[split]
-        print(f"abstention ({split}, threshold {ABSTAIN_THRESHOLD}): on-topic answered {c['on_topic_answered']:.2f} (n={c['n_on']}), off-topic refused {c['off_topic_refused']:.2f} (n={c['n_off']}), balanced {c['balanced_accuracy']:.2f}")
+        print(f"abstention ({split}, threshold {ABSTAIN_THRESHOLD}): on-topic answered {c['on_topic_answered']:.2f} (n={c['n_on']}), "
+              f"off-topic refused {c['off_topic_refused']:.2f} (n={c['n_off']}), balanced {c['balanced_accuracy']:.2f}")
     print(f"latency over {len(queries[:60])} queries x3: {speed}")
-    misses = [{"query": r["query"], "split": r["split"], "style": r["style"], "expected": r["expected"], "got": r["hybrid"][:3]} for r in per_query if r["hybrid"][:1] and r["hybrid"][0] not in r["expected"]]
+    misses = [{"query": r["query"], "split": r["split"], "style": r["style"], "expected": r["expected"], "got": r["hybrid"][:3]}
+              for r in per_query if r["hybrid"][:1] and r["hybrid"][0] not in r["expected"]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"metrics": report, "calibration": calibration, "latency": speed, "hybrid_misses_at_1": misses}, indent=2) + "\n", encoding="utf-8")
+    RESULTS.write_text(json.dumps({"metrics": report, "calibration": calibration, "latency": speed, "hybrid_misses_at_1": misses}, indent=2) + "\n",
+                       encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -184,7 +184,8 @@ def evaluate(splits: tuple[str, ...], workspace: Workspace, only: list[str] | No
             found = cards_found(kb, corpus)
             if found is not None and vocab == VOCABS[0]:
                 report[f"{corpus}/cards"] = found
-                print(f"{corpus:9} cards: {found['found']}/{found['expected']} expected cards found, {found['right_family']} with the right family, {found['extra']} not on the list", flush=True)
+                print(f"{corpus:9} cards: {found['found']}/{found['expected']} expected cards found, {found['right_family']} with the right family, "
+                      f"{found['extra']} not on the list", flush=True)
             for split in splits:
                 figures: dict = {}
                 queries = read_jsonl(EVAL / "search" / f"{corpus}.{split}.jsonl")
@@ -207,7 +208,8 @@ def one_line(figures: dict) -> str:
     search = figures.get("search")
     if search:
         h, b, d = search["hybrid"], search["bm25"], search["dense"]
-        parts.append(f"hybrid R@1 {h['R@1']:.2f} R@5 {h['R@5']:.2f} MRR {h['MRR@10']:.2f} (bm25 {b['R@1']:.2f}/{b['R@5']:.2f}, dense {d['R@1']:.2f}/{d['R@5']:.2f}; n={h['n']}, p50 {h.get('p50_ms')} ms)")
+        parts.append(f"hybrid R@1 {h['R@1']:.2f} R@5 {h['R@5']:.2f} MRR {h['MRR@10']:.2f} (bm25 {b['R@1']:.2f}/{b['R@5']:.2f}, "
+                     f"dense {d['R@1']:.2f}/{d['R@5']:.2f}; n={h['n']}, p50 {h.get('p50_ms')} ms)")
     if "on_topic" in figures:
         parts.append(f"on-topic {figures['on_topic']['answered_right']}")
     if "abstain" in figures:

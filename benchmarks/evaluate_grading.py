@@ -59,7 +59,8 @@ def score_triples(kb, rows: list[dict]) -> list[dict]:
     for row in rows:
         card = kb.card(row["card"])
         reference = kb.encoder.encode([card.answer_text])[0]
-        out = {"id": row["id"], "card": card.id, "note": card.note, "wrong_kind": row.get("wrong_kind"), "fits_card": row.get("fits_card"), "ms": [], "cosine_ms": []}
+        out = {"id": row["id"], "card": card.id, "note": card.note, "wrong_kind": row.get("wrong_kind"), "fits_card": row.get("fits_card"), "ms": [],
+               "cosine_ms": []}
         for kind in KINDS:
             started = time.perf_counter()
             grade = kb.grade(card.id, row[kind])
@@ -136,7 +137,8 @@ def evaluate(splits: tuple[str, ...], workspace: Workspace, verbose: bool) -> di
                     print(f"{key:<70} {one_line(report[key])}", flush=True)
                 if verbose:
                     for r in scored:
-                        print(f"   {r['id']:<8} {r['strong']:>3} {r['partial']:>3} {r['wrong']:>3} {r['wrong_kind'] or '':<18} flags s={r['strong_flags']} p={r['partial_flags']} w={r['wrong_flags']} fits={r['wrong_fits']}/{r['strong_fits']}")
+                        print(f"   {r['id']:<8} {r['strong']:>3} {r['partial']:>3} {r['wrong']:>3} {r['wrong_kind'] or '':<18} "
+                              f"flags s={r['strong_flags']} p={r['partial_flags']} w={r['wrong_flags']} fits={r['wrong_fits']}/{r['strong_fits']}")
     return report
 
 

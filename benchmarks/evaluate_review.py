@@ -39,7 +39,8 @@ from kb.coach.progress import ProgressStore  # noqa: E402
 EVAL = ROOT / "benchmarks" / "eval" / "grading"
 RESULTS = ROOT / "benchmarks" / "results" / "evaluate_review.json"
 FIRST = ("strong1", "strong2", "partial", "wrong1", "wrong2")
-PAIRS = [(s, "partial") for s in ("strong1", "strong2")] + [(s, w) for s in ("strong1", "strong2") for w in ("wrong1", "wrong2")] + [("partial", w) for w in ("wrong1", "wrong2")]
+PAIRS = ([(s, "partial") for s in ("strong1", "strong2")] + [(s, w) for s in ("strong1", "strong2") for w in ("wrong1", "wrong2")]
+         + [("partial", w) for w in ("wrong1", "wrong2")])
 SECOND_PAIRS = (("strong2", "partial"), ("strong2", "wrong2"), ("partial", "wrong2"))
 
 

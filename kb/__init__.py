@@ -3,9 +3,35 @@
 `KnowledgeBase` is the one public API; the names below are the types it returns and the few
 helpers a surface (the CLI, the web app, a script) needs to render them. Each is imported on first
 use (PEP 562), so `kb --help` and a one-off `kb search` load only the rooms they need: add a new
-public name to _EXPORTS, never as an import at the top of this file.
+public name to _EXPORTS, to __all__ and to the TYPE_CHECKING block (tests/test_public_api.py
+checks the three agree), never as a real import at the top of this file.
 """
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy table loads, so type checkers and IDEs see every public name
+    from kb.anki.export import AnkiExport
+    from kb.anki.history import HistoryReport
+    from kb.anki.importer import AnkiImport, import_anki
+    from kb.coach.chat import ChatReply, Citation
+    from kb.coach.feedback import feedback_blocks as grade_feedback
+    from kb.coach.fsrs_fit import FitResult, SchedulerStatus
+    from kb.coach.grade import Grade
+    from kb.coach.interview import InterviewSession, Turn
+    from kb.coach.progress import ProfileProgress, ProgressStore
+    from kb.coach.scheduling import RATING_NAMES, rating_explanation
+    from kb.coach.stats import ReviewStats
+    from kb.config import Config
+    from kb.errors import KbError
+    from kb.knowledge import KnowledgeBase
+    from kb.links.related import Link, TopicGraph
+    from kb.notes.cards import Card
+    from kb.notes.concepts import Glossary
+    from kb.notes.explain import Explanation, explain_note, format_explanation
+    from kb.notes.markdown import WIKI_LINK_RE, parser as markdown_parser, wiki_link_text
+    from kb.notes.parse import Problem
+    from kb.retrieval.search import MODES, Hit, clean_query
+    from kb.voice import Transcript, voice_available, voice_hint
 
 _EXPORTS = {  # public name -> the module that defines it (or (module, name there))
     "AnkiExport": "kb.anki.export",
@@ -46,11 +72,17 @@ _EXPORTS = {  # public name -> the module that defines it (or (module, name ther
     "WIKI_LINK_RE": "kb.notes.markdown",
     "wiki_link_text": "kb.notes.markdown",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AnkiExport", "AnkiImport", "Card", "ChatReply", "Citation", "Config", "Explanation", "FitResult", "Glossary",
+    "Grade", "HistoryReport", "Hit", "InterviewSession", "KbError", "KnowledgeBase", "Link", "MODES", "Problem",
+    "ProfileProgress", "ProgressStore", "RATING_NAMES", "ReviewStats", "SchedulerStatus", "TopicGraph", "Transcript",
+    "Turn", "WIKI_LINK_RE", "clean_query", "explain_note", "format_explanation", "grade_feedback", "import_anki",
+    "markdown_parser", "rating_explanation", "voice_available", "voice_hint", "wiki_link_text",
+]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'kb' has no attribute {name!r}")

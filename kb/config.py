@@ -102,7 +102,7 @@ class Config:
         return self.cache if self.cache is not None else self.index
 
     @classmethod
-    def from_env(cls, **overrides) -> "Config":
+    def from_env(cls, **overrides: object) -> Config:
         """Defaults, then KB_* variables, then explicit overrides (CLI flags); None means 'not given'."""
         cfg = cls()
         env = {
@@ -118,8 +118,8 @@ class Config:
             if value is None or value == "":
                 continue
             if key in ("corpus", "index", "data", "cache"):
-                value = Path(value).expanduser()
+                value = Path(str(value)).expanduser()  # str: flags give a str or a Path
             elif key == "max_note_bytes":
-                value = int(value)
+                value = int(str(value))
             setattr(cfg, key, value)
         return cfg

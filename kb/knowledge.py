@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `
     from kb.coach.progress import ProfileProgress, ProgressStore
     from kb.links.related import Link, LinkGraph, TopicGraph
     from kb.notes.concepts import Glossary
+    from kb.retrieval.recalibrate import Recalibration
     from kb.voice import Transcript
 
 QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
@@ -247,21 +248,22 @@ class KnowledgeBase:
         """Whether the configured embedding model is the one every threshold was tuned on."""
         return self.config.model == calibration.SHIPPED_MODEL
 
-    def calibrate_model(self, seed: int = 0) -> calibration.Recalibration:
+    def calibrate_model(self, seed: int = 0) -> Recalibration:
         """Recalibrate the label-free thresholds (kb/calibration.py) from the shipped model to the configured
         one, by leave-one-out on these cards' questions under both; stored beside the index and used from now
         on for this model. The thresholds fitted on labels keep the shipped values."""
         from kb.embed import load_build_encoder
+        from kb.retrieval import recalibrate
         from kb.retrieval.index import embed_cards
 
         n = len(self._cards)
-        universe = np.arange(n) if n <= calibration.UNIVERSE else np.sort(np.random.default_rng(seed).choice(n, calibration.UNIVERSE, replace=False))
+        universe = np.arange(n) if n <= recalibrate.UNIVERSE else np.sort(np.random.default_rng(seed).choice(n, recalibrate.UNIVERSE, replace=False))
         cards = [self._cards[i] for i in universe]
         shipped = load_build_encoder(calibration.SHIPPED_MODEL, cache=self.config.model_cache)
         shipped_vectors, _, _ = embed_cards(cards, lambda: shipped, {})
-        result = calibration.recalibrate([c.question for c in cards], self.data.vectors[universe], shipped_vectors,
+        result = recalibrate.recalibrate([c.question for c in cards], self.data.vectors[universe], shipped_vectors,
                                          lambda question: self.lexical.scores(question)[universe], self.config.model, seed)
-        calibration.save(result, self.config.index)
+        recalibrate.save(result, self.config.index)
         self.retriever.thresholds = calibration.for_index(self.config.index, self.config.model)
         return result
 

@@ -15,8 +15,10 @@ import contextvars
 import functools
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from kb.config import setting
 from kb.errors import ConfigError
@@ -59,12 +61,21 @@ NAME_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")  # a word, h
 ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z][A-Z0-9]+)s\b")  # "GANs", "SVMs", "LLMs": the stemmer keeps the s
 
 
-@functools.lru_cache(maxsize=1)
-def stemmer():
-    """The one English Snowball stemmer (PyStemmer), shared by search, links and grading."""
-    import Stemmer
+class Stemmer(Protocol):
+    """What kb uses of PyStemmer's Stemmer (the package ships no types)."""
 
-    return Stemmer.Stemmer("english")
+    def stemWord(self, word: str) -> str: ...
+
+    def stemWords(self, words: list[str]) -> list[str]: ...
+
+
+@functools.lru_cache(maxsize=1)
+def stemmer() -> Stemmer:
+    """The one English Snowball stemmer (PyStemmer), shared by search, links and grading."""
+    import Stemmer as pystemmer
+
+    english: Stemmer = pystemmer.Stemmer("english")
+    return english
 
 
 def lower(text: str) -> str:
@@ -148,7 +159,7 @@ class Vocabulary:
     user_folder: Path | None = None  # <corpus>/.kb
 
     @classmethod
-    def for_corpus(cls, corpus: Path | None, packs: str | tuple[str, ...] | None = None) -> "Vocabulary":
+    def for_corpus(cls, corpus: Path | None, packs: str | tuple[str, ...] | None = None) -> Vocabulary:
         chosen = parse_packs(packs) if not isinstance(packs, tuple) else packs
         return cls(chosen, Path(corpus) / USER_VOCAB_DIR if corpus is not None else None)
 
@@ -214,7 +225,7 @@ _ACTIVE: contextvars.ContextVar[Vocabulary | None] = contextvars.ContextVar("kb_
 
 
 @contextlib.contextmanager
-def using(vocabulary: Vocabulary | None):
+def using(vocabulary: Vocabulary | None) -> Iterator[None]:
     """Within the block, synonym_groups() and antonym_axes() read `vocabulary` (None: the default)."""
     token = _ACTIVE.set(vocabulary)
     try:

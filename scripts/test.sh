@@ -17,4 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 . .venv/bin/activate
+bash scripts/lint.sh  # ruff and mypy: CI fails on a lint or type error before any test runs
 exec python -m pytest "$@"

@@ -36,10 +36,13 @@ def genanki_package(path: Path, media: Path, energy_answer: str = "The capacity 
     mechanics = genanki.Deck(2_000_000_002, "Physics::Mechanics")
     forces = genanki.Deck(2_000_000_003, "Physics::Mechanics::Forces")
     physics.add_note(genanki.Note(basic, ["What is <b>energy</b>?", energy_answer], guid="energy"))
-    mechanics.add_note(genanki.Note(basic, ["Newton's second law?", 'Force is mass times acceleration: \\[F = m a\\]<div><img src="apple.png"></div>'], guid="newton"))
-    mechanics.add_note(genanki.Note(genanki.CLOZE_MODEL, ["The {{c1::gradient}} points to {{c2::steepest ascent::direction}}.", "Written \\(\\nabla f\\)."], guid="cloze"))
+    mechanics.add_note(genanki.Note(basic, ["Newton's second law?", 'Force is mass times acceleration: \\[F = m a\\]<div><img src="apple.png"></div>'],
+                                    guid="newton"))
+    mechanics.add_note(genanki.Note(genanki.CLOZE_MODEL, ["The {{c1::gradient}} points to {{c2::steepest ascent::direction}}.", "Written \\(\\nabla f\\)."],
+                                    guid="cloze"))
     mechanics.add_note(genanki.Note(basic, ["What does <i>inertia</i> mean?",
-                                            "<ul><li>resistance to change</li><li>Q: not a question</li></ul><h2>More?</h2>---<br>plain $5 text"], guid="inertia"))
+                                            "<ul><li>resistance to change</li><li>Q: not a question</li></ul><h2>More?</h2>---<br>plain $5 text"],
+                                            guid="inertia"))
     forces.add_note(genanki.Note(basic, ["What is friction \\(\\mu\\)?",
                                          "<table><tr><th>kind</th><th>\\(\\mu\\)</th></tr><tr><td>static</td><td>0.5</td></tr></table>"], guid="friction"))
     media.write_bytes(PNG)
@@ -115,7 +118,7 @@ def read_apkg(path: Path, tmp: Path) -> list[dict]:
     finally:
         db.close()
     names = ("question", "answer", "family", "source", "card_id")
-    return [dict(zip(names, flds.split(FIELD_SEPARATOR)), guid=guid, decks=decks) for guid, flds in rows]
+    return [dict(zip(names, flds.split(FIELD_SEPARATOR), strict=True), guid=guid, decks=decks) for guid, flds in rows]
 
 
 # ---- import -----------------------------------------------------------------------------------------
@@ -286,7 +289,7 @@ def test_guids_survive_a_reworded_question(tmp_path, encoder, shipped_kb):
 def test_weak_exports_the_profiles_weakest_cards(shipped_kb, tmp_path):
     with ProgressStore(tmp_path / "progress.sqlite3") as store:
         cards = shipped_kb.cards()
-        for card, score in zip(cards[:4], (90, 20, 75, 40)):
+        for card, score in zip(cards[:4], (90, 20, 75, 40), strict=True):
             store.record_review("ana", card, "answer", score)
         export = shipped_kb.export_anki(tmp_path / "weak.apkg", profile="ana", weak=2, store=store)
     (tmp_path / "w").mkdir()

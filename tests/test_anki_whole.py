@@ -28,7 +28,8 @@ DISTRIBUTION_FIELDS = ("Name", "Mean", "Variance", "PDF", "Notes")
 DISTRIBUTION_TEMPLATES = (
     ("Mean", "What is the mean of {{Name}}?", "{{FrontSide}}<hr id=answer>{{Mean}}"),
     # generated only when the note has a variance (Anki makes no card for an empty front)
-    ("Variance", "{{#Variance}}What is the variance of {{Name}}?{{/Variance}}", "{{FrontSide}}<hr id=answer>{{Variance}}{{#Notes}}<div class=notes>{{Notes}}</div>{{/Notes}}"),
+    ("Variance", "{{#Variance}}What is the variance of {{Name}}?{{/Variance}}",
+     "{{FrontSide}}<hr id=answer>{{Variance}}{{#Notes}}<div class=notes>{{Notes}}</div>{{/Notes}}"),
     ("Which", "Which distribution has the density {{PDF}}?", "{{FrontSide}}<hr id=answer>{{Name}}<br>{{Notes}}"),
 )
 TITLED_CLOZE_FRONT = '<div class="title">{{Title}}</div>{{cloze:Text}}'
@@ -210,7 +211,8 @@ def test_clozes_keep_their_title_tables_and_blocks(whole):
     assert "| Poisson | **$\\lambda$** |" in poisson.answer_md, poisson.answer_md
     block = next(c for q, c in cards.items() if q.startswith("Bias and variance"))
     assert "**Bias is the error" in block.answer_md and "training set.**" in block.answer_md, block.answer_md
-    assert block.answer_text == "Bias and variance: Bias is the error from wrong assumptions. Variance is the error from sensitivity to the training set.", block.answer_text
+    assert block.answer_text == ("Bias and variance: Bias is the error from wrong assumptions. "
+                                 "Variance is the error from sensitivity to the training set."), block.answer_text
     listed = next(c for q, c in cards.items() if q.startswith("Three regularisers"))
     assert "**" not in listed.answer_text and "dropout" in listed.answer_text, listed.answer_md
 

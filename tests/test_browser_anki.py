@@ -11,7 +11,8 @@ pytestmark = pytest.mark.browser
 FORMULAS = {  # front -> back, as Anki users write them (MathJax delimiters, HTML)
     "What is the softmax?": "It turns logits into probabilities: \\(p_i = e^{z_i} / \\sum_j e^{z_j}\\).",
     "What does cross-entropy measure?": "The expected code length under the model:<br>\\[H(p, q) = -\\sum_x p(x) \\log q(x)\\]",
-    "What is the KL divergence between two Gaussians?": "\\(\\mathrm{KL} = \\log\\frac{\\sigma_2}{\\sigma_1} + \\frac{\\sigma_1^2 + (\\mu_1-\\mu_2)^2}{2\\sigma_2^2} - \\frac12\\)",
+    "What is the KL divergence between two Gaussians?":
+        "\\(\\mathrm{KL} = \\log\\frac{\\sigma_2}{\\sigma_1} + \\frac{\\sigma_1^2 + (\\mu_1-\\mu_2)^2}{2\\sigma_2^2} - \\frac12\\)",
 }
 
 

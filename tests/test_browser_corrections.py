@@ -38,7 +38,7 @@ def corrections_app(tmp_path, encoder):
 def answer_in_page(page, text: str) -> str:
     chat = page.locator("#kb-interview-chat")
     chat.get_by_text("Q1.").wait_for()
-    page.get_by_label("Your answer").fill(text)
+    page.get_by_label("Your answer", exact=True).fill(text)  # exact: a reply may quote "your answer"
     page.get_by_role("button", name="Send", exact=True).click()
     chat.get_by_text("Model answer").wait_for()
     return chat.locator(".message").filter(has_text="Model answer").last.inner_text()

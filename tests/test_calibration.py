@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kb import calibration
 from kb.cli.main import main
-from kb.retrieval import search
+from kb.retrieval import recalibrate, search
 from tests.support import write_notes
 from tests.test_chat_outcomes import SYSTEMS_NOTE
 
@@ -43,9 +43,9 @@ def test_a_threshold_keeps_its_place_in_the_leave_one_out_distribution():
     shipped = unit(np.stack([base, base + 0.3 * rng.normal(size=base.shape)], axis=1))
     spread = unit(np.stack([base + 0.8 * rng.normal(size=base.shape)] * 2, axis=1))  # a model whose cosines spread differently
     zeros = lambda question: np.zeros(40, dtype=np.float32)  # noqa: E731
-    result = calibration.recalibrate([str(i) for i in range(40)], spread, shipped, zeros, "toy")
-    s_dense, _ = calibration.leave_one_out(shipped, [zeros("")] * 40, np.arange(40))
-    m_dense, _ = calibration.leave_one_out(spread, [zeros("")] * 40, np.arange(40))
+    result = recalibrate.recalibrate([str(i) for i in range(40)], spread, shipped, zeros, "toy")
+    s_dense, _ = recalibrate.leave_one_out(shipped, [zeros("")] * 40, np.arange(40))
+    m_dense, _ = recalibrate.leave_one_out(spread, [zeros("")] * 40, np.arange(40))
     floor = calibration.BY_NAME["chat.follow_up_floor"].value
     expected = m_dense.mean() + (floor - s_dense.mean()) * m_dense.std() / s_dense.std()
     assert result.values["chat.follow_up_floor"] == pytest.approx(expected, abs=1e-3)

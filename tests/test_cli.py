@@ -218,8 +218,8 @@ def test_missing_corpus_folder_exits_1(tmp_path):
 def test_render_card_keeps_code_shows_formulas_and_strips_escapes():
     import click
 
-    from kb.notes.parse import parse_note
     from kb.cli.terminal import render_card
+    from kb.notes.parse import parse_note
 
     long_code = "# a comment far longer than the terminal is wide, which must stay on one line as written"
     note = (
@@ -229,7 +229,7 @@ def test_render_card_keeps_code_shows_formulas_and_strips_escapes():
     text = click.unstyle(render_card(parse_note(note).cards[0], width=40))
     lines = text.split("\n")
     assert long_code in lines and "    ℒ = ∑ᵢ xᵢ" in lines  # a display formula as unicode, on its own indented line
-    assert all(len(l) <= 40 for l in lines[3:6])
+    assert all(len(line) <= 40 for line in lines[3:6])
     assert "bold words that cross the wrap boundary" in " ".join(lines) and "**" not in text
     assert "\x1b" not in text and "[31m" in text  # the note's escape byte is dropped, its text kept
 

@@ -41,7 +41,8 @@ def test_grade_queries_file_keeps_order_and_reports_bad_lines(env, tmp_path):
     result = kb(["grade", "--queries", str(queries), "--json"], env)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["card_id"] for line in lines] == ["what-is-focal-loss", "whats-the-difference-between-forward-and-reverse-kl", "whats-the-difference-between-forward-and-reverse-kl"]
+    assert [line["card_id"] for line in lines] == ["what-is-focal-loss", "whats-the-difference-between-forward-and-reverse-kl",
+                                                   "whats-the-difference-between-forward-and-reverse-kl"]
     assert lines[1]["score"] < lines[2]["score"]
 
     queries.write_text('{"question": "x", "answer": "y"}\nnot json\n', encoding="utf-8")

@@ -5,7 +5,6 @@ import pytest
 
 from kb.notes.concepts import build_glossary, defined_subject, initials_match, is_acronym
 from kb.notes.parse import load_corpus, parse_note
-
 from tests.support import ALEXEY, SALVATORE, SHIPPED_CORPUS
 
 

@@ -45,7 +45,8 @@ def test_the_corrected_wording_of_a_wrong_answer_is_not_held_against_it(shipped_
 
 
 def test_an_answer_like_one_marked_right_earns_its_points(shipped_kb, labels_store):
-    right = "It multiplies cross-entropy by (1-p_t)^gamma, which shrinks the loss of easy, confidently classified examples so training concentrates on hard ones."
+    right = ("It multiplies cross-entropy by (1-p_t)^gamma, which shrinks the loss of easy, confidently classified examples "
+             "so training concentrates on hard ones.")
     first = shipped_kb.grade(FOCAL, right, profile="ana", store=labels_store)
     marked = shipped_kb.progress("ana", store=labels_store).mark(FOCAL, right, "right", points={first.missed[0]: True})
     assert first.missed[0] not in marked.missed  # a mark re-scores the answer at once
@@ -110,7 +111,7 @@ Cross-entropy scaled by $(1-p_t)^\\gamma$. It down-weights easy, well-classified
 
 > [!failure]
 > Calling it a loss for regression targets.
-"""
+"""  # noqa: E501 (a note paragraph is one line, as people write them)
 
 
 def test_known_mistakes_in_a_note_are_negative_references(make_kb, tmp_path):
@@ -128,7 +129,8 @@ def test_known_mistakes_in_a_note_are_negative_references(make_kb, tmp_path):
     right = kb.grade(card.id, "It down-weights the easy examples so training focuses on the hard ones, for class imbalance in RetinaNet.")
     assert right.contradictions == [] and right.score >= 60
     with ProgressStore(tmp_path / "p.sqlite3") as store:
-        kb.progress("ana", store=store).mark(card.id, "It is a loss for regression targets like house prices.", dismissed=["Calling it a loss for regression targets."])
+        kb.progress("ana", store=store).mark(card.id, "It is a loss for regression targets like house prices.",
+                                             dismissed=["Calling it a loss for regression targets."])
         again = kb.grade(card.id, "It is a loss for regression targets like house prices.", profile="ana", store=store)
     assert not any(c.kind == "misconception" for c in again.contradictions)
 

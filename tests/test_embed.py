@@ -11,14 +11,17 @@ import sys
 import numpy as np
 import pytest
 
-from kb.embed import choose as embed  # the module that picks the encoder: its constants are patched below
-from kb.embed import BuildEncoder, SentenceTransformerEncoder, load_encoder, locate_model
-from kb.errors import ModelLoadError
+from kb.embed import (
+    BuildEncoder,
+    SentenceTransformerEncoder,
+    choose as embed,  # the module that picks the encoder: its constants are patched below
+    load_encoder,
+    locate_model,
+)
 from kb.embed.onnx import ONNX_FILE, OnnxCacheInvalid, OnnxEncoder, export_dir, model_digest, open_cached_export
+from kb.errors import ModelLoadError
 from kb.notes.parse import load_corpus
-
 from tests.support import ROOT, kb_env
-
 
 # Written for these tests (not the texts the export is verified on).
 QUERIES = [
@@ -204,7 +207,8 @@ def test_cold_search_on_a_fresh_index_never_imports_torch(shipped_kb, onnx, tmp_
 import json, sys
 from kb import Config, KnowledgeBase
 from pathlib import Path
-kb = KnowledgeBase.load(config=Config(corpus=Path({str(shipped_kb.config.corpus)!r}), index=Path({str(shipped_kb.config.index)!r}), data=Path({str(tmp_path)!r})))
+config = Config(corpus=Path({str(shipped_kb.config.corpus)!r}), index=Path({str(shipped_kb.config.index)!r}), data=Path({str(tmp_path)!r}))
+kb = KnowledgeBase.load(config=config)
 hits = kb.search("why does PPO clip the ratio", k=5, mode="dense")
 print(json.dumps({{"action": kb.report.action, "backend": kb.encoder.backend, "ids": [h.card.id for h in hits], "dense": [h.dense for h in hits],
                   "torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules}}))

@@ -11,7 +11,6 @@ import unicodedata
 import pytest
 
 from kb.notes.parse import clean_question, load_corpus, parse_note
-
 from tests.support import ALEXEY, SALVATORE
 
 
@@ -24,7 +23,7 @@ def norm(text: str) -> str:
 def alexey_items(text: str) -> list[tuple[int, str, bool]]:
     """(line, question, answered) for every bold question line; answers run to the next bold line or heading."""
     lines = text.split("\n")
-    starts = [i for i, l in enumerate(lines) if re.match(r"^\*\*.*\*\*\s*$", l)]
+    starts = [i for i, line in enumerate(lines) if re.match(r"^\*\*.*\*\*\s*$", line)]
     items = []
     for n, i in enumerate(starts):
         stop = starts[n + 1] if n + 1 < len(starts) else len(lines)
@@ -140,7 +139,7 @@ def test_salvatore_families_and_formulas(salvatore):
 
 def test_toc_entries_give_no_card(alexey, salvatore):
     for text, result in (alexey, salvatore):
-        toc_lines = {i + 1 for i, l in enumerate(text.split("\n")) if re.match(r"^\* \[.*\]\(#", l)}
+        toc_lines = {i + 1 for i, line in enumerate(text.split("\n")) if re.match(r"^\* \[.*\]\(#", line)}
         assert toc_lines
         assert not any(c.line_start in toc_lines for c in result.cards)
 
@@ -161,7 +160,6 @@ def test_kb_build_over_the_external_corpora(external_corpora, tmp_path, encoder)
     import sys
 
     from kb import Config, KnowledgeBase
-
     from tests.support import kb_env
 
     index = tmp_path / "index"
@@ -173,7 +171,7 @@ def test_kb_build_over_the_external_corpora(external_corpora, tmp_path, encoder)
     assert result.returncode == 0, result.stderr
     assert "207 cards" in result.stdout and "re-embedded 207" in result.stdout
     assert "23 placeholder answer(s) not indexed" in result.stdout
-    warnings = [l for l in result.stderr.splitlines() if l.startswith("warning: ")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert sum("placeholder answer" in w for w in warnings) == 23
     assert any(w.startswith("warning: SOURCES.md: no questions found") for w in warnings)
 

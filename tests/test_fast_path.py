@@ -17,8 +17,8 @@ import pytest
 from kb import Config, KnowledgeBase
 from kb.config import DEFAULT_MODEL
 from kb.embed import locate_model
-from kb.fileio import file_sha256
 from kb.embed.onnx import ONNX_FILE, OnnxEncoder, model_digest
+from kb.fileio import file_sha256
 from kb.retrieval.search import dense_query_text
 from tests.support import ROOT, SHIPPED_CORPUS, copy_shipped_corpus, free_port, kb_env, load_kb
 
@@ -27,6 +27,7 @@ HEAVY_MODULES = ("torch", "transformers", "sentence_transformers")
 # Runs `python -m kb ...` exactly (runpy), then reports which heavy modules that process imported.
 KB_MAIN_THEN_REPORT = """
 import json, runpy, sys
+heavy = json.loads(sys.argv[2])
 sys.argv = ["kb"] + json.loads(sys.argv[1])
 code = 0
 try:
@@ -34,12 +35,13 @@ try:
 except SystemExit as exc:
     code = exc.code or 0
 sys.stdout.flush()
-print("\\nMODULES " + json.dumps({"exit": code, "loaded": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY_MODULES,)
+print("\\nMODULES " + json.dumps({"exit": code, "loaded": [m for m in heavy if m in sys.modules]}))
+"""
 
 
 def run_kb(args: list[str], env: dict) -> tuple[dict, str]:
-    done = subprocess.run([sys.executable, "-c", KB_MAIN_THEN_REPORT, json.dumps(args)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    done = subprocess.run([sys.executable, "-c", KB_MAIN_THEN_REPORT, json.dumps(args), json.dumps(HEAVY_MODULES)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
     output, _, report = done.stdout.rpartition("MODULES ")
     return json.loads(report), output
@@ -152,7 +154,8 @@ def test_remembered_query_vectors_are_the_encoders_and_bounded(shipped_kb, monke
 
 def app_search(base: str, query: str) -> str | None:
     """One call of the app's `search` endpoint through Gradio's HTTP API; the result HTML."""
-    request = urllib.request.Request(f"{base}/gradio_api/call/search", data=json.dumps({"data": [query, "All families"]}).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{base}/gradio_api/call/search", data=json.dumps({"data": [query, "All families"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         event_id = json.loads(response.read())["event_id"]
     with urllib.request.urlopen(f"{base}/gradio_api/call/search/{event_id}", timeout=60) as response:

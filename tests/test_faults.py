@@ -24,7 +24,6 @@ import pytest
 
 from kb.errors import IndexCorruptError
 from kb.retrieval.index import MANIFEST, load_index
-
 from tests.support import copy_shipped_corpus, kb_argv, kb_env, kb_subprocess, load_benchmark, load_kb
 
 BASE_CARDS = 400
@@ -249,7 +248,8 @@ def start_interview(shipped_kb, data: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         kb_argv("interview", "--corpus", shipped_kb.config.corpus, "--index", shipped_kb.config.index,
                 "--data", data, "--profile", "ana", "--length", "20", "--mode", "random", "--seed", "3", "--no-follow-ups", *extra),
-        cwd=shipped_kb.config.corpus.parent, env=kb_env(shipped_kb.config.corpus.parent), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=shipped_kb.config.corpus.parent, env=kb_env(shipped_kb.config.corpus.parent), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 

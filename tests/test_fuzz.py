@@ -11,15 +11,12 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kb.errors import KbError
 from kb.notes.parse import parse_note
-
 from tests.support import ALEXEY, EXTERNAL_CORPORA, SALVATORE, SHIPPED_CORPUS
 
 SCALE = float(os.environ.get("KB_FUZZ_SCALE", "1"))
@@ -68,7 +65,7 @@ LINE_SHAPES = [
     lambda w: f"__Q. {w}__",
     lambda w: f"<details><summary>{w}</summary>",
     lambda w: "</details>",
-    lambda w: f"<details>",
+    lambda w: "<details>",
     lambda w: f"<summary>{w}",
     lambda w: f"$$ {w} $$",
     lambda w: "$$",

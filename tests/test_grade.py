@@ -6,7 +6,6 @@ import json
 import pytest
 
 from kb.coach.grade import key_points, max_score_after_hints
-
 from tests.support import BENCHMARKS
 
 TRIPLES = BENCHMARKS / "grading_triples.jsonl"

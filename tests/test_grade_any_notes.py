@@ -52,7 +52,7 @@ A validation set is used to tune hyperparameters and to choose between models. I
 
 ### Q: Should I use pandas or Polars?
 Pandas runs on a single thread and needs the whole dataset in memory. Polars is multi-threaded and can scan files lazily without loading them. Use pandas for small data and Polars for huge data.
-""",
+""",  # noqa: E501 (a note paragraph is one line, as people write them)
 }
 BAGGING = "what-is-the-difference-between-bagging-and-boosting"
 PRECISION = "how-are-precision-and-recall-defined"
@@ -63,11 +63,15 @@ PANDAS = "should-i-use-pandas-or-polars"
 # card -> (a strong answer in other words, a wrong one with the card's words), one per structural error
 STRUCTURAL = {
     "role_swap": (BAGGING,
-                  "Bagging fits its models separately on resampled data and averages them, which cuts variance; boosting builds them one after another, each fixing the last one's mistakes, which cuts bias.",
-                  "Bagging trains models sequentially, each new model focusing on the errors of the previous ones; boosting trains many models independently, in parallel, on bootstrap samples."),
+                  "Bagging fits its models separately on resampled data and averages them, which cuts variance; "
+                  "boosting builds them one after another, each fixing the last one's mistakes, which cuts bias.",
+                  "Bagging trains models sequentially, each new model focusing on the errors of the previous ones; "
+                  "boosting trains many models independently, in parallel, on bootstrap samples."),
     "definition_swap": (PANDAS,
-                        "Pandas is single-threaded and loads everything into RAM, while Polars spreads work over all cores and can stream a file lazily; so pandas for small data, Polars for big data.",
-                        "Polars runs on a single thread and needs the whole dataset in memory. Pandas is multi-threaded and can scan files lazily without loading them."),
+                        "Pandas is single-threaded and loads everything into RAM, while Polars spreads work over all cores and can stream a file lazily; "
+                        "so pandas for small data, Polars for big data.",
+                        "Polars runs on a single thread and needs the whole dataset in memory. "
+                        "Pandas is multi-threaded and can scan files lazily without loading them."),
     "formula_swap": (ACCURACY,
                      "You count how many predictions were right and divide by how many predictions there were in total; beware of class imbalance.",
                      "Accuracy is the total number of predictions divided by the number of correct predictions."),
@@ -167,7 +171,8 @@ CONTRASTED_RIGHT_ANSWERS = {
                    "The student learns to match the teacher's soft predictions instead of only the hard labels."),
     # a clause cut at "unlike" starts with the term it is compared with, not the one it speaks of
     "unlike": ("how-do-l1-and-l2-regularization-differ",
-               "L2 shrinks every weight smoothly but almost never makes one exactly zero. L1 penalizes absolute values, and unlike L2 it drives some weights to exactly zero, so it selects features."),
+               "L2 shrinks every weight smoothly but almost never makes one exactly zero. "
+               "L1 penalizes absolute values, and unlike L2 it drives some weights to exactly zero, so it selects features."),
 }
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from kb import Config, KnowledgeBase
 from kb.retrieval.index import DATA_FILES, FORMAT_VERSION, LEXICAL_FILE, MANIFEST, _atomic_write, load_index
-
 from tests.support import garble, truncate, write_notes
 
 A = """# Notes A
@@ -76,7 +75,8 @@ def corpus(tmp_path):
 def open_kb(corpus, index, encoder, **config):
     counting = CountingEncoder(encoder)
     messages: list[str] = []
-    kb = KnowledgeBase.load(config=Config(corpus=corpus, index=index, data=index.parent / "data", **config), encoder_factory=lambda: counting, log=messages.append)
+    kb = KnowledgeBase.load(config=Config(corpus=corpus, index=index, data=index.parent / "data", **config), encoder_factory=lambda: counting,
+                            log=messages.append)
     kb.messages, kb.counting = messages, counting
     return kb
 
@@ -338,8 +338,8 @@ def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
 
 def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_path, encoder):
     """Cards cached by an older parser are not trusted: notes are parsed again, unchanged cards keep their vectors."""
-    from kb.retrieval.index import file_sha256
     from kb.notes.parse import PARSER_VERSION
+    from kb.retrieval.index import file_sha256
 
     index = tmp_path / "index"
     open_kb(corpus, index, encoder)

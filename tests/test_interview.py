@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kb.errors import QueryError
 from kb.coach.interview import InterviewSession, choose_cards
 from kb.coach.progress import ProgressStore
+from kb.errors import QueryError
 
 STRONG_FOCAL = ("Focal loss scales cross-entropy by (1 - p_t)^gamma, so easy well-classified examples are down-weighted and "
                 "training concentrates on hard ones; it was designed for extreme class imbalance like foreground vs background in RetinaNet.")
@@ -79,7 +79,8 @@ def test_a_strong_answer_scores_well_and_is_scheduled_later_than_a_weak_one(ship
 
 def test_due_mode_puts_due_cards_first_and_weakest_mode_the_low_scores(shipped_kb, store):
     past = datetime.now(timezone.utc) - timedelta(days=30)
-    focal, smoothing, hinge = (shipped_kb.card(i) for i in ("what-is-focal-loss", "what-does-label-smoothing-do", "when-would-you-use-hinge-loss-over-cross-entropy"))
+    ids = ("what-is-focal-loss", "what-does-label-smoothing-do", "when-would-you-use-hinge-loss-over-cross-entropy")
+    focal, smoothing, hinge = (shipped_kb.card(i) for i in ids)
     store.record_review("ana", focal, "x", 95, now=past)  # first review rated easy, 30 days ago
     store.record_review("ana", smoothing, "y", 10, now=past)  # again 30 days ago: long overdue
     store.record_review("ana", hinge, "z", 95, now=datetime.now(timezone.utc))  # just reviewed: not due

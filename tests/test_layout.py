@@ -275,7 +275,7 @@ def test_the_layer_block_names_every_module_and_only_real_ones():
 def test_every_kb_import_names_a_module_that_exists():
     missing = []
     for name in all_modules():
-        for source, names, line, how in raw_imports(name):
+        for source, _names, line, how in raw_imports(name):
             if is_kb(source) and source not in modules():
                 missing.append(f"{modules()[name].rel}:{line} {how} of {source} (no such module under kb/)")
     assert not missing, "imports of kb modules that do not exist (moved or renamed?); point them at the new place:\n  " + "\n  ".join(missing)
@@ -444,7 +444,8 @@ class EnvironmentUse:
 def _environment_uses(root: ast.Module) -> list[EnvironmentUse]:
     """Every touch of os.environ / os.getenv / os.putenv ... in a module, however os or environ was imported."""
     parents = _parents(root)
-    from_os = {a.asname or a.name for node in ast.walk(root) if isinstance(node, ast.ImportFrom) and node.module == "os" for a in node.names if a.name in ENV_NAMES}
+    from_os = {a.asname or a.name for node in ast.walk(root) if isinstance(node, ast.ImportFrom) and node.module == "os"
+               for a in node.names if a.name in ENV_NAMES}
     os_aliases = {a.asname or a.name for node in ast.walk(root) if isinstance(node, ast.Import) for a in node.names if a.name == "os"}
     found = []
     for node in ast.walk(root):

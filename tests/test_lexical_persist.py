@@ -13,21 +13,20 @@ import numpy as np
 import pytest
 
 from kb import KnowledgeBase
+from kb.notes.parse import load_corpus
 from kb.retrieval.index import LEXICAL_FILE, MANIFEST, file_sha256, load_index
 from kb.retrieval.lexical import (
     CorpusTokenizer,
-    PhraseMatcher,
     LexicalIndex,
+    PhraseMatcher,
     StoredLexicalError,
     card_document,
-    stemmer,
     default_glossary,
     document_tokens,
     plain_words,
     query_token_weights,
+    stemmer,
 )
-from kb.notes.parse import load_corpus
-
 from tests.support import SHIPPED_CORPUS, garble, load_kb, truncate, write_notes
 
 QUERIES = [

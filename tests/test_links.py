@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import main
-
 from tests.support import BENCHMARKS
 
 PAIRS = BENCHMARKS / "link_pairs.jsonl"
@@ -20,7 +19,7 @@ def test_every_card_gets_ranked_unique_links_with_short_reasons(shipped_kb):
         ids = [link.id for link in links]
         assert card.id not in ids and len(set(ids)) == len(ids)
         assert len({shipped_kb.card(i).question for i in ids}) == len(ids)
-        assert [l.score for l in links] == sorted((l.score for l in links), reverse=True)
+        assert [link.score for link in links] == sorted((link.score for link in links), reverse=True)
         for link in links:
             assert link.reason and len(link.reason) <= 60 and "\n" not in link.reason, link.reason
             assert link.question == shipped_kb.card(link.id).question and link.family == shipped_kb.card(link.id).family
@@ -29,9 +28,9 @@ def test_every_card_gets_ranked_unique_links_with_short_reasons(shipped_kb):
 
 def test_concept_links_name_the_concept(shipped_kb):
     # The DPO card builds on the RLHF objective; the RLHF pipeline card explains it.
-    links = {l.id: l.reason for l in shipped_kb.related("how-does-dpo-eliminate-the-reward-model")}
+    links = {link.id: link.reason for link in shipped_kb.related("how-does-dpo-eliminate-the-reward-model")}
     assert "explains RLHF" in links.get("walk-me-through-the-rlhf-pipeline", ""), links
-    links = {l.id: l.reason for l in shipped_kb.related("whats-spectral-normalization-and-why-does-wgan-need-it")}
+    links = {link.id: link.reason for link in shipped_kb.related("whats-spectral-normalization-and-why-does-wgan-need-it")}
     assert "explains WGAN" in links.get("why-did-wgan-improve-on-the-original-gan-loss", ""), links
 
 
@@ -44,12 +43,12 @@ def test_expert_pairs_recall_beats_plain_neighbours(shipped_kb):
     pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
     pairs = [p for p in pairs if shipped_kb.has_card(p["a"]) and shipped_kb.has_card(p["b"])]
     assert len(pairs) >= 25
-    ours = _recall(shipped_kb, pairs, lambda c: [l.id for l in shipped_kb.related(c, 5)])
+    ours = _recall(shipped_kb, pairs, lambda c: [link.id for link in shipped_kb.related(c, 5)])
     plain = _recall(shipped_kb, pairs, lambda c: shipped_kb.similar(c, 5))
     assert ours >= 0.85, f"recall@5 {ours:.3f} (plain neighbours {plain:.3f})"
     assert ours > plain
     held_out = [p for p in pairs if p["split"] == "test"]
-    assert _recall(shipped_kb, held_out, lambda c: [l.id for l in shipped_kb.related(c, 5)]) >= 0.8
+    assert _recall(shipped_kb, held_out, lambda c: [link.id for link in shipped_kb.related(c, 5)]) >= 0.8
 
 
 NOTE = """## Optimisers
@@ -86,7 +85,7 @@ def test_explicit_links_come_first_both_ways(make_kb):
     assert adam[0].id == "why-warm-up-the-learning-rate" and adam[0].reason.startswith("linked in the note")
     back = kb.related("why-warm-up-the-learning-rate", 3)
     assert back[0].id == "what-is-adam" and back[0].reason.startswith("links here")
-    split = {l.id: l.reason for l in kb.related("how-do-you-split-a-dataset", 3)}
+    split = {link.id: link.reason for link in kb.related("how-do-you-split-a-dataset", 3)}
     assert split.get("what-is-a-p-value", "").startswith("linked note: stats")
     assert any(r.startswith("linked section: Optimisers") for r in split.values()), split
 
@@ -98,7 +97,7 @@ def test_cli_related_by_id_question_text_and_queries(shipped_kb, tmp_path):
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["id"] == "how-does-ppo-work-why-the-clip" and data["question"] == "How does PPO work? Why the clip?"
-    assert len(data["links"]) == 6 and all(set(l) == {"id", "question", "family", "reason", "score"} for l in data["links"])
+    assert len(data["links"]) == 6 and all(set(link) == {"id", "question", "family", "reason", "score"} for link in data["links"])
     by_question = runner.invoke(main, ["related", "Q: How does PPO work? Why the clip?", "--json", *args])
     assert json.loads(by_question.output)["links"] == data["links"]
     text = runner.invoke(main, ["related", "   ", *args])  # nothing to look up: a message, not a traceback

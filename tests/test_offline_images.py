@@ -12,7 +12,6 @@ import pytest
 
 from kb.ui import images
 from kb.ui.images import image_policy_head, rewrite_images
-
 from tests.support import PAGE_TIMEOUT_MS, load_kb, serve_app, write_notes
 
 # A 2x2 red PNG.

@@ -1,6 +1,8 @@
 """Small synthetic notes, one per markdown shape: what becomes a card, what stays inside an answer."""
 from __future__ import annotations
 
+import itertools
+
 from kb.notes.parse import parse_note
 
 
@@ -27,7 +29,8 @@ def test_front_matter_title_names_a_note_with_no_h1():
 
 
 def test_numbered_question_headings():
-    note = "# ML\n\n## Trees\n\n#### 12) What is a tree\n\nA tree is a graph.\n\n#### 13. Why prune\n\nTo avoid overfitting.\n\n## Nets\n\n#### 1) What is a neuron\n\nA unit.\n"
+    note = ("# ML\n\n## Trees\n\n#### 12) What is a tree\n\nA tree is a graph.\n\n#### 13. Why prune\n\nTo avoid overfitting.\n\n"
+            "## Nets\n\n#### 1) What is a neuron\n\nA unit.\n")
     cards = parse_note(note, "n.md").cards
     assert [(c.question, c.family) for c in cards] == [
         ("What is a tree", "Trees"),
@@ -38,12 +41,14 @@ def test_numbered_question_headings():
 
 
 def test_a_numbered_list_of_terse_headings_is_still_a_question_list():
-    note = "## Topics\n\n#### 1) Gradient descent\n\nStep downhill.\n\n#### 2) What is momentum?\n\nA running mean.\n\n#### 3) Explain Adam\n\nMomentum plus RMS.\n"
+    note = ("## Topics\n\n#### 1) Gradient descent\n\nStep downhill.\n\n#### 2) What is momentum?\n\nA running mean.\n\n"
+            "#### 3) Explain Adam\n\nMomentum plus RMS.\n")
     assert questions(note) == ["Gradient descent", "What is momentum?", "Explain Adam"]
 
 
 def test_numbered_section_titles_are_families_not_questions():
-    note = "# Note\n\n## 1. Regression\n\n### Q: What is MSE?\n\nMSE.\n\n## 2. Classification\n\n### Q: What is CE?\n\nCE.\n\n## 3. Appendix\n\nSome closing words.\n"
+    note = ("# Note\n\n## 1. Regression\n\n### Q: What is MSE?\n\nMSE.\n\n## 2. Classification\n\n### Q: What is CE?\n\nCE.\n\n"
+            "## 3. Appendix\n\nSome closing words.\n")
     result = parse_note(note, "n.md")
     assert [(c.question, c.family) for c in result.cards] == [("What is MSE?", "1. Regression"), ("What is CE?", "2. Classification")]
     assert result.placeholders == 0
@@ -165,7 +170,8 @@ def test_headings_in_lists_and_blockquotes_are_answer_text():
 
 
 def test_table_of_contents_gives_no_card():
-    note = "# Note\n\n## Table of Contents\n\n- [[#Q: What is X?]]\n- [What is Y?](#y)\n\n**What is Z?**\n\n## Fam\n\n### Q: What is X?\n\nX. See [[#Q: What is Y?]].\n\n### Q: What is Y?\n\nY.\n"
+    note = ("# Note\n\n## Table of Contents\n\n- [[#Q: What is X?]]\n- [What is Y?](#y)\n\n**What is Z?**\n\n"
+            "## Fam\n\n### Q: What is X?\n\nX. See [[#Q: What is Y?]].\n\n### Q: What is Y?\n\nY.\n")
     cards = parse_note(note, "n.md").cards
     assert [c.question for c in cards] == ["What is X?", "What is Y?"]
     assert all(c.family == "Fam" for c in cards)
@@ -174,7 +180,7 @@ def test_table_of_contents_gives_no_card():
 def test_wiki_links_are_kept_in_the_card():
     card = one("## F\n\n### Q: A?\n\nSee [[other#Q: B?|B]] and [[#C]].\n", "A?")
     assert card.answer_md == "See [[other#Q: B?|B]] and [[#C]]."
-    assert [(l.note, l.heading, l.alias, l.line) for l in card.links] == [("other", "Q: B?", "B", 5), ("", "C", "", 5)]
+    assert [(link.note, link.heading, link.alias, link.line) for link in card.links] == [("other", "Q: B?", "B", 5), ("", "C", "", 5)]
     assert "[[" not in card.answer_text and "B" in card.answer_text
 
 
@@ -187,7 +193,8 @@ def test_latex_with_markdown_characters_is_byte_exact():
 
 
 def test_bold_question_lines_and_labels():
-    note = "## A\n\n**What is X? ⭐️**\n\nX.\n\n**Example:**\n\nsomething\n\n**What is Y? 👶**\n\nY.\n\n**Precision-recall trade-off \u200d⭐️**\n\nPR.\n\n**Is Z? 🚀**\n\nAnswer here\n\n<br/>\n"
+    note = ("## A\n\n**What is X? ⭐️**\n\nX.\n\n**Example:**\n\nsomething\n\n**What is Y? 👶**\n\nY.\n\n"
+            "**Precision-recall trade-off \u200d⭐️**\n\nPR.\n\n**Is Z? 🚀**\n\nAnswer here\n\n<br/>\n")
     result = parse_note(note, "n.md")
     assert [c.question for c in result.cards] == ["What is X?", "What is Y?", "Precision-recall trade-off"]
     assert result.cards[0].answer_md == "X.\n\n**Example:**\n\nsomething"
@@ -282,12 +289,14 @@ def test_a_bold_line_followed_by_words_is_not_a_bold_question():
 
 def test_reveal_toggles_hold_the_answer_of_the_question_above():
     for question_line in ("### Q: What is X?", "### What is X?", "**What is X?**", "**Q: What is X?**"):
-        note = f"## F\n\n{question_line}\n\n<details><summary>Answer</summary>\n\nX is a thing.\n\n</details>\n\n### Q: What is Y?\n\n<details>\n<summary>Show solution</summary>\nY.\n</details>\n"
+        note = (f"## F\n\n{question_line}\n\n<details><summary>Answer</summary>\n\nX is a thing.\n\n</details>\n\n"
+                "### Q: What is Y?\n\n<details>\n<summary>Show solution</summary>\nY.\n</details>\n")
         result = parse_note(note, "n.md")
         assert [c.question for c in result.cards] == ["What is X?", "What is Y?"], question_line
         assert "X is a thing." in result.cards[0].answer_text and result.placeholders == 0
     # a summary that asks is a question of its own, and so is a topic summary with no question above it
-    note = "## F\n\n<details><summary>Gradient descent</summary>\n\nStep downhill.\n</details>\n\n<details><summary>What is momentum?</summary>\n\nRunning mean.\n</details>\n"
+    note = ("## F\n\n<details><summary>Gradient descent</summary>\n\nStep downhill.\n</details>\n\n"
+            "<details><summary>What is momentum?</summary>\n\nRunning mean.\n</details>\n")
     assert questions(note) == ["Gradient descent", "What is momentum?"]
 
 
@@ -347,11 +356,11 @@ def test_mixed_notes_give_disjoint_cards_whose_answers_come_from_their_lines():
         lines = text.split("\n")
         cards = parse_note(text, "mix.md").cards
         spans = sorted((c.line_start, c.line_end) for c in cards)
-        assert all(a2 > b1 for (_, b1), (a2, _) in zip(spans, spans[1:])), text
+        assert all(a2 > b1 for (_, b1), (a2, _) in itertools.pairwise(spans)), text
         for card in cards:
             assert 1 <= card.line_start <= card.line_end <= len(lines)
             source = "\n".join(lines[card.line_start - 1 : card.line_end])
-            assert all(l.strip() in source for l in card.answer_md.split("\n")), (card.question, text)
+            assert all(line.strip() in source for line in card.answer_md.split("\n")), (card.question, text)
             assert card.question and card.answer_text.strip() and not card.question.lower().startswith("q:")
 
 

@@ -5,7 +5,6 @@ import re
 from collections import Counter
 
 from kb.notes.parse import load_corpus, parse_note
-
 from tests.support import SHIPPED_CORPUS
 
 NOTE = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")

@@ -41,7 +41,9 @@ def sideways_overflow(page) -> str | None:
           if (root.scrollWidth <= root.clientWidth) return null;
           const wide = [...document.querySelectorAll('body *')]
             .filter(e => e.getBoundingClientRect().right > root.clientWidth + 1 && e.checkVisibility())
-            .slice(-5).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')} right=${Math.round(e.getBoundingClientRect().right)}`);
+            .slice(-5)
+            .map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`
+                      + ` right=${Math.round(e.getBoundingClientRect().right)}`);
           return `scrollWidth ${root.scrollWidth} > clientWidth ${root.clientWidth}: ${wide.join('; ')}`;
         }"""
     )

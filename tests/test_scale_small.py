@@ -6,13 +6,11 @@ its results are compared with exact search. Speed is not asserted: that is bench
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from kb import Config, KnowledgeBase
 from kb.retrieval.index import load_index
-
 from tests.support import load_benchmark
 
 CARDS = 1200

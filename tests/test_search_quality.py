@@ -12,9 +12,8 @@ import string
 import numpy as np
 import pytest
 
-from kb.retrieval.lexical import PhraseMatcher, LexicalIndex, TypoCorrector, edit_distance_within, query_token_weights
+from kb.retrieval.lexical import LexicalIndex, PhraseMatcher, TypoCorrector, edit_distance_within, query_token_weights
 from kb.retrieval.search import ABSTAIN_THRESHOLD, QUESTION_VECTOR_WEIGHT, confidence_signal, dense_query_text, dense_scores, is_confident
-
 from tests.support import BENCHMARKS as BENCH
 
 HELD_OUT_R1_FLOOR = 0.85
@@ -46,7 +45,7 @@ def test_held_out_queries_meet_the_floor(shipped_kb):
     ranks = [first_rank(shipped_kb, q["query"], q["expected"]) for q in queries]
     recall1 = np.mean([r == 0 for r in ranks])
     recall5 = np.mean([r is not None and r < 5 for r in ranks])
-    misses = [q["query"] for q, r in zip(queries, ranks) if r != 0]
+    misses = [q["query"] for q, r in zip(queries, ranks, strict=True) if r != 0]
     assert recall1 >= HELD_OUT_R1_FLOOR, f"R@1 {recall1:.3f}; missed at rank 1: {misses}"
     assert recall5 >= HELD_OUT_R5_FLOOR, f"R@5 {recall5:.3f}"
 
@@ -92,7 +91,8 @@ def test_family_filter_returns_only_that_family(shipped_kb):
         assert {h.card.family for h in hits} == {family}
     two = ["Regression", "Classification"]
     hits = shipped_kb.search("loss for outliers", k=20, family=two)
-    assert {h.card.family for h in hits} <= set(two) and len(hits) == len(shipped_kb.family_cards("Regression")) + len(shipped_kb.family_cards("Classification"))
+    assert {h.card.family for h in hits} <= set(two)
+    assert len(hits) == len(shipped_kb.family_cards("Regression")) + len(shipped_kb.family_cards("Classification"))
 
 
 def test_hits_carry_the_signals_that_found_them(shipped_kb):
@@ -162,7 +162,8 @@ def test_glossary_phrases_become_concepts_and_their_words_lose_weight():
 
 
 def test_concept_tokens_let_a_synonym_match_a_card_that_never_uses_it():
-    index = LexicalIndex(["Huber loss is robust to outliers.", "L1 regularization makes weights sparse.", "Cross-entropy for classes."], glossary=PhraseMatcher([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
+    index = LexicalIndex(["Huber loss is robust to outliers.", "L1 regularization makes weights sparse.", "Cross-entropy for classes."],
+                         glossary=PhraseMatcher([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
     scores = index.scores("smooth L1")
     assert scores.argmax() == 0 and scores[0] > scores[1]
     assert index.scores("lasso").argmax() == 1
@@ -189,11 +190,13 @@ def test_typo_prefilter_loses_no_candidate(shipped_kb):
     checked = 0
     for word in rng.sample(words, 150):
         pos = rng.randrange(1, len(word))
-        typo = rng.choice([word[:pos] + word[pos + 1 :], word[:pos] + rng.choice(string.ascii_lowercase) + word[pos:], word[:pos - 1] + word[pos] + word[pos - 1] + word[pos + 1 :]])
+        typo = rng.choice([word[:pos] + word[pos + 1 :], word[:pos] + rng.choice(string.ascii_lowercase) + word[pos:],
+                           word[:pos - 1] + word[pos] + word[pos - 1] + word[pos + 1 :]])
         if typo in vocabulary or len(typo) < 4:
             continue
         limit = 1 if len(typo) <= 6 else 2
-        scored = [(d, -vocabulary[w], w) for w in vocabulary if len(w) >= 4 and w.isalpha() and w.isascii() and w[0] == typo[0] for d in [edit_distance_within(typo, w, limit)] if d is not None]
+        scored = [(d, -vocabulary[w], w) for w in vocabulary if len(w) >= 4 and w.isalpha() and w.isascii() and w[0] == typo[0]
+                  for d in [edit_distance_within(typo, w, limit)] if d is not None]
         assert corrector.correct(typo) == (min(scored)[2] if scored else typo), typo
         checked += 1
     assert checked > 100
@@ -202,7 +205,7 @@ def test_typo_prefilter_loses_no_candidate(shipped_kb):
 def test_abstention_refuses_held_out_off_topic_and_answers_held_out_on_topic(shipped_kb):
     import hashlib
 
-    lines = [l.strip() for l in (BENCH / "offtopic.txt").read_text(encoding="utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    lines = [line.strip() for line in (BENCH / "offtopic.txt").read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
     held_out = [q for q in lines if int(hashlib.sha256(q.encode()).hexdigest(), 16) % 10 < 4]
     assert len(held_out) >= 10
     refused = np.mean([not is_confident(shipped_kb.search(q, k=5)) for q in held_out])

@@ -18,7 +18,6 @@ import pytest
 
 from kb.cli.access import credentials, exposure_warning, is_loopback
 from kb.errors import CardNotFound, ConfigError
-
 from tests.support import copy_shipped_corpus, free_port, kb_argv, kb_env, open_page, wait_http
 
 TRAVERSALS = ["../../etc/passwd", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "....//....//etc/passwd", "../corpus/losses-in-deep-learning.md"]
@@ -91,7 +90,7 @@ def served(shipped_kb, tmp_path_factory):
         wait_http(base + "/", timeout=180)
     except TimeoutError:
         proc.kill()
-        raise AssertionError(f"kb serve did not start: {proc.communicate(timeout=30)}")
+        raise AssertionError(f"kb serve did not start: {proc.communicate(timeout=30)}") from None
     yield base, port, proc
     proc.terminate()
     try:

@@ -18,7 +18,6 @@ import pytest
 from kb.coach import fsrs_fit, stats
 from kb.coach.progress import ProgressStore
 from kb.notes.cards import Card
-
 from tests.support import kb_env, kb_subprocess
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=timezone.utc)  # a Wednesday

@@ -8,7 +8,6 @@ import click
 import pytest
 
 from kb.cli.terminal import formulas_as_text, latex_text, render_card
-
 from tests.support import ROOT, kb_env, kb_subprocess
 
 L1_VS_L2 = "l1-vs-l2-regularization"

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from kb.ui import browse_tab, card_view, chat_tab, render, search_tab
-from kb.ui.nav import card_url, parse_request, Nav
+from kb.ui.nav import Nav, card_url, parse_request
 
 PPO = "how-does-ppo-work-why-the-clip"
 
@@ -223,7 +223,8 @@ def test_a_taken_port_is_a_clear_error(shipped_kb):
 
 
 def test_wiki_links_in_an_answer_open_their_cards(make_kb):
-    kb = make_kb({"n.md": "## Fam\n\n### Q: What is alpha?\nAlpha is the start; see [[#Q: What is beta?|beta]].\n\n### Q: What is beta?\nBeta follows alpha; [[#Nowhere]] is broken.\n"})
+    kb = make_kb({"n.md": "## Fam\n\n### Q: What is alpha?\nAlpha is the start; see [[#Q: What is beta?|beta]].\n\n"
+                          "### Q: What is beta?\nBeta follows alpha; [[#Nowhere]] is broken.\n"})
     alpha, beta = kb.cards()
     assert f"[beta](?card={beta.id})" in card_view.card_parts(kb, alpha.id).answer_md
     assert "*Nowhere*" in card_view.card_parts(kb, beta.id).answer_md  # broken: plain text, no link

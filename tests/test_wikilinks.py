@@ -118,7 +118,6 @@ def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
 def test_every_link_in_the_shipped_note_resolves():
     from kb.notes.parse import load_corpus
     from kb.notes.wikilinks import broken_links_in_notes
-
     from tests.support import SHIPPED_CORPUS
 
     # 58 table-of-contents links: sections, "Q:" headings with apostrophes, dashes, TD(λ)...
@@ -147,8 +146,7 @@ def test_nested_headings_and_block_references():
 
 
 def test_odd_input_never_breaks_parsing_or_rendering():
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
 
     from kb.notes.concepts import build_glossary
     from kb.notes.wikilinks import wikilinks_to_markdown

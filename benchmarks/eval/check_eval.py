@@ -1,6 +1,6 @@
 """Check the hand-written evaluation files in benchmarks/eval/.
 
-    python benchmarks/eval/check_eval.py [--index-root /tmp]
+    python benchmarks/eval/check_eval.py [--index-root DIR] [--external DIR]
 
 For each corpus it asks kb for the card ids (`kb cards --corpus DIR --index ROOT/idx-NAME
 --json`; the first run builds an index, about a minute per corpus on 2 cores), then checks that
@@ -28,10 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "benchmarks" / "eval"
-EXTERNAL_NOTES = [
-    Path("/work/shared/external-corpora/alexeygrigorev__data-science-interviews__theory.md"),
-    Path("/work/shared/external-corpora/SalvatoreRa__tutorial__FAQ.md"),
-]
+EXTERNAL = ROOT.parent / "shared" / "external-corpora"  # other people's notes, beside the repository
+EXTERNAL_NOTES = ("alexeygrigorev__data-science-interviews__theory.md", "SalvatoreRa__tutorial__FAQ.md")
 STYLES = {"keyword", "natural", "answer", "synonym", "typo"}
 problems: list[str] = []
 
@@ -40,11 +38,11 @@ def problem(msg: str) -> None:
     problems.append(msg)
 
 
-def corpus_dirs(tmp: Path) -> dict[str, Path]:
+def corpus_dirs(tmp: Path, external: Path) -> dict[str, Path]:
     ext = tmp / "external"
     ext.mkdir()
     for note in EXTERNAL_NOTES:  # the two notes only, loaded together as one corpus
-        shutil.copyfile(note, ext / note.name)
+        shutil.copyfile(external / note, ext / note)
     return {
         "shipped": ROOT / "corpus",
         "external": ext,
@@ -195,10 +193,11 @@ def check_chat(ids: dict[str, set[str]]) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--index-root", type=Path, default=Path("/tmp"), help="folder for the idx-NAME index caches")
+    ap.add_argument("--index-root", type=Path, default=Path(tempfile.gettempdir()), help="folder for the idx-NAME index caches")
+    ap.add_argument("--external", type=Path, default=EXTERNAL, help="folder holding the two external notes")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = corpus_dirs(Path(tmp))
+        dirs = corpus_dirs(Path(tmp), args.external)
         cards = {name: corpus_cards(name, d, args.index_root) for name, d in dirs.items()}
     ids = {name: set(c) for name, c in cards.items()}
     print("cards:", {name: len(v) for name, v in ids.items()})

@@ -20,15 +20,24 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 from kb.anki.guids import assign_guids
-from kb.notes.cards import slugify
+from kb.notes.cards import Card, slugify
 from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
 from kb.notes.parse import clean_question
+
+if TYPE_CHECKING:  # imported where they are used: `kb --help` stays fast
+    import genanki
+    from fsrs.card import CardDict
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 MODEL_ID = 1_731_402_117  # fixed forever: Anki matches notes to this note type on re-import
 MODEL_NAME = "kb card"
@@ -63,8 +72,8 @@ class AnkiExport:
 # ---- markdown -> Anki HTML ----------------------------------------------------------------------------
 
 
-def _math_rule(display: bool, block: bool = False):
-    def render(self, tokens, idx, options, env):
+def _math_rule(display: bool, block: bool = False) -> Callable[[object, Sequence[Token], int, OptionsDict, EnvType], str]:
+    def render(self: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         source = htmllib.escape(tokens[idx].content.strip(), quote=False)
         if block:  # a formula paragraph stays a paragraph, so a re-import reads it as one again
             return f"<p>\\[{source}\\]</p>\n"
@@ -74,7 +83,7 @@ def _math_rule(display: bool, block: bool = False):
 
 
 @functools.lru_cache(maxsize=1)
-def _markdown():
+def _markdown() -> MarkdownIt:
     """kb's parser settings (kb.notes.markdown.parser), with formulas rendered as MathJax delimiters."""
     from markdown_it import MarkdownIt
     from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -98,7 +107,7 @@ def _plain_links(markdown: str) -> str:
 
 
 def _one_line_tags(html: str) -> str:
-    def tidy(match: re.Match) -> str:
+    def tidy(match: re.Match[str]) -> str:
         attributes = " ".join(match.group(2).split())
         return f"<{match.group(1)}{' ' + attributes if attributes else ''}>"
 
@@ -118,7 +127,7 @@ def _note_lines(path: Path, _mtime: float) -> list[str]:
     return path.read_text(encoding="utf-8", errors="replace").splitlines()
 
 
-def question_markdown(card, corpus: Path) -> str | None:
+def question_markdown(card: Card, corpus: Path) -> str | None:
     """The question as written in the note (formulas and markup kept), when it reads back as the card's question."""
     path = corpus / card.note
     try:
@@ -128,8 +137,8 @@ def question_markdown(card, corpus: Path) -> str | None:
         return None
     if card.kind == "heading":
         raw = CLOSING_HASHES_RE.sub("", HEADING_PREFIX_RE.sub("", raw))
-    elif card.kind == "bold" and BOLD_LINE_RE.match(raw):
-        raw = BOLD_LINE_RE.match(raw).group(2)
+    elif card.kind == "bold" and (bold := BOLD_LINE_RE.match(raw)):
+        raw = bold.group(2)
     else:
         return None
     raw = re.sub(r"^\s*(\*\*|__)?\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*(?(1)\1)\s*", "", raw, flags=re.IGNORECASE).strip()
@@ -139,7 +148,7 @@ def question_markdown(card, corpus: Path) -> str | None:
 class _Media:
     """Corpus images the answers show, under unique flat names (Anki's media folder has no sub-folders)."""
 
-    def __init__(self, corpus: Path):
+    def __init__(self, corpus: Path) -> None:
         self.corpus = corpus.resolve()
         self.names: dict[Path, str] = {}
         self.taken: set[str] = set()
@@ -147,7 +156,7 @@ class _Media:
     def rewrite(self, html: str, note: str) -> str:
         folder = (self.corpus / note).parent
 
-        def replace(match: re.Match) -> str:
+        def replace(match: re.Match[str]) -> str:
             src = htmllib.unescape(match.group(2))
             if "://" in src or src.startswith(("data:", "/")):
                 return match.group(0)
@@ -177,7 +186,7 @@ def deck_id(name: str) -> int:
     return 1_000_000_000 + int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:12], 16) % 1_000_000_000
 
 
-def _model():
+def _model() -> genanki.Model:
     import genanki
 
     return genanki.Model(
@@ -189,7 +198,7 @@ def _model():
     )
 
 
-def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | None = None) -> AnkiExport:
+def export_package(cards: Sequence[Card], chosen: Sequence[Card], corpus: Path, out: Path, parent_deck: str | None = None) -> AnkiExport:
     """Write `chosen` (a subset of `cards`, the whole corpus) to `out` as an .apkg; GUIDs are assigned to all `cards`."""
     import genanki
 
@@ -197,7 +206,7 @@ def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | No
     assignment = assign_guids(cards, corpus)
     parent = (parent_deck or corpus.resolve().name or "kb").replace("::", ":")
     model, media = _model(), _Media(corpus)
-    decks: dict[str, object] = {}
+    decks: dict[str, genanki.Deck] = {}
     sources: list[tuple[str, str]] = []  # (note:line, fields' HTML), to name the card behind a genanki warning
     for card in chosen:
         name = f"{parent}::{card.family}"
@@ -213,7 +222,7 @@ def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | No
                                           guid=assignment.guids[card.id], tags=tags))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kb-anki-media-") as folder:
-        files = []
+        files: list[str] = []
         for path, name in media.names.items():
             shutil.copyfile(path, Path(folder) / name)
             files.append(str(Path(folder) / name))
@@ -226,9 +235,10 @@ def export_package(cards, chosen, corpus: Path, out: Path, parent_deck: str | No
     return AnkiExport(out, len(chosen), list(decks), len(media.names), assignment.kept, assignment.followed, assignment.new, problems)
 
 
-def _genanki_warnings(caught, sources: list[tuple[str, str]]) -> list[str]:
+def _genanki_warnings(caught: list[warnings.WarningMessage], sources: list[tuple[str, str]]) -> list[str]:
     """genanki's warnings as kb's: one line for all its "invalid HTML tags" (a card named), one per other kind."""
-    flagged, others = [], []
+    flagged: list[str] = []
+    others: list[str] = []
     for warning in caught:
         message = " ".join(str(warning.message).split())
         if message.startswith(GENANKI_TAG_WARNING):
@@ -244,7 +254,17 @@ def _genanki_warnings(caught, sources: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def weakest(cards, states: dict, n: int, retrievability) -> list:
+class Progress(Protocol):
+    """What `weakest` reads of a card's saved progress (kb.coach.progress.CardProgress)."""
+
+    @property
+    def last_score(self) -> int | None: ...
+
+    @property
+    def state(self) -> CardDict: ...
+
+
+def weakest(cards: Sequence[Card], states: Mapping[str, Progress], n: int, retrievability: Callable[[CardDict], float]) -> list[Card]:
     """The `n` weakest cards as `kb interview --mode weakest` orders them: reviewed ones by lowest last
     score (then lowest recall chance), then never-reviewed ones in corpus order."""
     reviewed = [c for c in cards if c.id in states]

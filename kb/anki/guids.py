@@ -21,15 +21,21 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kb.fileio import write_text_atomic
+from kb.notes.cards import Card
 
 GUID_FILE = Path(".kb") / "anki-guids.json"
 GUID_VERSION = 1
 SIMILAR_QUESTION = 0.6
 MAX_FUZZY_PAIRS = 200_000  # unmatched cards x unmatched entries in one note beyond which step 3 is skipped
+
+Entry = dict[str, Any]  # one card as last exported, read back from JSON (so any value may be there)
+Take = Callable[[Card, str], None]  # give this card that GUID
 
 
 @dataclass
@@ -41,15 +47,15 @@ class GuidAssignment:
     warnings: list[str] = field(default_factory=list)
 
 
-def _answer_hash(card) -> str:
+def _answer_hash(card: Card) -> str:
     return hashlib.sha256(card.answer_md.strip().encode("utf-8")).hexdigest()[:16]
 
 
-def _entry(card) -> dict:
+def _entry(card: Card) -> Entry:
     return {"note": card.note, "id": card.id, "question": card.question, "answer": _answer_hash(card), "line": card.line_start}
 
 
-def _card_keys(card) -> dict[str, tuple]:
+def _card_keys(card: Card) -> dict[str, tuple[object, ...]]:
     return {
         "note_question": (card.note, card.question),
         "note_answer": (card.note, _answer_hash(card)),
@@ -58,7 +64,7 @@ def _card_keys(card) -> dict[str, tuple]:
     }
 
 
-def _entry_keys(entry: dict) -> dict[str, tuple]:
+def _entry_keys(entry: Entry) -> dict[str, tuple[object, ...]]:
     return {
         "note_question": (entry.get("note"), entry.get("question")),
         "note_answer": (entry.get("note"), entry.get("answer")),
@@ -67,7 +73,7 @@ def _entry_keys(entry: dict) -> dict[str, tuple]:
     }
 
 
-def match_guids(cards, entries: dict[str, dict]) -> GuidAssignment:
+def match_guids(cards: Sequence[Card], entries: dict[str, Entry]) -> GuidAssignment:
     """Each card's GUID: its previous self's among `entries` (GUID -> entry), else a new one."""
     import genanki
 
@@ -75,7 +81,7 @@ def match_guids(cards, entries: dict[str, dict]) -> GuidAssignment:
     free = dict(entries)
     todo = list(cards)
 
-    def take(card, guid: str, how: str) -> None:
+    def take(card: Card, guid: str, how: str) -> None:
         result.guids[card.id] = guid
         del free[guid]
         setattr(result, how, getattr(result, how) + 1)
@@ -103,8 +109,8 @@ def match_guids(cards, entries: dict[str, dict]) -> GuidAssignment:
     return result
 
 
-def _exact_pass(cards, free: dict[str, dict], key: str, take) -> None:
-    index: dict[tuple, list[str]] = {}
+def _exact_pass(cards: list[Card], free: dict[str, Entry], key: str, take: Take) -> None:
+    index: dict[tuple[object, ...], list[str]] = {}
     for guid, entry in free.items():
         index.setdefault(_entry_keys(entry)[key], []).append(guid)
     for card in cards:
@@ -114,12 +120,12 @@ def _exact_pass(cards, free: dict[str, dict], key: str, take) -> None:
                 break
 
 
-def _fuzzy_pass(cards, free: dict[str, dict], take) -> None:
+def _fuzzy_pass(cards: list[Card], free: dict[str, Entry], take: Take) -> None:
     """Same note, similar question: the best pairs first."""
-    by_note: dict[str, list[str]] = {}
+    by_note: dict[object, list[str]] = {}  # keyed by what the JSON says
     for guid, entry in free.items():
         by_note.setdefault(entry.get("note"), []).append(guid)
-    pairs = []
+    pairs: list[tuple[float, int, Card, str]] = []
     for card in cards:
         guids = by_note.get(card.note, [])
         if len(guids) * len(cards) > MAX_FUZZY_PAIRS:
@@ -128,14 +134,14 @@ def _fuzzy_pass(cards, free: dict[str, dict], take) -> None:
             ratio = difflib.SequenceMatcher(None, card.question.lower(), str(free[guid].get("question", "")).lower()).ratio()
             if ratio >= SIMILAR_QUESTION:
                 pairs.append((ratio, card.line_start, card, guid))
-    done = set()
+    done: set[str] = set()
     for _ratio, _line, card, guid in sorted(pairs, key=lambda p: (-p[0], p[1])):
         if card.id not in done and guid in free:
             take(card, guid)
             done.add(card.id)
 
 
-def load_entries(corpus: Path) -> tuple[dict[str, dict], list[str]]:
+def load_entries(corpus: Path) -> tuple[dict[str, Entry], list[str]]:
     path = Path(corpus) / GUID_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -149,7 +155,7 @@ def load_entries(corpus: Path) -> tuple[dict[str, dict], list[str]]:
         return {}, [f"{path} is unreadable ({exc}); GUIDs were derived from note and card id"]
 
 
-def assign_guids(cards, corpus: Path) -> GuidAssignment:
+def assign_guids(cards: Sequence[Card], corpus: Path) -> GuidAssignment:
     """GUIDs for every card of the corpus (all of them, so a partial export never loses the others')."""
     entries, warnings = load_entries(corpus)
     result = match_guids(cards, entries)
@@ -158,7 +164,8 @@ def assign_guids(cards, corpus: Path) -> GuidAssignment:
     for card_id, guid in result.guids.items():
         entries[guid] = _entry(by_id[card_id])
     try:
-        write_text_atomic(Path(corpus) / GUID_FILE, json.dumps({"version": GUID_VERSION, "cards": entries}, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        write_text_atomic(Path(corpus) / GUID_FILE,
+                          json.dumps({"version": GUID_VERSION, "cards": entries}, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     except OSError as exc:
         result.warnings.append(f"could not save {Path(corpus) / GUID_FILE} ({exc}); the next export matches cards again from note and id")
     return result

@@ -14,15 +14,21 @@ latest review there (FSRS replays forward only), so importing twice is safe.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from kb.anki.importer import AnkiImport, ImportedCard
-from kb.coach.scheduling import RATING_SCORES
+from kb.coach.scheduling import RATING_SCORES, Rating
+from kb.notes.cards import Card
 
-EASE_RATINGS = {1: "again", 2: "hard", 3: "good", 4: "easy"}
+if TYPE_CHECKING:
+    from kb.coach.progress import ProgressStore
+
+EASE_RATINGS: dict[int, Rating] = {1: "again", 2: "hard", 3: "good", 4: "easy"}
 # Anki's first scheduler (schedVer 1) gave learning cards three buttons: again, good, easy.
-V1_LEARNING_RATINGS = {1: "again", 2: "good", 3: "easy"}
+V1_LEARNING_RATINGS: dict[int, Rating] = {1: "again", 2: "good", 3: "easy"}
 LEARNING_KINDS = (0, 2)  # revlog types: learn, relearn
 
 
@@ -35,26 +41,26 @@ class HistoryReport:
     unmatched: list[str] = field(default_factory=list)  # imported questions with reviews but no kb card
 
 
-def rating_for_ease(ease: int, kind: int, sched_version: int) -> str | None:
+def rating_for_ease(ease: int, kind: int, sched_version: int) -> Rating | None:
     if sched_version == 1 and kind in LEARNING_KINDS:
         return V1_LEARNING_RATINGS.get(ease)
     return EASE_RATINGS.get(ease)
 
 
-def _match(imported: ImportedCard, cards_by_key: dict) -> object | None:
+def _match(imported: ImportedCard, cards_by_key: dict[tuple[str, str], list[Card]]) -> Card | None:
     """The kb card for an imported one: same note and question, the nearest line among duplicates."""
     candidates = cards_by_key.get((imported.note, imported.question), [])
     return min(candidates, key=lambda c: abs(c.line_start - imported.line), default=None)
 
 
-def replay_history(imported: AnkiImport, cards, store, profile: str) -> HistoryReport:
+def replay_history(imported: AnkiImport, cards: Iterable[Card], store: ProgressStore, profile: str) -> HistoryReport:
     """Add the imported cards' Anki reviews to `profile` in `store` (a kb.coach.progress.ProgressStore)."""
     profile = store.clean_profile(profile)
     report = HistoryReport(profile)
-    cards_by_key: dict[tuple[str, str], list] = {}
-    for card in cards:
-        cards_by_key.setdefault((card.note, card.question), []).append(card)
-    events = []
+    cards_by_key: dict[tuple[str, str], list[Card]] = {}
+    for known in cards:
+        cards_by_key.setdefault((known.note, known.question), []).append(known)
+    events: list[tuple[datetime, Card, Rating]] = []
     for item in imported.cards:
         if not item.reviews:
             continue
@@ -74,7 +80,7 @@ def replay_history(imported: AnkiImport, cards, store, profile: str) -> HistoryR
                 report.already += 1
                 continue
             events.append((moment, card, rating))
-    touched = set()
+    touched: set[str] = set()
     for moment, card, rating in sorted(events, key=lambda e: (e[0], e[1].id)):
         store.record_review(profile, card, "", RATING_SCORES[rating], rating=rating, now=moment)
         touched.add(card.id)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 # Private-use characters carry what escaping must not touch through the conversion.
@@ -47,27 +49,36 @@ KEPT_INLINE = {"sup", "sub", "u", "mark", "kbd"}
 # ---- clozes -------------------------------------------------------------------------------------------
 
 
-def _parse_clozes(text: str) -> list:
-    """Text as a tree: strings and [number, children, hint] for every {{cN::...}}, nested ones inside."""
-    root: list = []
-    stack: list[tuple[list, list | None]] = [(root, None)]  # (where text goes, the open cloze)
+@dataclass
+class _Cloze:  # one {{cN::text::hint}}; its text and hint may hold clozes of their own
+    number: int
+    children: list[ClozeNode] = field(default_factory=list)
+    hint: list[ClozeNode] | None = None  # what follows the second ::
+
+
+ClozeNode = str | _Cloze
+
+
+def _parse_clozes(text: str) -> list[ClozeNode]:
+    """Text as a tree: strings and a _Cloze for every {{cN::...}}, nested ones inside."""
+    root: list[ClozeNode] = []
+    stack: list[tuple[list[ClozeNode], _Cloze | None]] = [(root, None)]  # (where text goes, the open cloze)
     pos = 0
     while pos < len(text):
         opening = CLOZE_OPEN_RE.match(text, pos)
         if opening:
-            cloze = [int(opening.group(1)), [], None]
+            cloze = _Cloze(int(opening.group(1)))
             stack[-1][0].append(cloze)
-            stack.append((cloze[1], cloze))
+            stack.append((cloze.children, cloze))
             pos = opening.end()
             continue
         if len(stack) > 1 and text.startswith("}}", pos):
             stack.pop()
             pos += 2
             continue
-        if len(stack) > 1 and text.startswith("::", pos) and stack[-1][1][2] is None:
-            cloze = stack[-1][1]
-            cloze[2] = []  # the hint: what follows the second ::
-            stack[-1] = (cloze[2], cloze)
+        if (open_cloze := stack[-1][1]) is not None and text.startswith("::", pos) and open_cloze.hint is None:
+            open_cloze.hint = []
+            stack[-1] = (open_cloze.hint, open_cloze)
             pos += 2
             continue
         stack[-1][0].append(text[pos])
@@ -79,11 +90,11 @@ def cloze_numbers(text: str) -> list[int]:
     """The cloze numbers used in a field, in ascending order."""
     found: set[int] = set()
 
-    def walk(nodes):
+    def walk(nodes: Sequence[ClozeNode]) -> None:
         for node in nodes:
-            if isinstance(node, list):
-                found.add(node[0])
-                walk(node[1])
+            if isinstance(node, _Cloze):
+                found.add(node.number)
+                walk(node.children)
 
     walk(_parse_clozes(text))
     return sorted(found)
@@ -92,18 +103,18 @@ def cloze_numbers(text: str) -> list[int]:
 def cloze_sides(text: str, number: int) -> tuple[str, str]:
     """(question HTML with cloze `number` hidden, answer HTML with it in bold); other clozes show their text."""
 
-    def render(nodes, side: str) -> str:
-        out = []
+    def render(nodes: Sequence[ClozeNode], side: str) -> str:
+        out: list[str] = []
         for node in nodes:
             if isinstance(node, str):
                 out.append(node)
-            elif node[0] != number:
-                out.append(render(node[1], side))
+            elif node.number != number:
+                out.append(render(node.children, side))
             elif side == "question":
-                hint = render(node[2], side).strip() if node[2] else ""
+                hint = render(node.hint, side).strip() if node.hint else ""
                 out.append(f"{HIDE_OPEN}{hint or '...'}{HIDE_CLOSE}")
             else:
-                out.append(f"<b>{render(node[1], side)}</b>")
+                out.append(f"<b>{render(node.children, side)}</b>")
         return "".join(out)
 
     tree = _parse_clozes(text)
@@ -120,7 +131,7 @@ def _math_source(raw: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text).strip()
 
 
-def _latex_to_mathjax(match: re.Match) -> str:
+def _latex_to_mathjax(match: re.Match[str]) -> str:
     """One [latex]...[/latex] as MathJax delimiters, which html_to_markdown turns into $...$ / $$...$$."""
     body = match.group(1)
     plain = _math_source(body)
@@ -153,18 +164,25 @@ def escape_text(text: str) -> str:
     return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
 
 
+@dataclass
+class _OpenList:  # a <ul> or <ol> being written
+    tag: str
+    number: int  # the next item's number (ol)
+    width: int  # the marker's width: what a continued line is indented by
+
+
 class _Converter(HTMLParser):
-    def __init__(self, images_alt_from_name: bool = False):
+    def __init__(self, images_alt_from_name: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
-        self.lists: list[list] = []  # [tag, next number, marker width]
+        self.lists: list[_OpenList] = []
         self.emphasis: dict[str, int] = {}
         self.pending: list[str] = []  # emphasis openers waiting for their first visible text
         self.active: list[str] = []  # emphasis openers written out and not closed yet, in order
         self.skip = 0
         self.pre = 0
         self.code: list[str] | None = None
-        self.link: list | None = None  # [href, start index in out]
+        self.link: tuple[str, int] | None = None  # (href, start index in out)
         self.table: list[list[str]] | None = None
         self.cell: list[str] | None = None
         self.alt_from_name = images_alt_from_name
@@ -184,21 +202,21 @@ class _Converter(HTMLParser):
         if self.cell is not None:
             self.cell.append("<br>")
         elif not self._at_line_start():
-            indent = " " * sum(width for _, _, width in self.lists)
+            indent = " " * sum(open_list.width for open_list in self.lists)
             self.out.append(BREAK + indent)
 
     def _paragraph(self) -> None:
         self._suspend_emphasis()
         if self.lists and self.cell is None:
             if not self._at_line_start():  # a second paragraph of a list item: indented under its marker
-                self.out.append("\n\n" + " " * sum(width for _, _, width in self.lists))
+                self.out.append("\n\n" + " " * sum(open_list.width for open_list in self.lists))
             return
         if self.cell is None:
             self.out.append("\n\n")
 
     # -- the parser's callbacks
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
         if tag in SKIP_TAGS:
             self.skip += 1
         elif self.skip:
@@ -219,14 +237,15 @@ class _Converter(HTMLParser):
         elif tag in ("ul", "ol"):
             if not self.lists:
                 self._paragraph()
-            self.lists.append([tag, int(attrs.get("start") or 1) if tag == "ol" and str(attrs.get("start", "")).isdigit() else 1, 2 if tag == "ul" else 3])
+            start = attributes.get("start") or ""
+            self.lists.append(_OpenList(tag, int(start) if tag == "ol" and start.isdigit() else 1, 2 if tag == "ul" else 3))
         elif tag == "li":
             self._suspend_emphasis()
-            indent = " " * sum(width for _, _, width in self.lists[:-1])
-            if self.lists and self.lists[-1][0] == "ol":
-                marker = f"{self.lists[-1][1]}. "
-                self.lists[-1][1] += 1
-                self.lists[-1][2] = len(marker)
+            indent = " " * sum(open_list.width for open_list in self.lists[:-1])
+            if self.lists and self.lists[-1].tag == "ol":
+                marker = f"{self.lists[-1].number}. "
+                self.lists[-1].number += 1
+                self.lists[-1].width = len(marker)
             else:
                 marker = "- "
             self.out.append(("\n" if any(piece.strip() for piece in reversed(self.out)) else "") + indent + marker)
@@ -238,9 +257,9 @@ class _Converter(HTMLParser):
             self.code = []
         elif tag == "a":
             self._flush_emphasis()  # `<b><a>x</a></b>`: the bold goes around the link, not into its label
-            self.link = [attrs.get("href") or "", len(self.out)]
+            self.link = (attributes.get("href") or "", len(self.out))
         elif tag == "img":
-            self._image(attrs)
+            self._image(attributes)
         elif tag == "hr":
             self._suspend_emphasis()
             self.out.append(f"\n\n{RULE}\n\n")
@@ -255,7 +274,7 @@ class _Converter(HTMLParser):
         if tag == "tr" and self.table is not None:
             self.table.append([])
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag in SKIP_TAGS:
             self.skip = max(0, self.skip - 1)
         elif self.skip:
@@ -314,7 +333,7 @@ class _Converter(HTMLParser):
                 lines.insert(1, "|" + "---|" * width)
                 self.out.append("\n\n" + "\n".join(lines) + "\n\n")
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self.skip:
             return
         if self.code is not None:
@@ -360,7 +379,7 @@ class _Converter(HTMLParser):
 
     def _write_closer(self, marker: str) -> None:
         target = self.cell if self.cell is not None else self.out
-        moved = []
+        moved: list[str] = []
         while target and target[-1].startswith(BREAK) and not target[-1].strip(BREAK + " "):
             moved.insert(0, target.pop())  # `<b>x<br></b>`: close the bold before the break
         trailing = ""
@@ -390,7 +409,7 @@ class _Converter(HTMLParser):
         self.active = self.active[: self.active.index(marker)]
         self.pending = inner + self.pending
 
-    def _image(self, attrs: dict) -> None:
+    def _image(self, attrs: dict[str, str | None]) -> None:
         src = (attrs.get("src") or "").strip()
         if not src:
             return
@@ -422,7 +441,7 @@ def _finish(markdown: str, formulas: list[tuple[str, bool]], keep_hidden: bool =
             lines_out.append(line)
             continue
         line = line.rstrip()
-        indent = re.match(r"^\s*", line).group(0)
+        indent = line[: len(line) - len(line.lstrip())]
         body = line[len(indent):]
         marker = LIST_MARKER_RE.match(body)
         head, rest = (marker.group(1), body[marker.end():]) if marker else ("", body)
@@ -435,7 +454,7 @@ def _finish(markdown: str, formulas: list[tuple[str, bool]], keep_hidden: bool =
     text = re.sub(r"[ \t]+\n\n", "\n\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
-    def formula(match: re.Match) -> str:
+    def formula(match: re.Match[str]) -> str:
         source, display = formulas[int(match.group(1))]
         if not source.strip():
             return ""  # an empty `\(\)` would be `$$`, which opens a display formula that never closes
@@ -463,7 +482,7 @@ def html_to_markdown(html: str, media: list[str] | None = None, images_alt_from_
     """
     formulas: list[tuple[str, bool]] = []
 
-    def stash(match: re.Match) -> str:
+    def stash(match: re.Match[str]) -> str:
         inline, display, dollar, dollars = match.groups()
         source = next(g for g in (inline, display, dollar, dollars) if g is not None)
         formulas.append((_math_source(source), display is not None or dollars is not None))

@@ -25,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from kb.anki.export import FIELDS as KB_FIELDS, MODEL_ID as KB_MODEL_ID
 from kb.anki.html import HIDE_OPEN, LIST_MARKER_RE, cloze_numbers, escape_text, html_to_markdown, unhide
@@ -41,6 +43,7 @@ from kb.notes.parse import clean_question, parse_note
 STATE_DIR = ".kb-anki"
 STATE_FILE = "state.json"
 STATE_VERSION = 1
+ImportState = dict[str, Any]  # state.json: {"version", "files": {path: {"sha256"}}, "package", "imported_at"}
 UNSAFE_NAME_RE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
 MEDIA_UNSAFE_RE = re.compile(r"[\x00-\x1f/\\]")
 
@@ -152,7 +155,7 @@ def _question_line(markdown: str) -> tuple[str, bool]:
             labels = [""] * len(cells) if header is None else header + [""] * len(cells)
             header = cells if header is None else header
             if HIDE_OPEN in stripped:
-                parts.append("; ".join(f"{label}: {cell}" if label else cell for label, cell in zip(labels, cells) if cell))
+                parts.append("; ".join(f"{label}: {cell}" if label else cell for label, cell in zip(labels, cells, strict=False) if cell))
             continue
         header = None
         marker = LIST_MARKER_RE.match(stripped)
@@ -241,7 +244,7 @@ def _card(note: Note, notetype: Notetype, template: tuple[str, str], values: dic
 def _fallback_template(notetype: Notetype) -> tuple[str, str]:
     """The first field as the question, the others as the answer."""
     first, *rest = notetype.fields or [""]
-    return "{{%s}}" % first, "".join("<div>{{%s}}</div>" % name for name in rest)
+    return "{{" + first + "}}", "".join("<div>{{" + name + "}}</div>" for name in rest)
 
 
 def _cards_of(note: Note, notetype: Notetype, card_ids: dict[int, int], skip: _Skip) -> list[_Card]:
@@ -254,7 +257,7 @@ def _cards_of(note: Note, notetype: Notetype, card_ids: dict[int, int], skip: _S
         template = notetype.templates[0] if notetype.templates else ("", "")
         if not cloze_fields(template[0]):  # a cloze note type whose template lost its cloze: Anki's own default
             first = (notetype.fields or [""])[0]
-            template = ("{{cloze:%s}}" % first, template[1] or "{{cloze:%s}}" % first)
+            template = ("{{cloze:" + first + "}}", template[1] or "{{cloze:" + first + "}}")
         numbers = sorted({n for name in cloze_fields(template[0]) for n in cloze_numbers(values.get(name, ""))})
         cards += [_card(note, notetype, template, values, card_ids.get(n - 1), n, n, skip) for n in numbers]
         for ord_ in sorted(set(card_ids) - {n - 1 for n in numbers}):
@@ -302,9 +305,9 @@ def _decks(col: AnkiCollection, result: AnkiImport) -> dict[int, _Deck]:
     """The decks that hold cards, each with its cards in note order; a kb card goes to its Anki card's deck."""
     by_note: dict[int, dict[int, int]] = {}
     deck_of_card: dict[int, int] = {}
-    for card in col.cards:
-        by_note.setdefault(card.note, {})[card.ord] = card.id
-        deck_of_card[card.id] = card.deck
+    for row in col.cards:
+        by_note.setdefault(row.note, {})[row.ord] = row.id
+        deck_of_card[row.id] = row.deck
     decks: dict[int, _Deck] = {}
     skip = _Skip()
     used: dict[int, set[int]] = {}
@@ -383,7 +386,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _put(path: Path, data: bytes, folder: Path, state: dict, result: AnkiImport) -> bool:
+def _put(path: Path, data: bytes, folder: Path, state: ImportState, result: AnkiImport) -> bool:
     """Write `data` unless the file there was edited since the last import (or never written by one)."""
     key = path.relative_to(folder).as_posix()
     if path in result.written or path in result.unchanged or path in result.kept:
@@ -416,7 +419,7 @@ def _relative_to_corpus(path: Path, corpus: Path) -> str:
         return ""
 
 
-def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: AnkiImport, state: dict) -> None:
+def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: AnkiImport, state: ImportState) -> None:
     note_path = result.folder / deck.path
     text, heading_lines = _note_text(deck)
     note = _relative_to_corpus(note_path, result.corpus)
@@ -428,15 +431,16 @@ def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: Anki
         result.warnings.append(f"{note_path}: kb reads {len(parsed.cards)} card(s) where the deck has {len(deck.cards)}: {why or 'check the note'}")
     elif {card.family for card in parsed.cards} != {" ".join(deck.title.split())}:
         result.warnings.append(f"{note_path}: kb reads the family as {parsed.cards[0].family!r}, not the deck's name {deck.title!r}; check the title")
-    answered = {}
+    answered: dict[int, list[RevlogRow]] = {}
     for row in col.revlog:
         if 1 <= row.ease <= 4:
             answered.setdefault(row.card, []).append(row)
-    for card, line in zip(deck.cards, heading_lines):
+    for card, line in zip(deck.cards, heading_lines, strict=True):
         reviews = sorted((r for cid in card.anki_cards for r in answered.get(cid, [])), key=lambda r: r.at_ms)
         result.cards.append(ImportedCard(note, clean_question("Q: " + card.question), line, deck.title, reviews, list(card.anki_cards)))
     _put(note_path, text.encode("utf-8"), result.folder, state, result)
-    unsafe, missing = [], []
+    unsafe: list[str] = []
+    missing: list[str] = []
     for name in dict.fromkeys(deck.media):
         if MEDIA_UNSAFE_RE.search(name) or name.startswith(".") or name.lower().endswith(".md"):
             unsafe.append(name)
@@ -454,11 +458,11 @@ def _write_deck(deck: _Deck, pkg: AnkiPackage, col: AnkiCollection, result: Anki
                                f"(e.g. {missing[0]!r}); the links are kept")
 
 
-def _count(items: list, noun: str) -> str:
+def _count(items: Sized, noun: str) -> str:
     return f"1 {noun}" if len(items) == 1 else f"{len(items)} {noun}s"
 
 
-def _read_state(folder: Path, result: AnkiImport) -> dict:
+def _read_state(folder: Path, result: AnkiImport) -> ImportState:
     path = folder / STATE_DIR / STATE_FILE
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -472,6 +476,6 @@ def _read_state(folder: Path, result: AnkiImport) -> dict:
     return {"version": STATE_VERSION, "files": {}}
 
 
-def _write_state(folder: Path, state: dict, package: Path) -> None:
+def _write_state(folder: Path, state: ImportState, package: Path) -> None:
     state.update(version=STATE_VERSION, package=package.name, imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_text_atomic(folder / STATE_DIR / STATE_FILE, json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False) + "\n")

@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from kb.errors import KbError
 
@@ -98,10 +99,12 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 def proto_fields(data: bytes) -> list[tuple[int, int | bytes]]:
     """(field number, value) pairs of a protobuf message: ints for varints and fixed ints, bytes otherwise."""
-    out, pos = [], 0
+    out: list[tuple[int, int | bytes]] = []
+    pos = 0
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 1:
@@ -117,14 +120,26 @@ def proto_fields(data: bytes) -> list[tuple[int, int | bytes]]:
     return out
 
 
-def _proto_first(data: bytes, number: int, default=None):
-    return next((value for n, value in proto_fields(data or b"") if n == number), default)
+def _proto_first(data: bytes, number: int) -> int | bytes | None:
+    return next((value for n, value in proto_fields(data or b"") if n == number), None)
+
+
+def _proto_bytes(data: bytes, number: int) -> bytes:
+    """A string or message field; b"" when absent (or not length-delimited)."""
+    value = _proto_first(data, number)
+    return value if isinstance(value, bytes) else b""
+
+
+def _proto_int(data: bytes, number: int) -> int | None:
+    """A varint or fixed-width field; None when absent (or not a number)."""
+    value = _proto_first(data, number)
+    return value if isinstance(value, int) else None
 
 
 # ---- the package ----------------------------------------------------------------------------------
 
 
-def _zstd_stream(source, target) -> None:
+def _zstd_stream(source: IO[bytes], target: IO[bytes]) -> None:
     import zstandard
 
     zstandard.ZstdDecompressor().copy_stream(source, target)
@@ -133,13 +148,14 @@ def _zstd_stream(source, target) -> None:
 def _zstd_bytes(data: bytes) -> bytes:
     import zstandard
 
-    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    decompressed: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return decompressed
 
 
 class AnkiPackage:
     """An open package: `.collection` read from its SQLite file, `.media_bytes(name)` for its media."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise AnkiPackageError(f"no Anki package at {self.path}")
@@ -160,10 +176,10 @@ class AnkiPackage:
         self._zip.close()
         self._tmp.cleanup()
 
-    def __enter__(self) -> "AnkiPackage":
+    def __enter__(self) -> AnkiPackage:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _names(self) -> set[str]:
@@ -173,7 +189,7 @@ class AnkiPackage:
         if "meta" not in self._names():
             return 2 if "collection.anki21" in self._names() else 1
         try:
-            return int(_proto_first(self._zip.read("meta"), 1, 0))
+            return _proto_int(self._zip.read("meta"), 1) or 0
         except ValueError:
             return 0
 
@@ -205,7 +221,8 @@ class AnkiPackage:
                 nid: Note(nid, guid, mid, flds.split(FIELD_SEPARATOR), tags.split())
                 for nid, guid, mid, flds, tags in db.execute("SELECT id, guid, mid, flds, tags FROM notes ORDER BY id")
             }
-            cards = [CardRow(cid, nid, odid or did, ord) for cid, nid, did, odid, ord in db.execute("SELECT id, nid, did, odid, ord FROM cards ORDER BY nid, ord")]
+            cards = [CardRow(cid, nid, odid or did, ord)
+                     for cid, nid, did, odid, ord in db.execute("SELECT id, nid, did, odid, ord FROM cards ORDER BY nid, ord")]
             revlog = [RevlogRow(cid, rid, ease, kind) for rid, cid, ease, kind in db.execute("SELECT id, cid, ease, type FROM revlog ORDER BY id")]
         except sqlite3.DatabaseError as exc:
             raise AnkiPackageError(f"{self.path}: {chosen} is not a readable Anki collection ({exc})") from exc
@@ -227,9 +244,10 @@ class AnkiPackage:
                 raise AnkiPackageError(f"{self.path}: the media map is damaged ({exc})") from exc
         found = {}
         try:
-            for index, (number, entry) in enumerate((n, v) for n, v in proto_fields(raw) if n == 1):
-                name = _proto_first(entry, 1, b"").decode("utf-8", errors="replace")
-                member = _proto_first(entry, 255, None)
+            for index, entry in enumerate(v for n, v in proto_fields(raw) if n == 1):
+                message = entry if isinstance(entry, bytes) else b""
+                name = _proto_bytes(message, 1).decode("utf-8", errors="replace")
+                member = _proto_int(message, 255)
                 found[name] = str(member if member is not None else index)
         except ValueError as exc:
             raise AnkiPackageError(f"{self.path}: the media map is damaged ({exc})") from exc
@@ -249,11 +267,11 @@ class AnkiPackage:
 # ---- the two schemas -------------------------------------------------------------------------------
 
 
-def _schema11(db) -> tuple[dict[int, str], dict[int, Notetype], int]:
+def _schema11(db: sqlite3.Connection) -> tuple[dict[int, str], dict[int, Notetype], int]:
     """Legacy collections: decks, models and config as JSON in the one `col` row."""
     decks_json, models_json, conf_json = db.execute("SELECT decks, models, conf FROM col").fetchone()
     decks = {int(d["id"]): str(d["name"]) for d in json.loads(decks_json).values()}
-    notetypes = {}
+    notetypes: dict[int, Notetype] = {}
     for model in json.loads(models_json).values():
         fields = [f["name"] for f in sorted(model.get("flds", []), key=lambda f: f.get("ord", 0))]
         templates = [(t.get("qfmt", ""), t.get("afmt", "")) for t in sorted(model.get("tmpls", []), key=lambda t: t.get("ord", 0))]
@@ -265,7 +283,7 @@ def _schema11(db) -> tuple[dict[int, str], dict[int, Notetype], int]:
     return decks, notetypes, sched
 
 
-def _schema18(db) -> tuple[dict[int, str], dict[int, Notetype], int]:
+def _schema18(db: sqlite3.Connection) -> tuple[dict[int, str], dict[int, Notetype], int]:
     """Current collections: decks, notetypes, fields and templates in tables; configs are protobuf."""
     decks = {did: name.replace(FIELD_SEPARATOR, "::") for did, name in db.execute("SELECT id, name FROM decks")}
     fields: dict[int, list[str]] = {}
@@ -273,11 +291,11 @@ def _schema18(db) -> tuple[dict[int, str], dict[int, Notetype], int]:
         fields.setdefault(ntid, []).append(name)
     templates: dict[int, list[tuple[str, str]]] = {}
     for ntid, _ord, config in db.execute("SELECT ntid, ord, config FROM templates ORDER BY ntid, ord"):
-        qfmt = _proto_first(config, 1, b"").decode("utf-8", errors="replace")
-        afmt = _proto_first(config, 2, b"").decode("utf-8", errors="replace")
+        qfmt = _proto_bytes(config, 1).decode("utf-8", errors="replace")
+        afmt = _proto_bytes(config, 2).decode("utf-8", errors="replace")
         templates.setdefault(ntid, []).append((qfmt, afmt))
     notetypes = {
-        ntid: Notetype(ntid, name, _proto_first(config, 1, 0) == 1, fields.get(ntid, []), templates.get(ntid, []))
+        ntid: Notetype(ntid, name, _proto_int(config, 1) == 1, fields.get(ntid, []), templates.get(ntid, []))
         for ntid, name, config in db.execute("SELECT id, name, config FROM notetypes")
     }
     sched = 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kb.anki.html import cloze_sides
@@ -41,14 +42,17 @@ class Ref:
 class Section:
     name: str
     inverted: bool  # {{^Field}}: shown when the field is empty
-    children: list = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+
+
+Node = str | Ref | Section  # static text, a field reference, or a section of nodes
 
 
 @functools.lru_cache(maxsize=256)  # every note of a note type renders the same few templates
-def parse_template(template: str) -> list:
+def parse_template(template: str) -> list[Node]:
     """A template as a tree of strings, Refs and Sections (shared: not to be changed)."""
-    root: list = []
-    stack: list[tuple[str | None, list]] = [(None, root)]
+    root: list[Node] = []
+    stack: list[tuple[str | None, list[Node]]] = [(None, root)]
     pos = 0
     for match in TAG_RE.finditer(template or ""):
         if match.start() > pos:
@@ -79,7 +83,7 @@ def referenced_fields(template: str) -> set[str]:
     """Every field name a template uses, in references and conditions."""
     found: set[str] = set()
 
-    def walk(nodes):
+    def walk(nodes: Sequence[Node]) -> None:
         for node in nodes:
             if isinstance(node, Ref):
                 found.add(node.name)
@@ -95,7 +99,7 @@ def cloze_fields(template: str) -> list[str]:
     """The fields a template shows with the cloze filter, in order."""
     found: list[str] = []
 
-    def walk(nodes):
+    def walk(nodes: Sequence[Node]) -> None:
         for node in nodes:
             if isinstance(node, Ref) and any(f in ("cloze", "cloze-only") for f in node.filters) and node.name not in found:
                 found.append(node.name)
@@ -143,8 +147,8 @@ def render_side(template: str, values: dict[str, str], question: bool, cloze: in
         side.shown.append(node.name)
         return value
 
-    def walk(nodes) -> str:
-        out = []
+    def walk(nodes: Sequence[Node]) -> str:
+        out: list[str] = []
         for node in nodes:
             if isinstance(node, str):
                 out.append(node)

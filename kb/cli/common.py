@@ -34,8 +34,10 @@ def common_options(func):
         help=flag_help("KB_CACHE"),
     )(func)
     func = click.option("--model", envvar=envvar("KB_MODEL"), default=None, help=flag_help("KB_MODEL"))(func)
-    func = click.option("--index", "index_dir", envvar=envvar("KB_INDEX"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_INDEX"))(func)
-    func = click.option("--corpus", envvar=envvar("KB_CORPUS"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_CORPUS"))(func)
+    func = click.option("--index", "index_dir", envvar=envvar("KB_INDEX"), default=None, type=click.Path(file_okay=False, path_type=Path),
+                        help=flag_help("KB_INDEX"))(func)
+    func = click.option("--corpus", envvar=envvar("KB_CORPUS"), default=None, type=click.Path(file_okay=False, path_type=Path),
+                        help=flag_help("KB_CORPUS"))(func)
     return func
 
 

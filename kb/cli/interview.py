@@ -16,7 +16,8 @@ from kb.errors import KbError, QueryError, VoiceUnavailable
 def progress_options(func):
     """--data and --profile, each with its KB_* variable."""
     func = click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))(func)
-    func = click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))(func)
+    func = click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path),
+                        help=flag_help("KB_DATA"))(func)
     return func
 
 
@@ -61,11 +62,13 @@ def _check_audio_options(question, answer, queries_file) -> None:
 @common_options
 @click.option("--question", "-q", default=None, help="Card id, or question text (the closest card is used).")
 @click.option("--answer", "-a", default=None, help="Your answer, in free text.")
-@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSONL file of {"question", "answer"}; one JSON line out per line in.')
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help='A recorded answer (wav, mp3, ogg, ...), transcribed offline and graded; --json adds "transcript". Needs the voice extra.')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--profile", envvar=envvar("KB_PROFILE"), default=None, help="Grade with this profile's labelled answers to the card as references too. " + flag_help("KB_PROFILE"))
+@click.option("--profile", envvar=envvar("KB_PROFILE"), default=None,
+              help="Grade with this profile's labelled answers to the card as references too. " + flag_help("KB_PROFILE"))
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
 @click.option("--mark", type=click.Choice(["right", "wrong"]), default=None,
               help="Store the answer as right or wrong for --profile (as the web buttons do): no review is added and FSRS does not move.")

@@ -13,7 +13,8 @@ from kb.cli.common import common_options, open_kb, read_queries
 @common_options
 @click.argument("card", required=False)
 @click.option("-k", "k", default=6, show_default=True, type=click.IntRange(1, 50), help="Number of links.")
-@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="One card per line (id, question or text; or JSONL with a \"query\" field); one JSON line each.")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="One card per line (id, question or text; or JSONL with a \"query\" field); one JSON line each.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def related(corpus, index_dir, model, card, k, queries_file, as_json):
     """See-also links for a card (an id, a question, or text that best matches one), with reasons.

@@ -68,9 +68,11 @@ def main():
 @main.command()
 @common_options
 @click.option("--rebuild", is_flag=True, help="Re-embed every card even if the index is fresh.")
-@click.option("--explain", "explain", metavar="NOTE", default=None, help="Build nothing: show, for one note, every line that could be a question and what became of it.")
+@click.option("--explain", "explain", metavar="NOTE", default=None,
+              help="Build nothing: show, for one note, every line that could be a question and what became of it.")
 @click.option("--json", "as_json", is_flag=True, help="With --explain: print JSON.")
-@click.option("--with-history", is_flag=True, help="Also bring the review state the notes carry (Obsidian Spaced Repetition, Logseq) into --profile's progress.")
+@click.option("--with-history", is_flag=True,
+              help="Also bring the review state the notes carry (Obsidian Spaced Repetition, Logseq) into --profile's progress.")
 @click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
 def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, profile, data_dir):
@@ -133,8 +135,8 @@ def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, pro
 
 def _explain(corpus, note: str, as_json: bool) -> None:
     """Why a note gave the cards it gave (see kb.notes.explain)."""
-    from kb.errors import CorpusError
     from kb import explain_note, format_explanation
+    from kb.errors import CorpusError
 
     config = Config.from_env(corpus=corpus)
     root = config.corpus
@@ -156,7 +158,8 @@ def _explain(corpus, note: str, as_json: bool) -> None:
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Number of hits.")
 @click.option("--family", default=None, help="Only cards of this family.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
-@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Run every query in FILE (text or JSONL); one JSON line each.")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Run every query in FILE (text or JSONL); one JSON line each.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_json):
     """Search the cards (dense + BM25, fused).
@@ -218,10 +221,9 @@ def show(corpus, index_dir, model, card_id, as_json):
 
     Example: kb show how-does-ppo-work-why-the-clip
     """
-    from kb.cli.terminal import render_card
-
     import difflib
 
+    from kb.cli.terminal import render_card
     from kb.errors import CardNotFound
 
     kb = open_kb(corpus, index_dir, model)

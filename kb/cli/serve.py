@@ -5,9 +5,8 @@ from pathlib import Path
 
 import click
 
-from kb.config import envvar, flag_help
-
 from kb.cli.common import common_options, open_kb, stderr
+from kb.config import envvar, flag_help
 
 
 @click.command()

@@ -34,12 +34,14 @@ class CorrectionsStore:
         with self._transaction() as db:
             self._ensure_profile(db, profile)
             cursor = db.execute(
-                "INSERT INTO labelled_answers (profile, card_id, card_hash, answer, label, covered, vector, model, marked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO labelled_answers (profile, card_id, card_hash, answer, label, covered, vector, model, marked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (profile, card.id, card.text_hash, answer or "", label, json.dumps(list(covered or []), ensure_ascii=False), blob, model, moment),
             )
             answer_id = cursor.lastrowid
             for point, said in (points or {}).items():
-                db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point, int(bool(said))))
+                db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point,
+                                                                                                               int(bool(said))))
             for sentence in dismissed or []:
                 db.execute(
                     "INSERT OR REPLACE INTO dismissed_contradictions (profile, card_id, card_sentence, card_hash, dismissed_at) VALUES (?, ?, ?, ?, ?)",
@@ -55,7 +57,8 @@ class CorrectionsStore:
             marks: dict[int, dict[str, bool]] = {}
             if rows:
                 ids = [row["id"] for row in rows]
-                for mark in self._db.execute(f"SELECT answer_id, point, said FROM point_marks WHERE answer_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids):
+                for mark in self._db.execute(f"SELECT answer_id, point, said FROM point_marks WHERE answer_id IN ({','.join('?' * len(ids))}) ORDER BY id",
+                                             ids):
                     marks.setdefault(mark[0], {})[mark[1]] = bool(mark[2])
             dismissed = {r[0] for r in self._db.execute("SELECT card_sentence FROM dismissed_contradictions WHERE profile=? AND card_id=?", (profile, card_id))}
         answers = tuple(

@@ -29,7 +29,8 @@ def feedback_blocks(grade: Grade) -> list[str]:
     if like is not None and like.label == "wrong":
         blocks.append(f"**Like your answer of {_day(like.marked_at)}, which you marked wrong:** «{_short(like.answer, 240)}»")
     elif like is not None:
-        blocks.append(f"**Close to your answer of {_day(like.marked_at)}** that you marked {'right' if like.label == 'right' else 'as saying these points'}: it earns the same points.")
+        blocks.append(f"**Close to your answer of {_day(like.marked_at)}** that you marked "
+                      f"{'right' if like.label == 'right' else 'as saying these points'}: it earns the same points.")
     if not grade.confident:
         blocks.append("**I can't tell how good this is:** compare your answer with the card's answer and rate it yourself; the suggested rating is a guess.")
     if grade.fits_card is not None:

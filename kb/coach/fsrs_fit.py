@@ -77,7 +77,8 @@ class SchedulerStatus:
             line += (f" The fit on {fit.fitted_at[:10]} from {fit.reviews} reviews did not predict better on the held-out reviews "
                      f"(log loss {fit.loss_fitted:.4f} vs {fit.loss_default:.4f} with the defaults), so the defaults stay.")
         else:
-            line += f" `kb fsrs optimize` fits them to you once you have {MIN_TRAIN_REVIEWS} reviews made a day or more apart in the earliest {TRAIN_SHARE:.0%} of your history."
+            line += (f" `kb fsrs optimize` fits them to you once you have {MIN_TRAIN_REVIEWS} reviews made a day or more apart "
+                     f"in the earliest {TRAIN_SHARE:.0%} of your history.")
         return line
 
     def to_dict(self) -> dict:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from kb.coach import scheduling
-from kb.errors import QueryError
+from kb.coach.contracts import InterviewKnowledge
 from kb.coach.feedback import feedback_blocks, next_line
 from kb.coach.grade import Grade, key_points, max_score_after_hints
+from kb.errors import QueryError
 
 MODES = ("due", "weakest", "random")
 COMMANDS = ("hint", "skip", "repeat", "end")
@@ -46,7 +47,7 @@ class Asked:
     answer: str | None = None  # as graded, so corrections can label it
 
 
-def choose_cards(kb, store, profile: str, families, length: int, mode: str, rng: random.Random, now: datetime | None = None) -> list:
+def choose_cards(kb: InterviewKnowledge, store, profile: str, families, length: int, mode: str, rng: random.Random, now: datetime | None = None) -> list:
     """The cards to ask, in order. "due": due cards first (most overdue), then never-seen, then the weakest;
     "weakest": lowest last score first, then never-seen; "random": shuffled."""
     if mode not in MODES:
@@ -75,7 +76,7 @@ def choose_cards(kb, store, profile: str, families, length: int, mode: str, rng:
     return ordered[: max(1, min(int(length), MAX_LENGTH))]
 
 
-def _pool(kb, families) -> list:
+def _pool(kb: InterviewKnowledge, families) -> list:
     if not families or families == "all" or (isinstance(families, (list, tuple)) and "all" in families):
         return kb.cards()
     wanted = [families] if isinstance(families, str) else list(families)
@@ -89,7 +90,8 @@ def _pool(kb, families) -> list:
 
 
 class InterviewSession:
-    def __init__(self, kb, store=None, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None, follow_ups: bool = True, card_ids: list[str] | None = None):
+    def __init__(self, kb: InterviewKnowledge, store=None, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None,
+                 follow_ups: bool = True, card_ids: list[str] | None = None):
         self.kb = kb
         self.store = store
         self.profile = store.clean_profile(profile) if store else (profile or "default")
@@ -128,8 +130,10 @@ class InterviewSession:
             missing = self.store.reconcile(self.profile, [c.id for c in self.kb.cards()])
             if missing:
                 names = ", ".join(m.question for m in missing[:5]) + (" …" if len(missing) > 5 else "")
-                turns.append(Turn("info", f"{len(missing)} card(s) with saved progress are no longer in the notes (history kept): {names}", {"missing": [m.card_id for m in missing]}))
-        turns.append(Turn("info", f"Interview: {len(self.queue)} question(s), mode **{self.mode}**. Answer in your own words; type `hint`, `skip`, `repeat` or `end` at any time."))
+                turns.append(Turn("info", f"{len(missing)} card(s) with saved progress are no longer in the notes (history kept): {names}",
+                                  {"missing": [m.card_id for m in missing]}))
+        turns.append(Turn("info", f"Interview: {len(self.queue)} question(s), mode **{self.mode}**. "
+                                  "Answer in your own words; type `hint`, `skip`, `repeat` or `end` at any time."))
         return turns + self._ask_next()
 
     def handle(self, text: str) -> list[Turn]:
@@ -192,7 +196,8 @@ class InterviewSession:
     def _card_gone(self, asked: Asked) -> list[Turn]:
         """The notes changed under the interview and this card is gone: say so and move on."""
         asked.skipped = True
-        return [Turn("info", "That question is no longer in the notes (they were edited); moving on.", {"card_id": asked.card_id, "missing": [asked.card_id]})] + self._ask_next()
+        return [Turn("info", "That question is no longer in the notes (they were edited); moving on.",
+                     {"card_id": asked.card_id, "missing": [asked.card_id]})] + self._ask_next()
 
     def repeat(self) -> list[Turn]:
         asked = self.current
@@ -233,7 +238,8 @@ class InterviewSession:
         else:
             scheduling._rating(rating)
         asked.rating = rating
-        return Turn("info", f"Rating set to **{rating.capitalize()}**" + (f"; next review {_when(due)}." if due else "."), {"rating": rating, "due": due, "card_id": asked.card_id})
+        return Turn("info", f"Rating set to **{rating.capitalize()}**" + (f"; next review {_when(due)}." if due else "."),
+                    {"rating": rating, "due": due, "card_id": asked.card_id})
 
     # ---- flow ------------------------------------------------------------------------------------
     def _after_answer(self, asked: Asked) -> list[Turn]:
@@ -274,7 +280,8 @@ class InterviewSession:
     def _question_turn(self, asked: Asked, opener: str = "") -> Turn:
         number = len(self.asked)
         text = f"{opener}**{asked.question}**" if asked.follow_up_of else f"{opener}**Q{number}.** {asked.question}"
-        return Turn("question", text, {"card_id": asked.card_id, "family": asked.family, "number": number, "of": self.length, "follow_up_of": asked.follow_up_of})
+        return Turn("question", text,
+                    {"card_id": asked.card_id, "family": asked.family, "number": number, "of": self.length, "follow_up_of": asked.follow_up_of})
 
     def _grade_turn(self, asked: Asked, card, grade: Grade, suggested: str, due, corrected: bool = False) -> Turn:
         head = "**Score after your corrections" if corrected else "**Score"
@@ -285,7 +292,8 @@ class InterviewSession:
             lines.append(f"Rating kept: **{suggested.capitalize()}**; click another rating to change it.")
         else:
             guess = " (a guess: I can't tell, rate it yourself)" if not grade.confident else ""
-            lines.append(f"Suggested rating{guess}: **{suggested.capitalize()}** ({scheduling.rating_explanation()})" + (f"; next review {_when(due)}." if due else "."))
+            lines.append(f"Suggested rating{guess}: **{suggested.capitalize()}** ({scheduling.rating_explanation()})"
+                         + (f"; next review {_when(due)}." if due else "."))
         return Turn("grade", "\n\n".join(lines), {
             **grade.to_dict(), "card_id": card.id, "rating": suggested, "due": due, "review_id": asked.review_id,
             "answer_md": card.answer_md, "key_points": [p.text for p in grade.key_points], "corrected": corrected,

@@ -7,11 +7,17 @@ stored reviews already reach that moment is left alone, so bringing the states i
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from kb.coach.scheduling import RATING_SCORES
+from kb.coach.scheduling import RATING_SCORES, Rating
+from kb.notes.cards import Card
 from kb.notes.review_state import last_review
+
+if TYPE_CHECKING:
+    from kb.coach.progress import ProgressStore
 
 
 @dataclass
@@ -22,11 +28,11 @@ class NoteHistoryReport:
     unreadable: list[str] = field(default_factory=list)  # card ids whose state could not be read
 
 
-def replay_note_states(cards, store, profile: str) -> NoteHistoryReport:
+def replay_note_states(cards: Iterable[Card], store: ProgressStore, profile: str) -> NoteHistoryReport:
     """Add one review per card that carries review state to `profile` in `store` (a ProgressStore)."""
     profile = store.clean_profile(profile)
     report = NoteHistoryReport(profile)
-    events = []
+    events: list[tuple[datetime, Card, Rating]] = []
     for card in cards:
         if not card.schedule:
             continue

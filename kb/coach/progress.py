@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.coach import fsrs_fit, scheduling
-from kb.coach import stats as review_stats
+from kb.coach import fsrs_fit, scheduling, stats as review_stats
 from kb.coach.corrections import CorrectionsStore
 from kb.coach.migrations import MIGRATIONS
 from kb.errors import ProgressStoreError
@@ -97,7 +96,7 @@ class ProgressStore(CorrectionsStore):
             raise ProgressStoreError(f"cannot open the progress database {self.path}: {exc}. Set --data or KB_DATA to a writable folder.") from exc
 
     @classmethod
-    def in_data_dir(cls, data_dir: str | Path) -> "ProgressStore":
+    def in_data_dir(cls, data_dir: str | Path) -> ProgressStore:
         return cls(default_path(Path(data_dir)))
 
     # ---- opening ---------------------------------------------------------------------------------
@@ -187,18 +186,21 @@ class ProgressStore(CorrectionsStore):
             before = scheduling.loads(row[0]) if row else None
             after = scheduling.review(before, rating, now, self._parameters(db, profile))
             cursor = db.execute(
-                "INSERT INTO reviews (profile, card_id, family, question, reviewed_at, answer, score, suggested_rating, rating, hints, state_before, state_after) "
+                "INSERT INTO reviews (profile, card_id, family, question, reviewed_at, answer, score, suggested_rating, rating, hints, "
+                "state_before, state_after) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (profile, card.id, card.family, card.question, _iso(now), answer or "", int(score), suggested, rating, int(hints),
                  scheduling.dumps(before) if before else None, scheduling.dumps(after)),
             )
             review_id = cursor.lastrowid
-            self._write_state(db, profile, card.id, card.family, card.question, after, int(score), review_id, now, new_lapse=rating == "again" and before is not None)
+            self._write_state(db, profile, card.id, card.family, card.question, after, int(score), review_id, now,
+                              new_lapse=rating == "again" and before is not None)
         return Review(review_id, profile, card.id, card.family, card.question, _iso(now), answer or "", int(score), suggested, rating, int(hints), after["due"])
 
     def _write_state(self, db, profile, card_id, family, question, state, score, review_id, now, new_lapse) -> None:
         db.execute(
-            "INSERT INTO card_state (profile, card_id, family, question, fsrs_state, due, last_score, last_review_id, reviews, lapses, updated_at, missing_since) "
+            "INSERT INTO card_state (profile, card_id, family, question, fsrs_state, due, last_score, last_review_id, reviews, lapses, "
+            "updated_at, missing_since) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, NULL) "
             "ON CONFLICT(profile, card_id) DO UPDATE SET family=excluded.family, question=excluded.question, fsrs_state=excluded.fsrs_state, "
             "due=excluded.due, last_score=excluded.last_score, last_review_id=excluded.last_review_id, reviews=card_state.reviews + 1, "
@@ -425,7 +427,8 @@ class ProfileProgress:
         covered = {c.point for c in before.covered} | {p for p, said in marks.items() if said}
         covered -= {p for p, said in marks.items() if not said}
         self.store.record_marks(self.profile, card, answer, label or "", marks, list(dismissed or []),
-                                [p.text for p in before.key_points if p.text in covered], _stored_vectors(before), getattr(self._kb.encoder, "model_id", ""), now=now)
+                                [p.text for p in before.key_points if p.text in covered], _stored_vectors(before), getattr(self._kb.encoder, "model_id",
+                                                                                                                           ""), now=now)
         return self._kb.grade(card, answer, profile=self.profile, store=self.store)
 
     def corrections(self) -> dict[str, int]:

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal
 
-RATING_NAMES = ("again", "hard", "good", "easy")
+if TYPE_CHECKING:  # fsrs is imported where it is used
+    import fsrs
+    from fsrs.card import CardDict
+
+Rating = Literal["again", "hard", "good", "easy"]  # as stored with each review
+RATING_NAMES: tuple[Rating, ...] = ("again", "hard", "good", "easy")
 # grade thresholds: below 50 Again, below 72 Hard, below 90 Good, else Easy
-RATING_THRESHOLDS = ((50, "again"), (72, "hard"), (90, "good"))
+RATING_THRESHOLDS: tuple[tuple[int, Rating], ...] = ((50, "again"), (72, "hard"), (90, "good"))
 # The score stored with a review imported without a grade (an Anki log, a flashcard plugin's state):
 # the middle of the grade band that suggests the same rating, so mastery reads like an interview's.
-RATING_SCORES = {"again": 25, "hard": 61, "good": 81, "easy": 95}
+RATING_SCORES: dict[Rating, int] = {"again": 25, "hard": 61, "good": 81, "easy": 95}
 
 
-def rating_for_score(score: float) -> str:
+def rating_for_score(score: float) -> Rating:
     """The FSRS rating a grade suggests; the user may override it."""
     for limit, name in RATING_THRESHOLDS:
         if score < limit:
@@ -29,14 +36,15 @@ def rating_for_score(score: float) -> str:
 
 def rating_explanation() -> str:
     """The mapping in words, e.g. "score < 50 → Again · 50–71 → Hard · 72–89 → Good · ≥ 90 → Easy"."""
-    parts, low = [], None
+    parts: list[str] = []
+    low: int | None = None
     for limit, name in RATING_THRESHOLDS:
         parts.append(f"score < {limit} → {name.capitalize()}" if low is None else f"{low}–{limit - 1} → {name.capitalize()}")
         low = limit
     return " · ".join(parts + [f"≥ {low} → Easy"])
 
 
-def _rating(name: str):
+def _rating(name: str) -> fsrs.Rating:
     from fsrs import Rating
 
     key = (name or "").strip().lower()
@@ -53,7 +61,7 @@ def default_parameters() -> tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _scheduler(parameters: tuple[float, ...] | None):
+def _scheduler(parameters: tuple[float, ...] | None) -> fsrs.Scheduler:
     from fsrs import Scheduler
 
     if parameters is None:
@@ -61,19 +69,19 @@ def _scheduler(parameters: tuple[float, ...] | None):
     return Scheduler(parameters=parameters, enable_fuzzing=False)
 
 
-def scheduler(parameters=None):
+def scheduler(parameters: Iterable[float] | None = None) -> fsrs.Scheduler:
     """An fsrs Scheduler with these weights (None: the defaults); fuzzing off so the same history gives the same schedule."""
     return _scheduler(tuple(float(w) for w in parameters) if parameters is not None else None)
 
 
-def new_state(now: datetime | None = None) -> dict:
+def new_state(now: datetime | None = None) -> CardDict:
     """A fresh fsrs card state, due now."""
     from fsrs import Card
 
     return Card(card_id=0, due=now or datetime.now(timezone.utc)).to_dict()
 
 
-def review(state: dict | None, rating: str, now: datetime | None = None, parameters=None) -> dict:
+def review(state: CardDict | None, rating: str, now: datetime | None = None, parameters: Iterable[float] | None = None) -> CardDict:
     """The fsrs card state after one review with this rating (scheduled with `parameters`, None: defaults)."""
     from fsrs import Card
 
@@ -83,11 +91,11 @@ def review(state: dict | None, rating: str, now: datetime | None = None, paramet
     return updated.to_dict()
 
 
-def due_at(state: dict) -> datetime:
+def due_at(state: CardDict) -> datetime:
     return datetime.fromisoformat(state["due"])
 
 
-def retrievability(state: dict | None, now: datetime | None = None, parameters=None) -> float:
+def retrievability(state: CardDict | None, now: datetime | None = None, parameters: Iterable[float] | None = None) -> float:
     """fsrs's estimate of the chance to recall the card now (0 for a card never reviewed)."""
     from fsrs import Card
 
@@ -96,9 +104,12 @@ def retrievability(state: dict | None, now: datetime | None = None, parameters=N
     return float(scheduler(parameters).get_card_retrievability(Card.from_dict(state), now or datetime.now(timezone.utc)))
 
 
-def dumps(state: dict) -> str:
+def dumps(state: CardDict) -> str:
     return json.dumps(state, sort_keys=True)
 
 
-def loads(text: str | None) -> dict | None:
-    return json.loads(text) if text else None
+def loads(text: str | None) -> CardDict | None:
+    if not text:
+        return None
+    state: CardDict = json.loads(text)  # written by dumps
+    return state

@@ -13,9 +13,10 @@ Days are UTC calendar days, as the reviews are stored.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from typing import Any, Protocol
 
 HEATMAP_WEEKS = 26
 FORECAST_DAYS = 30
@@ -62,7 +63,7 @@ class WeekRetention:
         """passed / reviews, or None for a week without reviews."""
         return round(self.passed / self.reviews, 4) if self.reviews else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"week": self.week, "reviews": self.reviews, "passed": self.passed, "retention": self.retention}
 
 
@@ -132,15 +133,15 @@ class ReviewStats:
     forecast: list[tuple[str, int]]  # next FORECAST_DAYS days
     overdue: int
     mastery: list[tuple[str, float, int, int]]  # (family, mean last score with unreviewed = 0, reviewed, cards)
-    scheduler: dict = field(default_factory=dict)  # which FSRS parameters are in use (SchedulerStatus.to_dict())
-    corrections: dict = field(default_factory=dict)  # the user's grading labels (ProgressStore.correction_counts)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # which FSRS parameters are in use (SchedulerStatus.to_dict())
+    corrections: dict[str, int] = field(default_factory=dict)  # the user's grading labels (ProgressStore.correction_counts)
 
     def heat_levels(self) -> list[int]:
         """The shade (0-4) of each heatmap day, relative to the busiest day shown."""
         busiest = max((n for _, n in self.heatmap), default=0)
         return [heat_level(n, busiest) for _, n in self.heatmap]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         out = asdict(self)
         out["heatmap"] = [{"day": d, "reviews": n} for d, n in self.heatmap]
         out["weekly_retention"] = [w.to_dict() for w in self.weekly_retention]
@@ -149,8 +150,18 @@ class ReviewStats:
         return out
 
 
-def compute(profile: str, reviews, due_times: Iterable[str], mastery, now: datetime | None = None, scheduler: dict | None = None,
-            corrections: dict | None = None) -> ReviewStats:
+class ReviewLike(Protocol):
+    """What the stats read of a stored review (kb.coach.progress.Review)."""
+
+    @property
+    def reviewed_at(self) -> str: ...  # ISO time, UTC
+
+    @property
+    def rating(self) -> str: ...
+
+
+def compute(profile: str, reviews: Iterable[ReviewLike], due_times: Iterable[str], mastery: Iterable[tuple[str, float, int, int]],
+            now: datetime | None = None, scheduler: dict[str, Any] | None = None, corrections: dict[str, int] | None = None) -> ReviewStats:
     """ReviewStats from reviews (objects with .reviewed_at and .rating), the due times of the cards that
     still exist, and mastery rows; `now` defaults to the current time."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)

@@ -9,4 +9,5 @@ from kb.embed.choose import BuildEncoder, current_model_digest, encoder_record, 
 from kb.embed.models import locate_model, resolve_model_path
 from kb.embed.reference import SentenceTransformerEncoder, cpu_has_native_bf16
 
-__all__ = ["BuildEncoder", "Encoder", "SentenceTransformerEncoder", "cpu_has_native_bf16", "current_model_digest", "encoder_record", "load_build_encoder", "load_encoder", "locate_model", "resolve_model_path"]
+__all__ = ["BuildEncoder", "Encoder", "SentenceTransformerEncoder", "cpu_has_native_bf16", "current_model_digest", "encoder_record", "load_build_encoder",
+           "load_encoder", "locate_model", "resolve_model_path"]

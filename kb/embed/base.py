@@ -5,9 +5,13 @@ against sentence-transformers, bf16 against fp32): the verification texts and th
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 MIN_COSINE = 0.9999  # the export must reproduce sentence-transformers at least this closely
+
+Progress = Callable[[int], object]  # called with how many more texts are done
 
 
 class Encoder:
@@ -18,18 +22,19 @@ class Encoder:
     backend: str = "?"
     notes: list[str]  # why this implementation serves (fallback reasons), for `kb` and the UI
 
-    def encode(self, texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._encode(list(texts), batch_size, progress)
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(self._encode(list(texts), batch_size, progress), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        normalized: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return normalized
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text], batch_size=1)[0]
+        vector: np.ndarray = self.encode([text], batch_size=1)[0]
+        return vector
 
-    def _encode(self, texts: list[str], batch_size: int, progress) -> np.ndarray:  # pragma: no cover
+    def _encode(self, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -89,4 +94,5 @@ def agreement(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-row cosine between two sets of (normalised) vectors."""
     a = candidate / np.maximum(np.linalg.norm(candidate, axis=1, keepdims=True), 1e-12)
     b = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
-    return np.sum(a * b, axis=1)
+    cosines: np.ndarray = np.sum(a * b, axis=1)
+    return cosines

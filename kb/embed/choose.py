@@ -20,17 +20,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kb.config import DEFAULT_MODEL, setting
-from kb.embed.base import MIN_COSINE, VERIFICATION_TEXTS, Encoder, agreement
+from kb.embed.base import MIN_COSINE, VERIFICATION_TEXTS, Encoder, Progress, agreement
 from kb.embed.export import ExportFailed, export_and_verify
 from kb.embed.models import locate_model
 from kb.embed.onnx import OnnxCacheInvalid, OnnxCacheMissing, OnnxExportRejected, cache_root, export_dir, model_digest, open_cached_export
 from kb.embed.reference import SentenceTransformerEncoder, cpu_has_native_bf16, load_reference
 from kb.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("kb.embed")
 
@@ -46,7 +51,7 @@ def _onnx_wanted(prefer_onnx: bool) -> bool:
 
 
 @contextlib.contextmanager
-def _export_lock(folder: Path):
+def _export_lock(folder: Path) -> Iterator[None]:
     """One exporter per model across processes; the others wait, then use its result."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -118,7 +123,8 @@ def _export(model: str, path: Path, digest: str, root: Path, notes: list[str]) -
             try:
                 log.info("exporting %s to ONNX in %s (once per model)", model, folder)
                 encoder = export_and_verify(st_model, model, digest, path, folder)
-                encoder.notes = notes + [f"exported to ONNX in {folder} (min cosine {encoder.meta['verification']['min_cosine']:.7f} over {encoder.meta['verification']['texts']} texts)"]
+                check = encoder.meta["verification"]
+                encoder.notes = notes + [f"exported to ONNX in {folder} (min cosine {check['min_cosine']:.7f} over {check['texts']} texts)"]
                 return encoder
             except ExportFailed as exc:
                 return _fallback(model, str(exc), st_model=st_model, notes=notes)
@@ -128,7 +134,7 @@ def _export(model: str, path: Path, digest: str, root: Path, notes: list[str]) -
         return _fallback(model, f"ONNX export could not be made ({type(exc).__name__}: {exc})", notes=notes)
 
 
-def _fallback(model: str, reason: str, st_model=None, notes: list[str] | None = None) -> Encoder:
+def _fallback(model: str, reason: str, st_model: SentenceTransformer | None = None, notes: list[str] | None = None) -> Encoder:
     message = f"serving {model} with sentence-transformers (torch) instead of ONNX Runtime: {reason}"
     log.warning(message)
     encoder = SentenceTransformerEncoder(model, st_model=st_model)
@@ -139,7 +145,7 @@ def _fallback(model: str, reason: str, st_model=None, notes: list[str] | None = 
 class BuildEncoder(Encoder):
     """Queries through the fast encoder; a large batch job through torch bf16 autocast where that is faster and agrees."""
 
-    def __init__(self, fast: Encoder, model: str):
+    def __init__(self, fast: Encoder, model: str) -> None:
         self.fast = fast
         self.model_name = model
         self.model_id = fast.model_id
@@ -154,7 +160,7 @@ class BuildEncoder(Encoder):
     def encode_query(self, text: str) -> np.ndarray:
         return self.fast.encode_query(text)
 
-    def encode(self, texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         bulk = self._bulk_encoder(texts)
         if bulk is None:
             self.document_backends.add(self.fast.backend)
@@ -217,9 +223,9 @@ def current_model_digest(model: str, cache: Path | None = None) -> str | None:
         return None
 
 
-def encoder_record(encoder: Encoder, model: str, index_dir: Path, cache: Path | None = None) -> dict:
+def encoder_record(encoder: Encoder, model: str, index_dir: Path, cache: Path | None = None) -> dict[str, Any]:
     """What the index manifest keeps about the encoder its vectors agree with."""
-    fast = getattr(encoder, "fast", encoder)
+    fast: Any = getattr(encoder, "fast", encoder)  # a BuildEncoder's, or a wrapper's, query encoder
     meta = getattr(fast, "meta", None)
     record = {"model": model, "query_backend": getattr(fast, "backend", type(fast).__name__)}  # wrappers may not say
     if meta is not None:  # an ONNX export: its folder, model digest and checksum

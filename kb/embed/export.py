@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from kb.embed.base import MIN_COSINE, PROBE_INDICES, VERIFICATION_TEXTS, agreement
-from kb.embed.reference import embedding_dimension, reference_vectors
 from kb.embed.onnx import (
     META_FILE,
     META_FORMAT,
@@ -30,6 +29,7 @@ from kb.embed.onnx import (
     OnnxEncoder,
     installed_version,
 )
+from kb.embed.reference import embedding_dimension, reference_vectors
 from kb.fileio import file_sha256, write_text_atomic
 
 FUSED_FILE, PLAIN_FILE = "model.fused.onnx", "model.plain.onnx"  # only inside the temporary export folder
@@ -140,7 +140,7 @@ def _quiet_exporter():
             warnings.simplefilter("ignore")
             yield
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
 
@@ -229,7 +229,8 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
             worst = int(np.argmin(cosines))
             meta["verification"] = {"texts": len(VERIFICATION_TEXTS), "min_cosine": float(cosines[worst]), "threshold": MIN_COSINE}
             if not cosines[worst] >= MIN_COSINE:
-                raise ExportFailed(f"the ONNX export disagrees with sentence-transformers (cosine {cosines[worst]:.6f} < {MIN_COSINE} on {VERIFICATION_TEXTS[worst][:60]!r})")
+                raise ExportFailed(f"the ONNX export disagrees with sentence-transformers "
+                                   f"(cosine {cosines[worst]:.6f} < {MIN_COSINE} on {VERIFICATION_TEXTS[worst][:60]!r})")
         except ExportFailed as exc:
             # Remembered (for this torch version), so later starts fall back at once instead of retrying.
             meta["rejected"] = str(exc)

@@ -6,6 +6,7 @@ from pathlib import Path
 from kb.config import DEFAULT_MODEL, force_offline_hub
 from kb.errors import ModelLoadError
 
+
 def resolve_model_path(model: str) -> str:
     """A model name or path -> a local folder (or a hub name already in the local cache)."""
     if model == DEFAULT_MODEL:
@@ -31,9 +32,10 @@ def locate_model(model: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        snapshot_download = None
-    candidates = [resolved] + ([f"sentence-transformers/{resolved}"] if "/" not in resolved else [])
-    for repo_id in candidates if snapshot_download else []:
+        candidates = []  # no hub cache to look in
+    else:
+        candidates = [resolved] + ([f"sentence-transformers/{resolved}"] if "/" not in resolved else [])
+    for repo_id in candidates:
         try:
             return Path(snapshot_download(repo_id=repo_id, local_files_only=True))
         except Exception:

@@ -21,13 +21,19 @@ import json
 import os
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kb.config import Config, setting
-from kb.embed.base import MIN_COSINE, Encoder
+from kb.embed.base import MIN_COSINE, Encoder, Progress
 from kb.fileio import file_sha256, write_text_atomic
+
+if TYPE_CHECKING:  # imported where they are used
+    import onnxruntime as ort
+    from tokenizers import Encoding
 
 META_FORMAT = 2  # 2: attention, LayerNorm and GELU fused by ONNX Runtime's optimizer (older exports are redone)
 ONNX_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "meta.json"
@@ -71,12 +77,12 @@ def model_digest(model_path: Path, root: Path | None = None) -> str:
     try:
         memo = json.loads(memo_path.read_text(encoding="utf-8"))
         if memo.get(key, {}).get("stats") == stats:
-            return memo[key]["digest"]
+            return str(memo[key]["digest"])
     except (OSError, ValueError, AttributeError):
         memo = {}
     digest = hashlib.blake2b(digest_size=20)
-    for (rel, _, _), path in zip(stats, files):
-        digest.update(rel.encode() + b"\0")
+    for path in files:
+        digest.update(path.relative_to(model_path).as_posix().encode() + b"\0")
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -131,7 +137,7 @@ class OnnxEncoder(Encoder):
 
     backend = "onnxruntime"
 
-    def __init__(self, folder: Path, model_id: str | None = None, meta: dict | None = None):
+    def __init__(self, folder: Path, model_id: str | None = None, meta: dict[str, Any] | None = None) -> None:
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
@@ -151,10 +157,10 @@ class OnnxEncoder(Encoder):
         # Queries get a small session (see query_threads); batch jobs get their own, possibly wider,
         # session made on first need (builds; the web app usually never needs it).
         self.session = self._session(query_threads(), spin=(setting("KB_ONNX_SPIN") or "1") != "0")
-        self._batch_session = None
+        self._batch_session: ort.InferenceSession | None = None
         self._batch_lock = threading.Lock()
 
-    def _session(self, threads: int, spin: bool = False):
+    def _session(self, threads: int, spin: bool = False) -> ort.InferenceSession:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -167,7 +173,7 @@ class OnnxEncoder(Encoder):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(self.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
 
-    def batch_session(self):
+    def batch_session(self) -> ort.InferenceSession:
         with self._batch_lock:
             if self._batch_session is None:
                 self._batch_session = self._session(onnx_threads())
@@ -176,7 +182,7 @@ class OnnxEncoder(Encoder):
     def token_counts(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._tokenize(texts)]
 
-    def _tokenize(self, texts: list[str]) -> list:
+    def _tokenize(self, texts: list[str]) -> list[Encoding]:
         # One text: encode() on this thread. encode_batch() hands work to a thread pool, and on a
         # busy CPU that hand-off alone can cost milliseconds per query.
         if len(texts) == 1:
@@ -185,9 +191,10 @@ class OnnxEncoder(Encoder):
 
     def encode_query(self, text: str) -> np.ndarray:
         vector = self._run(self._tokenize([text]))[0]
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        normalized: np.ndarray = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return normalized
 
-    def _encode(self, texts, batch_size, progress):
+    def _encode(self, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
         encodings = self._tokenize(texts)
         session = self.batch_session() if len(texts) >= BATCH_SESSION_MIN_TEXTS else self.session
         # Similar lengths together: less padding, same vectors.
@@ -199,7 +206,7 @@ class OnnxEncoder(Encoder):
                 progress(len(chosen))
         return out
 
-    def _run(self, encodings, session=None) -> np.ndarray:
+    def _run(self, encodings: Sequence[Encoding], session: ort.InferenceSession | None = None) -> np.ndarray:
         length = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), length), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), length), dtype=np.int64)
@@ -226,12 +233,16 @@ def length_batches(order: list[int], lengths: list[int], size: int) -> list[list
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     """Token vectors [batch, tokens, dim] -> one vector per text, ignoring padding."""
+    pooled: np.ndarray
     if mode == "cls":
-        return hidden[:, 0, :]
+        pooled = hidden[:, 0, :]
+        return pooled
     weights = mask[..., None].astype(np.float32)
     if mode == "max":
-        return np.where(weights > 0, hidden, -1e9).max(axis=1)
-    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled = np.where(weights > 0, hidden, -1e9).max(axis=1)
+    else:
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    return pooled
 
 
 def open_cached_export(model_id: str, digest: str, root: Path | None = None) -> OnnxEncoder:
@@ -274,7 +285,7 @@ def open_cached_export(model_id: str, digest: str, root: Path | None = None) -> 
     return encoder
 
 
-def check_probes(encoder: OnnxEncoder, meta: dict) -> None:
+def check_probes(encoder: OnnxEncoder, meta: dict[str, Any]) -> None:
     """Re-encode the probe texts stored at export time; they must still match (and this warms the session up)."""
     probes = meta.get("probes") or {}
     texts, expected = probes.get("texts") or [], np.asarray(probes.get("vectors") or [], dtype=np.float32)

@@ -16,7 +16,7 @@ def force_layout(n: int, edges: list[tuple[int, int]], groups: list[int], iterat
     n_groups = int(group_ids.max()) + 1
     angles = 2 * np.pi * np.arange(n_groups) / max(n_groups, 1)
     centres = 0.5 + 0.35 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    pos = (centres[group_ids] + rng.normal(scale=0.05, size=(n, 2))).astype(np.float32)
+    pos: np.ndarray = (centres[group_ids] + rng.normal(scale=0.05, size=(n, 2))).astype(np.float32)
     k = 0.9 / np.sqrt(n)  # ideal edge length in the unit square
     a = np.array([e[0] for e in edges], dtype=int)
     b = np.array([e[1] for e in edges], dtype=int)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from kb.links.layout import force_layout
+from kb.notes.cards import Card
 from kb.notes.concepts import Glossary, build_glossary
 from kb.notes.wikilinks import LinkResolver
 from kb.vocab import stem_all, words
@@ -47,7 +49,7 @@ class Link:
     reason: str
     score: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"id": self.id, "question": self.question, "family": self.family, "reason": self.reason, "score": round(float(self.score), 4)}
 
 
@@ -71,7 +73,7 @@ class _Candidate:
 class LinkGraph:
     """Everything the links need, built once per index: glossary, wiki-link resolver, vectors."""
 
-    def __init__(self, cards, vectors: np.ndarray, synonyms: list[tuple[str, ...]] | None = None):
+    def __init__(self, cards: list[Card], vectors: np.ndarray, synonyms: list[tuple[str, ...]] | None = None) -> None:
         self.cards = cards
         self.index = {c.id: i for i, c in enumerate(cards)}
         self.glossary: Glossary = build_glossary(cards, synonyms)  # synonyms: the vocabulary in use (None: the default packs)
@@ -200,7 +202,8 @@ def _tfidf_vectors(texts: list[str]) -> np.ndarray:
         for col, tf in counts.items():
             matrix[row, col] = (1 + np.log(tf)) * idf[col]
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
+    normalized: np.ndarray = matrix / np.maximum(norms, 1e-12)
+    return normalized
 
 
 def _reason(c: _Candidate, sim: float) -> str:
@@ -232,7 +235,7 @@ def plain_neighbours(graph: LinkGraph, card_id: str, k: int = DEFAULT_K) -> list
 class TopicGraph:
     """Cards as nodes, see-also links as undirected edges (the strongest reason kept)."""
 
-    nodes: list[dict]  # {"id", "question", "family", "note"} in corpus order
+    nodes: list[dict[str, str]]  # {"id", "question", "family", "note"} in corpus order
     edges: list[tuple[int, int, float, str]]  # (node index, node index, score, reason), a < b
 
     def view(self, family: str | None = None) -> tuple[list[int], list[tuple[int, int, str]], np.ndarray]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kb.notes.review_state import ReviewState
 
 MAX_SLUG_CHARS = 80
 
@@ -36,7 +40,7 @@ class Card:
     line_end: int  # 1-based, inclusive: last line of the answer
     kind: str = "heading"  # heading | quickfire (also Q:/A: lines) | bold | details (also question callouts) | flashcard | cloze
     links: list[WikiLink] = field(default_factory=list)
-    schedule: dict | None = None  # review state written by a flashcard plugin (kb.notes.review_state); never card text
+    schedule: ReviewState | None = None  # review state written by a flashcard plugin (kb.notes.review_state); never card text
     misconceptions: list[str] = field(default_factory=list)  # known wrong answers the note lists (kb.notes.misconceptions)
 
     @property
@@ -48,11 +52,11 @@ class Card:
     def text_hash(self) -> str:
         return hashlib.sha256(self.search_text.encode("utf-8")).hexdigest()[:16]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Card":
+    def from_dict(cls, data: Mapping[str, Any]) -> Card:
         data = dict(data)
         data["links"] = [WikiLink(**link) for link in data.get("links", [])]
         return cls(**data)

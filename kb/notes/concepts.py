@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from kb.notes.cards import Card
 from kb.vocab import FUNCTION_WORDS, default_vocabulary
@@ -34,8 +35,11 @@ LABEL_OPENERS = frozenset(
 )
 LABEL_TAILS = frozenset("connection connections link links insight tip tips effect matters helps summary takeaway".split())
 # Nouns that only say what kind of thing a term is: "the NeuPL loss" defines NeuPL.
-GENERIC_HEADS = ("loss", "losses", "pipeline", "objective", "algorithm", "method", "model", "problem", "function", "approach", "technique", "framework", "idea", "trick", "term")
-RELATION_OPENERS = ("difference", "differences", "connection", "relation", "relationship", "link", "similarity", "tradeoff", "trade-off", "single", "best", "main", "most", "role", "effect", "pros", "advantages", "benefits", "intuition", "interpretation", "problems", "kind", "other", "right", "usual")
+GENERIC_HEADS = ("loss", "losses", "pipeline", "objective", "algorithm", "method", "model", "problem", "function", "approach", "technique", "framework", "idea",
+                 "trick", "term")
+RELATION_OPENERS = ("difference", "differences", "connection", "relation", "relationship", "link", "similarity", "tradeoff", "trade-off", "single", "best",
+                    "main", "most", "role", "effect", "pros", "advantages", "benefits", "intuition", "interpretation", "problems", "kind", "other", "right",
+                    "usual")
 
 ACRONYM_RE = re.compile(r"(?<![\w$\\-])([A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)(?![\w-])")
 PAREN_ACRONYM_RE = re.compile(r"\(\s*([A-Za-z][\w-]{1,15})\s*\)")
@@ -59,8 +63,9 @@ class Concept:
     home_reason: str = ""  # why that card: "defines it", "asks about it", "bold definition"
     mentions: list[str] = field(default_factory=list)  # card ids, corpus order (home included)
 
-    def to_dict(self) -> dict:
-        return {"key": self.key, "name": self.name, "forms": self.forms, "kind": self.kind, "home": self.home, "home_reason": self.home_reason, "mentions": self.mentions}
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
+        return {"key": self.key, "name": self.name, "forms": self.forms, "kind": self.kind, "home": self.home, "home_reason": self.home_reason,
+                "mentions": self.mentions}
 
 
 @dataclass
@@ -185,7 +190,7 @@ def _strip_generic_head(term: str) -> str:
     return term
 
 
-def _form_pattern(form: str) -> re.Pattern:
+def _form_pattern(form: str) -> re.Pattern[str]:
     """Acronyms match case-sensitively; phrases case-insensitively, with '-' or ' ' between words and a plural."""
     if is_acronym(form):
         return re.compile(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?:s|es)?(?![A-Za-z0-9])")
@@ -198,7 +203,7 @@ def _form_pattern(form: str) -> re.Pattern:
 
 
 class _Builder:
-    def __init__(self):
+    def __init__(self) -> None:
         self.forms: dict[str, set[str]] = {}  # key -> surface forms
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
@@ -336,7 +341,7 @@ def _attach_spelled_out_forms(b: _Builder, texts: dict[str, str]) -> None:
 def _attach_glossary_synonyms(b: _Builder, groups: list[tuple[str, ...]]) -> None:
     """The general glossary: expansions the notes never spell out, and close variants of terms."""
     for group in groups:
-        for key in sorted({b.key_for(p) for p in group} - {None}):
+        for key in sorted({found for p in group if (found := b.key_for(p)) is not None}):
             if key not in b.forms:
                 continue  # merged into another concept earlier in this loop
             for phrase in group:
@@ -428,7 +433,8 @@ def _attach_expansion(b: _Builder, short: str, long: str) -> None:
             return
 
 
-def _choose_home(concept: Concept, by_id: dict[str, Card], per_card: dict[str, list[Mention]], topics_in_question: dict[str, int], defines, bolds, b: _Builder) -> tuple[str | None, str]:
+def _choose_home(concept: Concept, by_id: dict[str, Card], per_card: dict[str, list[Mention]], topics_in_question: dict[str, int],
+                 defines: dict[str, list[str]], bolds: dict[str, list[str]], b: _Builder) -> tuple[str | None, str]:
     """The card that defines the concept or is about it; None when every card only uses it in passing."""
     best, best_score, best_reason = None, 0.0, ""
     for card_id in concept.mentions:

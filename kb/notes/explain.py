@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kb.notes.cards import Card
 from kb.notes.flashcards import mask
 from kb.notes.logseq import CARD_TAG_RE
 from kb.notes.markdown import inline_to_text, parser
-from kb.notes.note_parse import NoteParse, non_text_lines
+from kb.notes.note_parse import HeadingRole, NoteParse, non_text_lines
 from kb.notes.parse import note_syntax, parse_note_file
 from kb.notes.problems import Problem
 
@@ -28,7 +29,7 @@ class Candidate:
     line: int  # 1-based
     text: str  # the line as written, cut to SHOWN characters
     shapes: list[str]  # heading, ends in '?', bold line, '::' line, #card block
-    cards: list[dict] = field(default_factory=list)  # {"id", "question", "family"} of the cards it became
+    cards: list[dict[str, str]] = field(default_factory=list)  # {"id", "question", "family"} of the cards it became
     reason: str | None = None  # why it is no card
 
 
@@ -41,7 +42,7 @@ class Explanation:
     candidates: list[Candidate]
     problems: list[Problem]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         data = asdict(self)
         data["problems"] = [{"line": p.line, "message": p.message, "kind": p.kind} for p in self.problems]
         return data
@@ -105,7 +106,8 @@ def _account(candidates: list[Candidate], lines: list[str], parsed: NoteParse, s
         cand.reason = _reason(cand, lines, parsed, problems, headings, spans, code, math, html, front, syntax)
 
 
-def _reason(cand, lines, parsed, problems, headings, spans, code, math, html, front, syntax) -> str:
+def _reason(cand: Candidate, lines: list[str], parsed: NoteParse, problems: dict[int, Problem], headings: dict[int, HeadingRole],
+            spans: list[tuple[int, int, Card]], code: set[int], math: set[int], html: set[int], front: set[int], syntax: str) -> str:
     i = cand.line - 1
     if i in code:
         return "inside a code fence"
@@ -123,7 +125,9 @@ def _reason(cand, lines, parsed, problems, headings, spans, code, math, html, fr
         inside = sum(1 for c in parsed.cards if heading.line < c.line_start <= heading.end)
         if heading.role == "section":
             return f"a section holding {inside} question{'s' if inside != 1 else ''}"
-        return f"a heading that asks, with no text of its own before its {inside} question{'s' if inside != 1 else ''}" if inside else "a heading that asks, with no text under it (a title)"
+        if inside:
+            return f"a heading that asks, with no text of its own before its {inside} question{'s' if inside != 1 else ''}"
+        return "a heading that asks, with no text under it (a title)"
     if "'::' line" in cand.shapes:
         if not parsed.flashcard_note:
             return "no flashcards tag in this note ('key:: value' is read as a Dataview field)"

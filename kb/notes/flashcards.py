@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from kb.notes.clozes import ANKI_CLOZE_RE, cloze_cards, find_deletions, unclosed
 from kb.notes.problems import Problem
-from kb.notes.review_state import SR_COMMENT_RE, sr_states
+from kb.notes.review_state import SR_COMMENT_RE, ReviewState, sr_states
 
 TAG_RE = re.compile(r"(?<![^\s(\[,])#flashcards(/[\w\-/]+)?(?![\w\-/])", re.IGNORECASE)
 FRONT_MATTER_TAG_RE = re.compile(r"^tags:\s*(.*(?:\n\s+-.*)*)", re.IGNORECASE | re.MULTILINE)
@@ -40,7 +40,7 @@ class Flashcard:
     question: str  # markdown
     answer: str  # markdown
     deck: str | None = None  # "a / b" from #flashcards/a/b; None: the family comes from the headings
-    schedule: dict | None = None  # the plugin's review state for this card
+    schedule: ReviewState | None = None  # the plugin's review state for this card
     answer_line: int = -1  # 0-based line where its answer starts (-1: the question's line)
 
     def __post_init__(self) -> None:
@@ -104,7 +104,8 @@ def _blocks(lines: list[str], skip: set[int]) -> list[_Block]:
     closing = [False] * (len(lines) + 1)  # is a `+++` ahead, with no heading or code before it?
     for i in range(len(lines) - 1, -1, -1):
         closing[i] = (lines[i].strip() == END_MARKER and not is_skip[i]) or (not is_skip[i] and closing[i + 1])
-    blocks, current = [], _Block()
+    blocks: list[_Block] = []
+    current = _Block()
     for i, line in enumerate(lines):
         if line.strip() == END_MARKER and not is_skip[i]:
             current = _close(current, blocks, lines)
@@ -136,7 +137,7 @@ def _spans_blank_lines(block: _Block, lines: list[str]) -> bool:
     return any(lines[i].strip() in SEPARATORS or "==" in mask(lines[i]) or ANKI_CLOZE_RE.search(lines[i]) for i in block.lines)
 
 
-def _schedule(comment_lines: list[str]) -> list[dict]:
+def _schedule(comment_lines: list[str]) -> list[ReviewState]:
     return [state for line in comment_lines for m in SR_COMMENT_RE.finditer(line) for state in sr_states(m.group(1))]
 
 
@@ -153,7 +154,7 @@ def _block_cards(block: _Block, lines: list[str], note: str, problems: list[Prob
             continue
         if text in SEPARATORS:
             question_lines = [lines[j] for j in rows[question_from:k] if not SR_COMMENT_RE.fullmatch(lines[j].strip())]
-            question = strip_tags(" ".join(l.strip() for l in question_lines))
+            question = strip_tags(" ".join(line.strip() for line in question_lines))
             answer_rows = [j for j in rows[k + 1 :] if not SR_COMMENT_RE.fullmatch(lines[j].strip())]
             comments = [lines[j] for j in rows[k + 1 :] if SR_COMMENT_RE.search(lines[j])]
             if not question:
@@ -189,7 +190,7 @@ def _single_line_split(masked: str) -> tuple[int, int] | None:
     return (match.start(), len(match.group(0))) if match else None
 
 
-def _directions(line: int, end: int, question: str, answer: str, reversed_: bool, schedule: list[dict]) -> list[Flashcard]:
+def _directions(line: int, end: int, question: str, answer: str, reversed_: bool, schedule: list[ReviewState]) -> list[Flashcard]:
     cards = [Flashcard(line, end, "flashcard", question, answer, schedule=schedule[0] if schedule else None)]
     if reversed_:
         cards.append(Flashcard(line, end, "flashcard", answer, question, schedule=schedule[1] if len(schedule) > 1 else None))

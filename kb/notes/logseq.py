@@ -12,6 +12,7 @@ These rules apply only to notes in a Logseq graph: a folder holding `logseq/conf
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -20,7 +21,7 @@ from kb.notes.clozes import cloze_cards, find_deletions, unclosed
 from kb.notes.flashcards import mask
 from kb.notes.markdown import inline_to_text
 from kb.notes.problems import Problem
-from kb.notes.review_state import logseq_state
+from kb.notes.review_state import ReviewState, logseq_state
 
 BULLET_RE = re.compile(r"^([ \t]*)[-*+](?:[ \t]+(.*))?$")
 PROPERTY_RE = re.compile(r"^\s*([A-Za-z0-9_][\w\-/.]*)::(?:\s+(.*))?\s*$")
@@ -66,7 +67,7 @@ class LogseqCard:
     answer: str
     family: str
     answer_line: int
-    schedule: dict | None = None
+    schedule: ReviewState | None = None
 
 
 def _outside_fences(lines: list[str]) -> list[str]:
@@ -190,7 +191,7 @@ def _add_line(block: Block, line: str, fence: str | None) -> None:
         block.text.append(line)
 
 
-def _walk(blocks: list[Block]):
+def _walk(blocks: list[Block]) -> Iterator[Block]:
     for block in blocks:
         yield block
         yield from _walk(block.children)

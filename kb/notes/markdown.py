@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_inline_dollar
 from mdit_py_plugins.front_matter import front_matter_plugin
@@ -30,7 +34,7 @@ def parser() -> MarkdownIt:
     md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
     block_rule = next(rule.fn for rule in md.block.ruler.__rules__ if rule.name == "math_block")
 
-    def math_block(state, start_line: int, end_line: int, silent: bool) -> bool:
+    def math_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
         line = state.src[state.bMarks[start_line] + state.tShift[start_line] : state.eMarks[start_line]]
         if CLOSED_THEN_MORE_RE.match(line):
             return False
@@ -42,7 +46,7 @@ def parser() -> MarkdownIt:
     inline_rule = next(rule.fn for rule in md.inline.ruler.__rules__ if rule.name == "math_inline")
     at_start_rule = math_inline_dollar(allow_space=True, allow_digits=True, allow_double=True)
 
-    def math_inline(state, silent: bool) -> bool:
+    def math_inline(state: StateInline, silent: bool) -> bool:
         if state.pos != 0:
             return inline_rule(state, silent)
         tokens = len(state.tokens)
@@ -59,14 +63,14 @@ def parser() -> MarkdownIt:
     return md
 
 
-def wiki_link_text(match: re.Match) -> str:
+def wiki_link_text(match: re.Match[str]) -> str:
     """What a reader sees for [[note#heading|alias]]: the alias, else the heading, else the note."""
     note, heading, alias = match.group(1), match.group(2), match.group(3)
     text = alias or heading or note or ""
     return re.sub(r"^Q:\s*", "", text.strip())
 
 
-def _inline_text(children, strip_tags: bool = False) -> str:
+def _inline_text(children: Sequence[Token] | None, strip_tags: bool = False) -> str:
     """Plain text of inline tokens; with `strip_tags`, tag-like text outside code and math goes too
     (math keeps its `<` and `>`: `\\sum_{k' < k} ... \\sum_{k' > k}` is a formula, not a tag)."""
     parts = []

@@ -26,11 +26,12 @@ def split_misconceptions(answer_md: str) -> tuple[str, list[str]]:
     i = 0
     while i < len(lines):
         marker, callout = MARKER_RE.match(lines[i]), CALLOUT_RE.match(lines[i])
-        if not marker and not callout:
+        opening = marker or callout
+        if opening is None:
             kept.append(lines[i])
             i += 1
             continue
-        title = (marker or callout).group(1).strip()
+        title = opening.group(1).strip()
         parts = [] if callout else [title]
         i += 1
         while i < len(lines) and lines[i].strip() and not MARKER_RE.match(lines[i]) and not CALLOUT_RE.match(lines[i]):

@@ -4,16 +4,19 @@ from __future__ import annotations
 import bisect
 import gc
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from markdown_it.token import Token
 
 from kb.notes.cards import Card, WikiLink, slugify
 from kb.notes.flashcards import find_flashcards, is_flashcard_note, strip_tags
 from kb.notes.logseq import parse_page
-from kb.notes.misconceptions import split_misconceptions
 from kb.notes.markdown import WIKI_LINK_RE, inline_to_text, parser, text_and_stray_dollars
+from kb.notes.misconceptions import split_misconceptions
 from kb.notes.problems import Problem
-from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, Question, clean_question, find_questions
+from kb.notes.questions import A_MARKER_RE, QUOTE_MARK_RE, TRAILING_JUNK_RE, Heading, HeadingRoles, Question, clean_question, find_questions
 
 # Card.kind keeps four values: a Q:/A: pair is a quick-fire card, a question callout a collapsible one.
 CARD_KINDS = {"qa": "quickfire", "callout": "details"}
@@ -53,7 +56,7 @@ def _is_placeholder(answer_text: str) -> bool:
     return answer_text.strip().strip(".").strip().lower() in PLACEHOLDERS
 
 
-def _front_matter_title(tokens) -> str | None:
+def _front_matter_title(tokens: Sequence[Token]) -> str | None:
     """`title:` from YAML front matter, for a note with no H1."""
     if tokens and tokens[0].type == "front_matter":
         match = re.search(r"^title:\s*(.+?)\s*$", tokens[0].content, re.M)
@@ -119,12 +122,13 @@ def _parse_note(text: str, note: str, syntax: str) -> NoteParse:
         result.cards.append(card)
     if not result.cards and not result.placeholders:
         result.problems.append(
-            Problem(note, None, "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
+            Problem(note, None,
+                    "no questions found (looked for '### Q:' or '?' headings, '**Q: ...**' lines, bold question lines and <details><summary> blocks)")
         )
     return result
 
 
-def _role(roles, i: int) -> str:
+def _role(roles: HeadingRoles, i: int) -> str:
     if roles.is_question[i]:
         return "card and section" if roles.is_family[i] else "card"
     return "asks, no text of its own" if roles.asks[i] else "section"
@@ -140,7 +144,7 @@ def _logseq_note(text: str, lines: list[str], note: str, result: NoteParse) -> N
     return result
 
 
-def non_text_lines(tokens, lines: list[str], types: tuple[str, ...] = NOT_TEXT_TOKENS) -> set[int]:
+def non_text_lines(tokens: Sequence[Token], lines: list[str], types: tuple[str, ...] = NOT_TEXT_TOKENS) -> set[int]:
     """Lines of the blocks of these token types (by default code, math and html blocks, front matter)."""
     skip: set[int] = set()
     for token in tokens:
@@ -149,7 +153,8 @@ def non_text_lines(tokens, lines: list[str], types: tuple[str, ...] = NOT_TEXT_T
     return skip
 
 
-def _with_flashcards(questions: list[Question], tokens, text: str, lines: list[str], note: str, problems: list[Problem]) -> tuple[list[Question], bool]:
+def _with_flashcards(questions: list[Question], tokens: Sequence[Token], text: str, lines: list[str], note: str,
+                     problems: list[Problem]) -> tuple[list[Question], bool]:
     """In a note tagged for the Obsidian Spaced Repetition plugin, its cards too; they own their lines."""
     code = non_text_lines(tokens, lines)
     front = tokens[0].content if tokens and tokens[0].type == "front_matter" else None
@@ -223,7 +228,7 @@ def _card(q: Question, lines: list[str], end: int, note: str, family: str, resul
     if q.first_answer_line is not None:
         body = [q.first_answer_line] + body
     if q.kind == "callout":
-        body = [QUOTE_MARK_RE.sub("", l, count=1) for l in body]
+        body = [QUOTE_MARK_RE.sub("", line, count=1) for line in body]
     while body and (not body[-1].strip() or TRAILING_JUNK_RE.match(body[-1])):
         body.pop()
     lead = 0

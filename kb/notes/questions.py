@@ -23,10 +23,14 @@ import bisect
 import functools
 import re
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+
+from markdown_it.token import Token
 
 from kb.notes.markdown import inline_to_text
 from kb.notes.problems import Problem
+from kb.notes.review_state import ReviewState
 
 Q_PREFIX_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{0,4}\s*[:.)]\s*", re.IGNORECASE)  # Q: / Q1. / Question 3)
 Q_NUMBER_RE = re.compile(r"^\s*(?:Q|Question)\s*\d{1,4}\b\s*[-\u2013\u2014:.)]?\s*", re.IGNORECASE)  # "Q1 What ..."
@@ -73,7 +77,7 @@ class Question:
     first_answer_line: str | None = None  # answer text on the question's own line (quick-fire, one-line details)
     answer_md: str | None = None  # the whole answer, for shapes whose answer is not a run of lines (flashcards, clozes)
     family: str | None = None  # set by the shape itself (a flashcards deck, a Logseq page), else from the headings
-    schedule: dict | None = None  # review state the note carries for this card (kb.notes.review_state)
+    schedule: ReviewState | None = None  # review state the note carries for this card
 
 
 @dataclass
@@ -107,13 +111,17 @@ def _line_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in re.finditer("\n", text)]
 
 
-def _details_events(tokens, text: str, line_starts: list[int]):
+# (line, +1 open / -1 close, summary text, (first answer line, answer text on the summary's line))
+_DetailsEvent = tuple[int, int, str | None, tuple[int | None, str | None]]
+
+
+def _details_events(tokens: Sequence[Token], text: str, line_starts: list[int]) -> list[_DetailsEvent]:
     """(line, +1/-1, summary text, first answer line) for every <details> open/close in html blocks.
 
     The summary is looked up in the raw text after the opening tag, so a summary spread over
     several lines (even around blank lines, which end an html block) is still found.
     """
-    events = []
+    events: list[_DetailsEvent] = []
     for token in tokens:
         if token.type != "html_block" or token.map is None:
             continue
@@ -122,7 +130,7 @@ def _details_events(tokens, text: str, line_starts: list[int]):
         for match in re.finditer(r"<details\b[^>]*>|</details\s*>", text[first:last], re.IGNORECASE):
             line = bisect.bisect_right(line_starts, first + match.start()) - 1
             if match.group(0).startswith("</"):
-                events.append((line, -1, None, None))
+                events.append((line, -1, None, (None, None)))
                 continue
             after = first + match.end()
             window = text[after : after + SUMMARY_WINDOW]
@@ -167,7 +175,7 @@ def _numbered_question_levels(headings: list[Heading], kinds: list[str | None]) 
     a numbered document, where only a numbered heading that itself asks is a question.
     """
     numbered: dict[int, list[bool]] = {}
-    for heading, kind in zip(headings, kinds):
+    for heading, kind in zip(headings, kinds, strict=True):
         if kind == "numbered":
             numbered.setdefault(heading.level, []).append(_asks(heading.text))
     return {level for level, asks in numbered.items() if len(asks) >= 3 and sum(asks) * 2 >= len(asks)}
@@ -232,10 +240,10 @@ class _Blocks:
     line_questions: list[Question]  # quick-fire, Q:/A: pairs and question callouts
 
 
-def _details_blocks(tokens, text: str, lines: list[str], note: str, problems: list[Problem]) -> list[_Details]:
+def _details_blocks(tokens: Sequence[Token], text: str, lines: list[str], note: str, problems: list[Problem]) -> list[_Details]:
     """Top-level <details> blocks in line order; nested ones are answer text of the outer one."""
     found: list[_Details] = []
-    stack: list[tuple[int, str | None, tuple]] = []
+    stack: list[tuple[int, str | None, tuple[int | None, str | None]]] = []
     for line, delta, summary, body in sorted(_details_events(tokens, text, _line_starts(text)), key=lambda e: e[0]):
         if delta > 0:
             stack.append((line, summary, body))
@@ -250,7 +258,7 @@ def _details_blocks(tokens, text: str, lines: list[str], note: str, problems: li
     return sorted(found, key=lambda d: d.open)
 
 
-def _scan_blocks(tokens, lines: list[str], in_details) -> _Blocks:
+def _scan_blocks(tokens: Sequence[Token], lines: list[str], in_details: Callable[[int], bool]) -> _Blocks:
     """Headings and question-shaped paragraphs. Only top-level blocks give structure: a heading in a
     list, a blockquote or a <details> answer is answer text, and so is a `#` line in a code fence."""
     blocks = _Blocks([], [], [])
@@ -318,7 +326,7 @@ def _heading_questions(headings: list[Heading], section_ends: list[int], lines: 
         if kinds[idx] == "numbered" and heading.level not in question_list_levels and not _asks(heading.text):
             kinds[idx] = None  # a numbered section title, not a question
 
-    def subtree(idx: int):
+    def subtree(idx: int) -> Iterator[int]:
         j = idx + 1
         while j < len(headings) and headings[j].line < section_ends[idx]:
             yield j
@@ -362,7 +370,7 @@ def _heading_questions(headings: list[Heading], section_ends: list[int], lines: 
             continue
         # A heading that asks: its own text runs to its first sub-question (or sub-section that holds them).
         cut = min([first_inner(idx)] + [headings[j].line for j in subtree(idx) if kinds[j] is not None or holds[j]])
-        has_prose = any(l.strip() and not TRAILING_JUNK_RE.match(l) for l in lines[heading.end : cut])
+        has_prose = any(line.strip() and not TRAILING_JUNK_RE.match(line) for line in lines[heading.end : cut])
         if holds[idx]:
             roles.is_family[idx] = True  # deeper headings keep it as their family
             roles.is_question[idx] = has_prose  # and its prose before them is its answer
@@ -373,7 +381,7 @@ def _heading_questions(headings: list[Heading], section_ends: list[int], lines: 
     return roles
 
 
-def _mark_reveal_toggles(details: list[_Details], headings: list[Heading], section_ends: list[int], kinds: list, blocks: _Blocks) -> None:
+def _mark_reveal_toggles(details: list[_Details], headings: list[Heading], section_ends: list[int], kinds: list[str | None], blocks: _Blocks) -> None:
     """A <details> whose summary does not ask ("Answer", "Show solution") under a question is a
     reveal toggle: it holds that question's answer and is not a question itself."""
     asking_starts, asking_ends = _span_index([(headings[i].line, section_ends[i]) for i in range(len(headings)) if kinds[i] is not None])
@@ -389,7 +397,7 @@ def _mark_reveal_toggles(details: list[_Details], headings: list[Heading], secti
             block.summary = None
 
 
-def find_questions(tokens, text: str, lines: list[str], note: str, problems: list[Problem]) -> NoteQuestions:
+def find_questions(tokens: Sequence[Token], text: str, lines: list[str], note: str, problems: list[Problem]) -> NoteQuestions:
     """Every question in a note, in line order, and its headings; an unclosed <details> is added to `problems`."""
     details = _details_blocks(tokens, text, lines, note, problems)
     details_starts = [d.open for d in details]
@@ -403,9 +411,11 @@ def find_questions(tokens, text: str, lines: list[str], note: str, problems: lis
     section_ends = _section_ends(headings, len(lines))
     roles = _heading_questions(headings, section_ends, lines, details, blocks)
 
-    questions = [Question(h.line, h.end, "heading", h.text, level=h.level, end_limit=roles.answer_end[i]) for i, h in enumerate(headings) if roles.is_question[i]]
+    asked = [i for i in range(len(headings)) if roles.is_question[i]]
+    questions = [Question(headings[i].line, headings[i].end, "heading", headings[i].text, level=headings[i].level, end_limit=roles.answer_end[i])
+                 for i in asked]
     # Bold lines inside a heading question's answer are emphasis, not questions.
-    q_starts, q_ends = _span_index([(q.line, q.end_limit) for q in questions])
+    q_starts, q_ends = _span_index([(headings[i].line, roles.answer_end[i]) for i in asked])
     bold_lines = [c for c in blocks.bold_lines if not _covered(c[0], q_starts, q_ends)]
     bold_style = _is_bold_style(bold_lines)
     questions += [Question(start, end, "bold", raw) for start, end, raw in bold_lines if bold_style or clean_question(raw).endswith("?")]
@@ -413,7 +423,7 @@ def find_questions(tokens, text: str, lines: list[str], note: str, problems: lis
     questions += [
         Question(d.open, d.body_line, "details", d.summary, end_limit=d.close, first_answer_line=d.same_line)
         for d in details
-        if d.summary is not None and inline_to_text(d.summary).strip()
+        if d.summary is not None and d.body_line is not None and inline_to_text(d.summary).strip()  # body_line: set with the summary
     ]
     questions.sort(key=lambda q: q.line)
     return NoteQuestions(questions, headings, roles)

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from kb.notes.cards import Card, WikiLink
 from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
 from kb.notes.notefiles import note_paths, read_note
 from kb.notes.problems import Problem
 from kb.notes.questions import clean_question
+
+if TYPE_CHECKING:  # markdown-it is imported where it is used
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 ANSWER_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 
@@ -118,7 +125,7 @@ def broken_links(cards: list[Card], resolver: LinkResolver | None = None) -> lis
     return problems
 
 
-def broken_links_in_notes(corpus, cards: list[Card], max_bytes: int = 20 * 1024 * 1024) -> list[Problem]:
+def broken_links_in_notes(corpus: str | Path, cards: list[Card], max_bytes: int = 20 * 1024 * 1024) -> list[Problem]:
     """Like broken_links, but over whole notes, so links outside any answer (a table of contents) count too.
 
     Links inside fenced code blocks and inline code are examples, not links, and are skipped.
@@ -152,7 +159,7 @@ def broken_links_in_notes(corpus, cards: list[Card], max_bytes: int = 20 * 1024 
 WIKI_INNER_RE = re.compile(r"([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))?")
 
 
-def _wikilink_rule(state, silent: bool) -> bool:
+def _wikilink_rule(state: StateInline, silent: bool) -> bool:
     src, pos = state.src, state.pos
     if not src.startswith("[[", pos):
         return False
@@ -172,7 +179,7 @@ def _wikilink_rule(state, silent: bool) -> bool:
     return True
 
 
-def wikilink_plugin(md, resolve: Callable[[WikiLink, dict], str | None] | None = None) -> None:
+def wikilink_plugin(md: MarkdownIt, resolve: Callable[[WikiLink, EnvType], str | None] | None = None) -> None:
     """Parse [[...]] into `wikilink` tokens; render them as card links (`data-kb-card`) or as broken.
 
     `resolve(link, env)` returns a card id or None; `env` is what was passed to md.render
@@ -182,7 +189,7 @@ def wikilink_plugin(md, resolve: Callable[[WikiLink, dict], str | None] | None =
 
     md.inline.ruler.before("link", "wikilink", _wikilink_rule)
 
-    def render(self, tokens, idx, options, env):
+    def render(self: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType | None) -> str:
         token = tokens[idx]
         link = WikiLink(token.meta["note"], token.meta["heading"], token.meta["alias"], 0)
         card_id = resolve(link, env or {}) if resolve else None
@@ -196,7 +203,7 @@ def wikilink_plugin(md, resolve: Callable[[WikiLink, dict], str | None] | None =
     md.add_render_rule("wikilink", render)
 
 
-def markdown_renderer(resolver: LinkResolver | None = None):
+def markdown_renderer(resolver: LinkResolver | None = None) -> MarkdownIt:
     """A markdown-it parser configured like kb.markdown.parser(), plus wiki-links resolved to cards.
 
     Render a card with `md.render(card.answer_md, {"note": card.note})`.
@@ -223,7 +230,7 @@ PROTECTED_RE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*
 def wikilinks_to_markdown(markdown: str, note: str, resolver: LinkResolver, href: Callable[[str], str]) -> str:
     """[[...]] as markdown links `[text](href(card_id))` to the cards they reach; broken ones as
     italic text. Code and math are left untouched. The surface decides what an address looks like."""
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         link = WikiLink((match.group(1) or "").strip(), (match.group(2) or "").strip(), (match.group(3) or "").strip(), 0)
         text = wiki_link_text(match).replace("[", "\\[").replace("]", "\\]")
         card_id = resolver.card_for(link, note)

@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from kb.vocab import CONVERSATION_WORDS, STOPWORDS, plain_words, stemmer
+
+if TYPE_CHECKING:
+    from kb.retrieval.lexical import LexicalIndex
+    from kb.retrieval.search import Hit
 
 Outcome = Literal["answer", "closest", "abstain"]
 OUTCOMES: tuple[Outcome, ...] = ("answer", "closest", "abstain")
@@ -64,7 +69,7 @@ class CoverageSignals:
         return [w.word for w in sorted(self.subject_words, key=lambda w: -w.rarity) if not w.in_card]
 
 
-def subject_words(lexical, question: str, row: int) -> list[SubjectWord]:
+def subject_words(lexical: LexicalIndex, question: str, row: int) -> list[SubjectWord]:
     """The question's content words, with their rarity in the corpus and whether card `row` uses them.
 
     A word counts as used when the card has its stem, or a glossary phrase that contains it and that the
@@ -93,7 +98,7 @@ def subject_words(lexical, question: str, row: int) -> list[SubjectWord]:
     return list(out.values())
 
 
-def coverage_signals(hits, floor: float, lexical, question: str, row: int) -> CoverageSignals:
+def coverage_signals(hits: list[Hit], floor: float, lexical: LexicalIndex, question: str, row: int) -> CoverageSignals:
     """The signals for the top hit of `hits` (the hybrid search's list; `row` is the top card's row).
 
     Agreement is read from the same list: the hit with the best dense score and the one with the best
@@ -127,7 +132,7 @@ class CoverageModel:
     def chance(self, signals: CoverageSignals) -> float:
         return self.chance_of(signals.vector())
 
-    def chance_of(self, vector) -> float:
+    def chance_of(self, vector: Sequence[float] | np.ndarray) -> float:
         """The chance for a signal vector in SIGNALS order."""
         z = float(np.dot(self.weights, vector)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.notes.cards import Card
 from kb.errors import IndexCorruptError, IndexWriteError
 from kb.fileio import file_sha256
+from kb.notes.cards import Card
 from kb.notes.parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note_file
 
 FORMAT_VERSION = 1

@@ -189,7 +189,7 @@ def query_token_weights(text: str, glossary: PhraseMatcher) -> dict[str, float]:
         covered.update(range(start, end))
         for g in groups:
             weights[concept_token(g)] = 1.0
-    for i, (word, stem) in enumerate(zip(seq, stems)):
+    for i, (word, stem) in enumerate(zip(seq, stems, strict=True)):
         if word in STOPWORDS:
             continue
         weight = PHRASE_WORD_WEIGHT if i in covered else 1.0
@@ -297,7 +297,7 @@ class LexicalIndex:
         self._install(len(texts), dict(tokenizer.vocabulary), token_ids, matrix)
 
     @classmethod
-    def for_cards(cls, cards, glossary: PhraseMatcher | None = None) -> "LexicalIndex":
+    def for_cards(cls, cards, glossary: PhraseMatcher | None = None) -> LexicalIndex:
         return cls([card_document(c) for c in cards], glossary)
 
     def _install(self, size: int, vocabulary: dict[str, int], token_ids: dict[str, int], matrix) -> None:
@@ -411,7 +411,7 @@ class LexicalIndex:
             np.savez(handle, **arrays)
 
     @classmethod
-    def load(cls, path: Path, documents: int, glossary: PhraseMatcher | None = None) -> "LexicalIndex":
+    def load(cls, path: Path, documents: int, glossary: PhraseMatcher | None = None) -> LexicalIndex:
         """Read an index written by `save`, checking it fits: raises StoredLexicalError saying why not."""
         glossary = glossary or default_glossary()
         try:
@@ -421,7 +421,8 @@ class LexicalIndex:
             raise StoredLexicalError(f"{path} is missing") from None
         except Exception as exc:  # a damaged zip or array header: any of several exception types
             raise StoredLexicalError(f"{path} could not be read ({type(exc).__name__}: {exc})") from exc
-        missing = sorted({"format", "glossary", "params", "size", "tokens", "token_count", "words", "word_counts", "data", "indices", "indptr", "empty"} - set(arrays))
+        missing = sorted({"format", "glossary", "params", "size", "tokens", "token_count", "words", "word_counts", "data", "indices", "indptr",
+                          "empty"} - set(arrays))
         if missing:
             raise StoredLexicalError(f"{path} lacks {', '.join(missing)}")
         if int(arrays["format"][0]) != LEXICAL_FORMAT:
@@ -444,7 +445,9 @@ class LexicalIndex:
             matrix = (arrays["data"], arrays["indices"], arrays["indptr"])
             if not _consistent(*matrix, tokens=len(tokens), documents=size):
                 raise StoredLexicalError(f"{path} holds an inconsistent score matrix")
-        index._install(size, dict(zip(words_, counts.tolist())), {t: i for i, t in enumerate(tokens)}, matrix)
+        if len(words_) != len(counts):
+            raise StoredLexicalError(f"{path} holds {len(words_)} words but {len(counts)} word counts")
+        index._install(size, dict(zip(words_, counts.tolist(), strict=True)), {t: i for i, t in enumerate(tokens)}, matrix)
         return index
 
 

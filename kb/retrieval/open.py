@@ -6,8 +6,8 @@ changed cards re-embedded; a model whose files changed re-embeds everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kb.config import Config
 from kb.embed import current_model_digest, encoder_record
@@ -32,7 +32,8 @@ def quiet(_message: str) -> None:
     pass
 
 
-def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], None] = quiet, progress=None, force: bool = False) -> tuple[IndexData, BuildReport, object | None]:
+def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], None] = quiet, progress=None,
+               force: bool = False) -> tuple[IndexData, BuildReport, object | None]:
     """Load the index, or update/build it when it is missing, stale or corrupt.
 
     Returns the index data, a report of what was done, and the encoder if one had to be loaded.

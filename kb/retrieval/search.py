@@ -60,7 +60,7 @@ def coverage_floor(nearest_other: np.ndarray, quantile: float = COVERAGE_QUANTIL
     return float(np.percentile(nearest_other, quantile)) if len(nearest_other) else 0.0
 
 
-def confidence_signal(hits: list["Hit"]) -> float:
+def confidence_signal(hits: list[Hit]) -> float:
     """The hybrid score of the best hit, recomputed from its dense and BM25 parts.
 
     Recomputing makes the signal the same whatever mode produced the hits: the fused hybrid
@@ -72,7 +72,7 @@ def confidence_signal(hits: list["Hit"]) -> float:
     return max(float(fuse(np.array([h.dense]), np.array([h.lexical]))[0]) for h in hits)
 
 
-def is_confident(hits: list["Hit"], floor: float = 0.0, threshold: float = ABSTAIN_THRESHOLD) -> bool:
+def is_confident(hits: list[Hit], floor: float = 0.0, threshold: float = ABSTAIN_THRESHOLD) -> bool:
     """True when the best hit is likely to answer the question: its fused score reaches `threshold`
     (ABSTAIN_THRESHOLD, or the model's recalibrated one) and its dense score the corpus's coverage floor,
     so that shared keywords alone (one rare word such as "normalization") cannot make an answer."""

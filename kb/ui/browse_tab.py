@@ -4,7 +4,6 @@ from __future__ import annotations
 from kb.ui.card_view import CardParts, card_parts, note_warnings_md, problems_by_note
 from kb.ui.render import LATEX_DELIMITERS
 
-
 SHOW_CARD_ON_PHONE_JS = """() => { const card = document.getElementById('kb-card-header');
   if (card && window.innerWidth <= 640) window.scrollTo({ top: Math.max(0, card.getBoundingClientRect().top + window.scrollY - 8) });
   return []; }"""

@@ -21,7 +21,8 @@ def concept_rows(kb, query: str = "") -> list[dict]:
     rows = []
     for concept in kb.concepts().concepts.values():
         others = [f for f in concept.forms if f.casefold() != concept.name.casefold()]
-        row = {"name": concept.name, "forms": others, "home": concept.home, "home_reason": concept.home_reason, "mentions": [m for m in concept.mentions if m != concept.home]}
+        row = {"name": concept.name, "forms": others, "home": concept.home, "home_reason": concept.home_reason,
+               "mentions": [m for m in concept.mentions if m != concept.home]}
         haystack = " ".join([concept.name, *others, *(kb.card(m).question for m in concept.mentions)]).casefold()
         if not wanted or wanted in haystack:
             rows.append(row)
@@ -36,7 +37,8 @@ def concepts_html(kb, query: str = "") -> str:
     for row in rows:
         forms = ", ".join(escape(f) for f in row["forms"][:MAX_FORMS_SHOWN])
         name = f'<strong>{escape(row["name"])}</strong>' + (f'<div class="kb-forms">{forms}</div>' if forms else "")
-        home = _card_link(kb, row["home"]) + f' <span class="kb-forms">({escape(row["home_reason"])})</span>' if row["home"] else '<span class="kb-forms">no card defines it</span>'
+        home = (_card_link(kb, row["home"]) + f' <span class="kb-forms">({escape(row["home_reason"])})</span>'
+                if row["home"] else '<span class="kb-forms">no card defines it</span>')
         mentions = "".join(f"<li>{_card_link(kb, m)}</li>" for m in row["mentions"])
         body.append(f'<tr data-concept="{escape(row["name"])}"><td>{name}</td><td>{home}</td><td><ul>{mentions}</ul></td></tr>')
     head = "<tr><th>Concept</th><th>Home card</th><th>Also mentioned in</th></tr>"

@@ -212,7 +212,7 @@ def rewrite_images(markdown: str, note_dir: Path | None = None, root: Path | Non
         return _HTML_TAG_RE.sub(lambda m: _rewrite_tag(m, note_dir, root, allow_remote), text)
 
     out, chunk = [], []
-    for line, in_code in zip(lines, code):
+    for line, in_code in zip(lines, code, strict=True):
         if in_code:
             if chunk:
                 out.append(outside_code("\n".join(chunk)))

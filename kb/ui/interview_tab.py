@@ -183,7 +183,7 @@ def build(kb, nav, **services):
     for name, button in command_buttons.items():
         button.click(lambda s, h, name=name: send(s, name, h)[:2] + (_rating_prompt(s),), inputs=[session, chatbot],
                      outputs=[session, chatbot, rating_note], api_visibility="undocumented")
-    for name, button in zip(RATING_NAMES, rating_buttons):
+    for name, button in zip(RATING_NAMES, rating_buttons, strict=True):
         button.click(lambda s, h, name=name: rate(s, name, h), inputs=[session, chatbot], outputs=[session, chatbot, rating_note],
                      api_visibility="undocumented")
 

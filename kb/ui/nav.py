@@ -22,8 +22,9 @@ topic_map, concepts.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 OPEN_CARD_ELEM_ID = "kb-open-card"
 NONCE_SEP = "\u241f"  # a character no card id contains (ids are [a-z0-9-])

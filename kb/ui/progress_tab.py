@@ -84,7 +84,7 @@ def heatmap_html(stats) -> str:
     for row, label in WEEKDAY_LABELS.items():
         parts.append(f'<text class="kb-heat-label" x="0" y="{TOP + row * step + CELL - 1}">{label}</text>')
     previous_month = None
-    for i, ((day, count), level) in enumerate(zip(days, levels)):
+    for i, ((day, count), level) in enumerate(zip(days, levels, strict=True)):
         column, row = divmod(i, 7)
         moment = date.fromisoformat(day)
         if row == 0 and moment.month != previous_month:

@@ -15,11 +15,10 @@ import functools
 import html
 import re
 
-from kb import WIKI_LINK_RE, wiki_link_text
-from kb import markdown_parser as parser
-from kb.vocab import HIGHLIGHT_SKIP
+from kb import WIKI_LINK_RE, markdown_parser as parser, wiki_link_text
 from kb.ui.images import rewrite_images
 from kb.ui.nav import card_url
+from kb.vocab import HIGHLIGHT_SKIP
 
 # `$$` must come first: Gradio extracts the delimiters in list order.
 LATEX_DELIMITERS = [

@@ -13,9 +13,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kb.config import force_offline_hub, setting
 from kb.errors import AudioError, ConfigError, VoiceUnavailable
+
+if TYPE_CHECKING:  # the voice extra, imported on first use
+    from faster_whisper import WhisperModel
 
 INSTALL_HINT = 'Voice answers: pip install -e ".[voice]"'
 REQUIRED_MODULES = ("faster_whisper", "ctranslate2")
@@ -24,7 +28,7 @@ MAX_THREADS = 4
 SEED = 0
 BEAM_SIZE = 5  # faster-whisper's default; beam 1 took 2.9 s instead of 4.4 s for 30 s of speech, accuracy unmeasured (docs/voice.md)
 
-_models: dict[str, object] = {}
+_models: dict[str, WhisperModel] = {}
 _models_lock = threading.Lock()
 
 
@@ -36,7 +40,7 @@ class Transcript:
     prompt: str  # the vocabulary the decoder was biased toward ("" for none)
     model: str  # "bundled" or the model folder
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return asdict(self)
 
 
@@ -87,7 +91,7 @@ def model_folder() -> Path:
     return folder
 
 
-def load_model():
+def load_model() -> WhisperModel:
     """The WhisperModel, loaded once per process (int8 on CPU); VoiceUnavailable without the extra."""
     folder = model_folder()
     key = str(folder)

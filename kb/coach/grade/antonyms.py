@@ -6,22 +6,26 @@ import functools
 
 from kb.vocab import Vocabulary, current_vocabulary
 
+# An antonym axis (an index into the vocabulary's axes), or "compared": the card's own compared terms.
+Axis = int | str
+Lexicon = dict[str, tuple[tuple[int, int], ...]]  # word -> its (axis, pole)s
 
-def antonym_lexicon() -> dict[str, tuple[tuple[int, int], ...]]:
+
+def antonym_lexicon() -> Lexicon:
     """word -> its (axis, pole)s ("lower" is both less and the opposite of upper), from the vocabulary in use.
 
     Exact word forms: stems would merge "bias" (a noun) with "biased"."""
     return _lexicon(current_vocabulary())
 
 
-def axis_sizes() -> dict:
+def axis_sizes() -> dict[Axis, int]:
     """axis -> how many poles it has (most have two; a negation flips only those)."""
     return _axis_sizes(current_vocabulary())
 
 
 @functools.lru_cache(maxsize=8)
-def _lexicon(vocabulary: Vocabulary) -> dict[str, tuple[tuple[int, int], ...]]:
-    lexicon: dict[str, tuple[tuple[int, int], ...]] = {}
+def _lexicon(vocabulary: Vocabulary) -> Lexicon:
+    lexicon: Lexicon = {}
     for axis, poles in enumerate(vocabulary.antonym_axes):
         for pole, words in enumerate(poles):
             for word in words:
@@ -31,15 +35,15 @@ def _lexicon(vocabulary: Vocabulary) -> dict[str, tuple[tuple[int, int], ...]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _axis_sizes(vocabulary: Vocabulary) -> dict:
-    sizes: dict = {}
+def _axis_sizes(vocabulary: Vocabulary) -> dict[Axis, int]:
+    sizes: dict[Axis, int] = {}
     for polarities in _lexicon(vocabulary).values():
         for axis, pole in polarities:
             sizes[axis] = max(sizes.get(axis, 0), pole + 1)
     return sizes
 
 
-def is_modifier(toks: list[str], pos: int, lexicon: dict) -> bool:
+def is_modifier(toks: list[str], pos: int, lexicon: Lexicon) -> bool:
     """"more robust", "less stable": a comparative in front of an adjective is not itself an attribute."""
     if toks[pos] not in ("more", "less", "much", "very") or pos + 1 >= len(toks):
         return False

@@ -10,8 +10,10 @@ label never grades itself.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import Any, Literal, TypedDict
 
 from kb.coach.grade.grader import DEFAULT_WEIGHTS, Weights
 
@@ -22,9 +24,17 @@ LEXICAL_GRID = (0.2, 0.35, 0.5)
 WHOLE_GRID = (0.15, 0.3, 0.5)
 
 
+class Candidate(TypedDict):
+    """One pair of weights tried, and how well it orders the fitting part."""
+
+    lexical: float
+    whole: float
+    auc_fit: float | None
+
+
 @dataclass
 class GraderFit:
-    status: str  # adopted | rejected | not_enough_labels
+    status: Literal["adopted", "rejected", "not_enough_labels"]
     message: str
     fitted_at: str
     labels: int
@@ -33,13 +43,13 @@ class GraderFit:
     weights: Weights | None = None
     auc_default: float | None = None  # on the judging part
     auc_fitted: float | None = None
-    candidates: list[dict] = field(default_factory=list)  # each pair of weights and its fitting-part AUC
+    candidates: list[Candidate] = field(default_factory=list)
 
     @property
     def adopted(self) -> bool:
         return self.status == "adopted"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         data = asdict(self)
         data["weights"] = asdict(self.weights) if self.weights else None
         return data
@@ -53,7 +63,7 @@ def auc(right: list[float], wrong: list[float]) -> float | None:
     return round(wins / (len(right) * len(wrong)), 4)
 
 
-def fit(labelled: list[tuple], grade, now: datetime | None = None) -> GraderFit:
+def fit(labelled: list[tuple[str, str, str]], grade: Callable[[str, str, Weights], float], now: datetime | None = None) -> GraderFit:
     """`labelled`: (card id, answer, "right" | "wrong") oldest first; `grade(card_id, answer, weights)`
     gives a score without history. Returns the fit, adopted or not, or why none was tried."""
     fitted_at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
@@ -64,20 +74,20 @@ def fit(labelled: list[tuple], grade, now: datetime | None = None) -> GraderFit:
         return GraderFit("not_enough_labels", f"needs {MIN_FIT} marked answers in the earliest 80 % and {MIN_JUDGE} in the rest "
                          f"(at least {MIN_FIT + MIN_JUDGE} in all); this profile has {len(rows)}", fitted_at, len(rows), len(train), len(judge))
 
-    def ordering(part: list[tuple], weights: Weights) -> float | None:
+    def ordering(part: list[tuple[str, str, str]], weights: Weights) -> float | None:
         scores = [(grade(card_id, answer, weights), label) for card_id, answer, label in part]
         return auc([s for s, label in scores if label == "right"], [s for s, label in scores if label == "wrong"])
 
-    candidates = []
+    candidates: list[Candidate] = []
     for lexical in LEXICAL_GRID:
         for whole in WHOLE_GRID:
             weights = Weights(lexical, whole)
-            candidates.append({"lexical": lexical, "whole": whole, "auc_fit": ordering(train, weights)})
+            candidates.append(Candidate(lexical=lexical, whole=whole, auc_fit=ordering(train, weights)))
     best = max(candidates, key=lambda c: (c["auc_fit"] or 0.0, -abs(c["lexical"] - DEFAULT_WEIGHTS.lexical) - abs(c["whole"] - DEFAULT_WEIGHTS.whole)))
     weights = Weights(best["lexical"], best["whole"])
     before, after = ordering(judge, DEFAULT_WEIGHTS), ordering(judge, weights)
     better = before is not None and after is not None and after > before
-    status = "adopted" if better else "rejected"
+    status: Literal["adopted", "rejected"] = "adopted" if better else "rejected"
     message = (f"weights lexical {weights.lexical}, whole {weights.whole}: AUC on the latest {len(judge)} labels {after} "
                f"against {before} with the defaults; " + ("adopted" if better else "not better, so the defaults stay"))
     return GraderFit(status, message, fitted_at, len(rows), len(train), len(judge), weights, before, after, candidates)

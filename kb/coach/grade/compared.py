@@ -9,15 +9,18 @@ from kb.coach.grade import relations
 from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.points import KeyPoint, claim_body, is_compared_term
 from kb.coach.grade.text import GENERIC, content_stems, plain_text, split_clauses, stem, tokens
+from kb.notes.cards import Card
 from kb.vocab import STOPWORDS
 
 COMPARISON_RE = re.compile(r"([a-z0-9][a-z0-9-]*)(?: loss(?:es)?)? (?:vs|versus|and not|and|or|instead of|over|compared to) (?:the )?([a-z0-9][a-z0-9-]*)")
 MISATTRIBUTED_WORDS = 2  # another term's own words a clause must give a term before it counts as a mix-up
 RENAMED_MARK = "\u2060"  # an invisible word joiner after a renamed formula: no token, and findable again
 
+Leads = list[tuple[set[str], str]]  # per compared lead term: (its distinctive stems, its name)
+
 
 # ---- the compared terms ---------------------------------------------------------------------------
-def compared_terms(card, points: list[KeyPoint]) -> dict[str, int]:
+def compared_terms(card: Card, points: list[KeyPoint]) -> dict[str, int]:
     """The card's compared things (bold leads like MSE / MAE / Huber) as one more contrast axis: stem -> pole."""
     leads: list[set[str]] = []
     for point in points:
@@ -49,9 +52,9 @@ def _question_comparison(question: str) -> list[set[str]]:
     return found
 
 
-def _lead_poles(card, points: list[KeyPoint]) -> list[tuple[set[str], str]]:
+def _lead_poles(card: Card, points: list[KeyPoint]) -> Leads:
     """The card's compared lead terms ("Forward KL", "Reverse KL") as (distinctive stems, name)."""
-    leads: list[tuple[set[str], str]] = []
+    leads: Leads = []
     for point in points:
         if point.lead and is_compared_term(point.lead, card.question):
             stems = {stem(w) for w in tokens(point.lead) if w not in STOPWORDS}
@@ -61,7 +64,7 @@ def _lead_poles(card, points: list[KeyPoint]) -> list[tuple[set[str], str]]:
     return [(stems - shared, name) for stems, name in leads if stems - shared]
 
 
-def _pole_of(words: list[str], leads: list[tuple[set[str], str]]) -> int | None:
+def _pole_of(words: list[str], leads: Leads) -> int | None:
     """The lead term the words name: the one most of them belong to ("td 0" is TD(0), not TD(lambda))."""
     stems = {stem(w) for w in words}
     hits = sorted(((len(stems & lead), i) for i, (lead, _) in enumerate(leads) if stems & lead), reverse=True)
@@ -71,7 +74,7 @@ def _pole_of(words: list[str], leads: list[tuple[set[str], str]]) -> int | None:
 
 
 # ---- misattribution: one term given another's words -----------------------------------------------
-def distinctive_words(card, points: list[KeyPoint]) -> tuple[list[tuple[set[str], str]], list[set[str]]]:
+def distinctive_words(card: Card, points: list[KeyPoint]) -> tuple[Leads, list[set[str]]]:
     """Per compared lead term, the content words the card says under it (C51: atoms, probabilities;
     QR-DQN: quantiles, locations)."""
     leads = _lead_poles(card, points)
@@ -86,12 +89,12 @@ def distinctive_words(card, points: list[KeyPoint]) -> tuple[list[tuple[set[str]
     return leads, words
 
 
-def misattributed(leads, distinctive: list[set[str]], clause: str) -> bool:
+def misattributed(leads: Leads, distinctive: list[set[str]], clause: str) -> bool:
     """A clause that gives one compared term at least two things the card says only of another
     ("C51 uses fixed quantiles and learns atom locations"), and nothing of its own."""
     words = tokens(clause)
-    own: dict[int, set] = {}
-    foreign: dict[int, set] = {}
+    own: dict[int, set[str]] = {}
+    foreign: dict[int, set[str]] = {}
     subject = None
     for i, word in enumerate(words):
         pole = _pole_of([word], leads)
@@ -106,14 +109,14 @@ def misattributed(leads, distinctive: list[set[str]], clause: str) -> bool:
             own.setdefault(subject, set()).add(s)
         elif s not in distinctive[subject] and any(s in d for d in others):
             foreign.setdefault(subject, set()).add(s)
-    named = {_pole_of([w], leads) for w in words} - {None}
+    named = {p for w in words if (p := _pole_of([w], leads)) is not None}
     if len(named) != 1:  # "Huber is MSE near zero and MAE in the tails" relates terms; it gives none another's words
         return False
     return any(len(found) >= MISATTRIBUTED_WORDS and not own.get(pole) for pole, found in foreign.items())
 
 
 # ---- ordered formula arguments: KL(p||q) vs KL(q||p) ----------------------------------------------
-def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
+def _pair_poles(card: Card, points: list[KeyPoint]) -> dict[str, int]:
     """Ordered formula arguments the card ties to one compared term: {"pq": forward, "qp": reverse}."""
     leads = _lead_poles(card, points)
     ties: dict[str, set[int]] = {}
@@ -126,7 +129,7 @@ def _pair_poles(card, points: list[KeyPoint]) -> dict[str, int]:
     return {pair: next(iter(poles)) for pair, poles in ties.items() if len(poles) == 1 and pair[::-1] in ties}
 
 
-def resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[str, list[str], dict[str, str]]:
+def resolve_ordered_pairs(card: Card, points: list[KeyPoint], answer: str) -> tuple[str, list[str], dict[str, str]]:
     """Write KL(q||p) as the card's name for that order ("Reverse KL"), so attribute checks see it; and
     flag "Forward KL is KL(q||p)": a name set equal to the other order.
 
@@ -139,7 +142,7 @@ def resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[st
     clashes = _pair_clashes(answer, poles, leads)
     pattern = re.compile(r"(?:\b(?:D|KL|D_?\{?(?:\\text\{)?KL\}?\}?)\s*)?" + relations.ORDERED_PAIR_RE.pattern, re.I)
 
-    def rename(match: re.Match) -> str:
+    def rename(match: re.Match[str]) -> str:
         pair = (match.group(1) + match.group(2)).lower()
         if pair in poles and poles[pair] in names:
             written[names[poles[pair]]] = match.group(0).strip()
@@ -151,7 +154,7 @@ def resolve_ordered_pairs(card, points: list[KeyPoint], answer: str) -> tuple[st
     return renamed, clashes, written
 
 
-def _pair_clashes(answer: str, poles: dict[str, int], leads: list[tuple[set[str], str]]) -> list[str]:
+def _pair_clashes(answer: str, poles: dict[str, int], leads: Leads) -> list[str]:
     """Clauses that set a compared term equal to the order the card gives the other ("Forward KL is KL(q||p)")."""
     clashes = []
     for clause in split_clauses(answer):

@@ -2,10 +2,11 @@
 another of the card's compared terms) to something the card describes ("MAE predicts the mean")."""
 from __future__ import annotations
 
-from kb.coach.grade.antonyms import antonym_lexicon, axis_sizes, is_modifier
+from kb.coach.grade.antonyms import Axis, antonym_lexicon, axis_sizes, is_modifier
 from kb.coach.grade.compared import compared_terms
 from kb.coach.grade.points import KeyPoint
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, split_sentences, stem, tokens
+from kb.notes.cards import Card
 from kb.vocab import NEGATIONS, STOPWORDS
 
 ANCHOR_WINDOW = 8  # tokens between an attribute and a word it can be about
@@ -14,15 +15,17 @@ LESS_MODIFIERS = frozenset({"less", "fewer"})
 LEVEL_WORDS = frozenset({"low", "high"})  # "low-entropy", "high-variance": an attribute of the word they join
 PREPOSITIONS = frozenset("to on from for of in at by into onto".split())
 
-Fact = tuple[str, object, int]  # (anchor, axis, pole): the attribute `pole` of `axis` is said of `anchor`
-Item = tuple[int, str, tuple]  # (position, stem, polarities) of a clause word; () for a plain word
+Fact = tuple[str, Axis, int]  # (anchor, axis, pole): the attribute `pole` of `axis` is said of `anchor`
+Polarities = tuple[tuple[Axis, int], ...]  # a word's (axis, pole)s; () for a plain word
+Item = tuple[int, str, Polarities]  # (position, stem, polarities) of a clause word
+CardFacts = dict[tuple[str, Axis], dict[int, set[int]]]  # (anchor, axis) -> pole -> the claims that say it
 
 
-def contradictions(card, points: list[KeyPoint], answer: str) -> list[tuple[str, set[int], bool]]:
+def contradictions(card: Card, points: list[KeyPoint], answer: str) -> list[tuple[str, set[int], bool]]:
     """(clause, the points it contradicts, whether a clash is between the card's own compared terms)
     for each answer clause that attaches to an entity the opposite of what the card says."""
     compared = compared_terms(card, points)
-    sizes = {**axis_sizes(), "compared": max(2, len(set(compared.values())) or 2)}
+    sizes: dict[Axis, int] = {**axis_sizes(), "compared": max(2, len(set(compared.values())) or 2)}
     card_facts = _card_facts(points, compared, sizes)
     # A clash about a named thing (a compared term, a word of the question or of a lead) or about the
     # word right beside the attribute counts at once; a clash about a word further off needs a second one.
@@ -36,9 +39,9 @@ def contradictions(card, points: list[KeyPoint], answer: str) -> list[tuple[str,
     return found
 
 
-def _card_facts(points: list[KeyPoint], compared: dict[str, int], sizes: dict) -> dict[tuple[str, object], dict[int, set[int]]]:
+def _card_facts(points: list[KeyPoint], compared: dict[str, int], sizes: dict[Axis, int]) -> CardFacts:
     """(anchor, axis) -> pole -> the claims that say it, over all of the card's claims (read leniently)."""
-    card_facts: dict[tuple[str, object], dict[int, set[int]]] = {}
+    card_facts: CardFacts = {}
     for index, point in enumerate(points):
         if point.kind != "claim":
             continue
@@ -48,12 +51,13 @@ def _card_facts(points: list[KeyPoint], compared: dict[str, int], sizes: dict) -
     return card_facts
 
 
-def _contradicted_points(clause: str, compared: dict[str, int], sizes: dict, card_facts: dict, named: set[str], on_compared: list) -> set[int]:
+def _contradicted_points(clause: str, compared: dict[str, int], sizes: dict[Axis, int], card_facts: CardFacts, named: set[str],
+                         on_compared: list[bool]) -> set[int]:
     """The card's points an answer clause contradicts: one clash about a named or adjacent word, or two
     about other words; else none."""
     conflicting: set[int] = set()
     strong, weak = 0, set()
-    near: set = set()
+    near: set[Fact] = set()
     for anchor, axis, pole in _facts(clause, compared, sizes, near=near):
         poles = card_facts.get((anchor, axis))
         if poles and pole not in poles:
@@ -71,7 +75,7 @@ def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
     """Clauses of an answer; a clause with no compared term inherits the last one named before it in
     the sentence ("hinge keeps a gradient, and it gives probabilities": "it" is still hinge)."""
     lexicon = antonym_lexicon()
-    out = []
+    out: list[str] = []
     for sentence in split_sentences(answer):
         subject = ""
         clauses = split_clauses(sentence)
@@ -90,7 +94,8 @@ def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
 
 
 # ---- reading one clause's facts --------------------------------------------------------------------
-def _facts(clause: str, compared: dict[str, int], sizes: dict, lead: str = "", strict: bool = True, near: set | None = None) -> set[Fact]:
+def _facts(clause: str, compared: dict[str, int], sizes: dict[Axis, int], lead: str = "", strict: bool = True,
+           near: set[Fact] | None = None) -> set[Fact]:
     """(anchor, axis, pole) triples: a contrasting attribute and the words it is said about.
 
     Compared terms (the card's MSE / MAE / Huber) form one more axis whose anchors are the attribute
@@ -191,7 +196,7 @@ def _described_entities(entities: list[tuple[int, int]], pos: int, lead_poles: s
     return chosen
 
 
-def _anchor_facts(items: list[Item], pos: int, axis, pole: int, of_object: bool, strict: bool, near: set | None) -> set[Fact]:
+def _anchor_facts(items: list[Item], pos: int, axis: Axis, pole: int, of_object: bool, strict: bool, near: set[Fact] | None) -> set[Fact]:
     """The attribute (axis, pole) at `pos` said of each word near it; those right beside it also go to `near`."""
     facts: set[Fact] = set()
     for other_pos, other_stem, other_pol in items:
@@ -209,7 +214,7 @@ def _anchor_facts(items: list[Item], pos: int, axis, pole: int, of_object: bool,
     return facts
 
 
-def _nearest_of_its_axis(items: list[Item], other_pos: int, other_pol: tuple, pos: int) -> bool:
+def _nearest_of_its_axis(items: list[Item], other_pos: int, other_pol: Polarities, pos: int) -> bool:
     """When a clause names several poles of one axis, only the nearest one before `pos` (else after) speaks for it."""
     axis = other_pol[0][0]
     same_axis = [(p, pol) for p, _, pol in items if pol and pol[0][0] == axis]
@@ -222,7 +227,7 @@ def _nearest_of_its_axis(items: list[Item], other_pos: int, other_pol: tuple, po
 
 def _one_pole_each(facts: set[Fact]) -> set[Fact]:
     """Drop the facts of an anchor given both poles of one axis ("less bias, more variance" is not read)."""
-    poles: dict[tuple, set] = {}
+    poles: dict[tuple[str, Axis], set[int]] = {}
     for anchor, axis, pole in facts:
         poles.setdefault((anchor, axis), set()).add(pole)
     return {f for f in facts if len(poles[(f[0], f[1])]) == 1}

@@ -2,9 +2,12 @@
 different question. Cards that ask the same question (two notes covering one topic) count as one."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from kb.coach.grade.result import FitsCard
+from kb.notes.cards import Card
 
 # Cosine margin (all-MiniLM-L6-v2 scale) by which another card must beat the asked one: neighbours in
 # one note overlap a lot, and a vague or padded answer drifts toward them (up to 0.24 on the dev
@@ -18,13 +21,13 @@ class CardSpace:
     """The corpus's cards with their index vectors ([n, 2, dim]: the question, and question + answer),
     to place an answer among them."""
 
-    def __init__(self, cards, vectors: np.ndarray):
+    def __init__(self, cards: Iterable[Card], vectors: np.ndarray) -> None:
         self.cards = list(cards)
         vectors = np.asarray(vectors, dtype=np.float32)
         self.questions, self.vectors = vectors[:, 0], vectors[:, 1]
         self.row = {card.id: i for i, card in enumerate(self.cards)}
 
-    def fits_other(self, card, answer_vector: np.ndarray) -> FitsCard | None:
+    def fits_other(self, card: Card, answer_vector: np.ndarray) -> FitsCard | None:
         """The other card this answer answers, when it is clearly closer to it than to `card`; else None."""
         row = self.row.get(card.id)
         if row is None or len(self.cards) < 2:
@@ -41,5 +44,5 @@ class CardSpace:
                 return FitsCard(self.cards[other].id, self.cards[other].question)
         return None
 
-    def same_question(self, a, b) -> bool:
+    def same_question(self, a: Card, b: Card) -> bool:
         return float(self.questions[self.row[a.id]] @ self.questions[self.row[b.id]]) >= SAME_QUESTION

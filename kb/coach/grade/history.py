@@ -12,6 +12,7 @@ embedding model is not compared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class LikeEarlier:
     marked_at: str
     similarity: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"answer": self.answer, "label": self.label, "marked_at": self.marked_at, "similarity": round(self.similarity, 3)}
 
 

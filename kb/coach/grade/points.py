@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from kb.notes.misconceptions import split_misconceptions
 from kb.coach.grade.text import latex_to_words, plain_text, split_sentences, tokens
+from kb.notes.cards import Card
+from kb.notes.misconceptions import split_misconceptions
 from kb.vocab import STOPWORDS
 
 FORMULA_WEIGHT = 0.5
@@ -20,7 +22,7 @@ BULLET_RE = re.compile(r"^\s*[-*+]\s+")
 class KeyPoint:
     text: str  # markdown, for display (formulas keep their LaTeX)
     plain: str  # what is embedded and matched
-    kind: str = "claim"  # claim | formula
+    kind: Literal["claim", "formula"] = "claim"
     lead: str = ""
 
     @property
@@ -28,7 +30,7 @@ class KeyPoint:
         return FORMULA_WEIGHT if self.kind == "formula" else 1.0
 
 
-def key_points(card) -> list[KeyPoint]:
+def key_points(card: Card) -> list[KeyPoint]:
     """Sentence-level claims (with their bold lead term) and display formulas from a card's answer;
     the wrong answers a note lists under it (kb.notes.misconceptions) are not among them."""
     body = split_misconceptions(card.answer_md)[0]

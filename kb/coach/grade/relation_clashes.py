@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 from kb.coach.grade import relations
 from kb.coach.grade.antonyms import antonym_lexicon
-from kb.coach.grade.compared import distinctive_words, misattributed
+from kb.coach.grade.compared import Leads, distinctive_words, misattributed
 from kb.coach.grade.points import KeyPoint, claim_body
+from kb.coach.grade.relations import Comparison, RolePairs
+from kb.coach.grade.result import ContradictionKind
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens
-from kb.vocab import NEGATIONS, STOPWORDS, current_vocabulary
+from kb.notes.cards import Card
+from kb.vocab import NEGATIONS, STOPWORDS, Vocabulary, current_vocabulary
 
 NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
 CACHE_SIZE = 512  # cards whose relations are kept
@@ -21,24 +24,24 @@ CACHE_SIZE = 512  # cards whose relations are kept
 @dataclass
 class CardRelations:
     """What the relation checks need from a card, worked out once per card version."""
-    question: frozenset
-    comparisons: list
+    question: frozenset[str]
+    comparisons: list[Comparison]
     dismisses: bool
-    named: set
-    roles: set
-    pairs: dict
-    denied: set
-    affirmed: set
-    numbers: dict
-    leads: list
-    distinctive: list
+    named: set[str]
+    roles: set[str]
+    pairs: RolePairs
+    denied: set[str]
+    affirmed: set[str]
+    numbers: dict[str, set[float]]
+    leads: Leads
+    distinctive: list[set[str]]
 
 
-_RELATIONS_CACHE: OrderedDict[tuple, CardRelations] = OrderedDict()
+_RELATIONS_CACHE: OrderedDict[tuple[str, str, Vocabulary], CardRelations] = OrderedDict()
 _RELATIONS_LOCK = threading.Lock()
 
 
-def card_relations(card, points: list[KeyPoint]) -> CardRelations:
+def card_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
     """The card's relations, from an LRU keyed by the card's id and text."""
     key = (card.id, getattr(card, "text_hash", card.answer_md), current_vocabulary())
     with _RELATIONS_LOCK:
@@ -53,9 +56,10 @@ def card_relations(card, points: list[KeyPoint]) -> CardRelations:
     return value
 
 
-def _work_out_relations(card, points: list[KeyPoint]) -> CardRelations:
+def _work_out_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
     question = frozenset(content_stems(card.question))
-    comparisons, dismisses = [], False
+    comparisons: list[Comparison] = []
+    dismisses = False
     for point in points:
         if point.kind != "claim":
             continue
@@ -66,18 +70,18 @@ def _work_out_relations(card, points: list[KeyPoint]) -> CardRelations:
             comparisons.extend(relations.comparisons(clause, subject))
     named = set(question) | {stem(w) for p in points for w in tokens(p.lead) if w not in STOPWORDS}
     roles, pairs, denied = _card_roles(points)
-    affirmed = set().union(*(relations.affirmed_terms(tokens(c)) for p in points if p.kind == "claim" for c in split_clauses(p.plain)))
+    affirmed: set[str] = set().union(*(relations.affirmed_terms(tokens(c)) for p in points if p.kind == "claim" for c in split_clauses(p.plain)))
     numbers = relations.numbers_said(" ".join(p.plain for p in points if p.kind == "claim"), NUMBER_SKIP)
     leads, distinctive = distinctive_words(card, points)
     return CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers, leads, distinctive)
 
 
-def relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[tuple[str, str]]:
+def relation_clashes(card: Card, points: list[KeyPoint], units: list[str]) -> list[tuple[str, ContradictionKind]]:
     """(clause, kind) for each answer clause that reverses one of the card's comparisons or swaps its
     roles, gives one compared term another's words, gives a wrong number, dismisses what the card is
     about, denies what it says is there, or claims what it says is not needed."""
     rel = card_relations(card, points)
-    found = []
+    found: list[tuple[str, ContradictionKind]] = []
     for unit in units:
         for clause in split_clauses(unit):
             kind = _clash_kind(rel, clause)
@@ -86,7 +90,7 @@ def relation_clashes(card, points: list[KeyPoint], units: list[str]) -> list[tup
     return found
 
 
-def _clash_kind(rel: CardRelations, clause: str) -> str | None:
+def _clash_kind(rel: CardRelations, clause: str) -> ContradictionKind | None:
     """One clause against the card's relations, check by check: the kind of the first clash, or None."""
     words = tokens(clause)
     said = relations.comparisons(clause)
@@ -109,7 +113,7 @@ def _clash_kind(rel: CardRelations, clause: str) -> str | None:
     return None
 
 
-def _card_roles(points: list[KeyPoint]) -> tuple[set[str], dict[tuple[str, str], frozenset], set[str]]:
+def _card_roles(points: list[KeyPoint]) -> tuple[set[str], RolePairs, set[str]]:
     """The card's things (its content words), the ordered pairs of them it links by a short run of
     words ("student [to match] teacher"), and the words it itself denies ("no critic")."""
     words = tokens(" ".join(p.plain for p in points if p.kind == "claim"))
@@ -118,7 +122,7 @@ def _card_roles(points: list[KeyPoint]) -> tuple[set[str], dict[tuple[str, str],
         if word not in STOPWORDS and word not in GENERIC and word not in NEGATIONS and len(word) > 2 and word not in antonym_lexicon():
             counts[stem(word)] = counts.get(stem(word), 0) + 1
     roles = set(counts)
-    pairs: dict[tuple[str, str], frozenset] = {}
+    pairs: RolePairs = {}
     for point in points:
         if point.kind == "claim":
             for clause in split_clauses(point.plain):
@@ -130,7 +134,7 @@ def _card_roles(points: list[KeyPoint]) -> tuple[set[str], dict[tuple[str, str],
 
 def _negated_words_all(words: list[str]) -> set[str]:
     """Every content word within three words after a negation in the card (it denies them itself)."""
-    out = set()
+    out: set[str] = set()
     for pos, word in enumerate(words):
         if word in NEGATIONS or word.startswith(("non-", "un")):
             out.update(w for w in words[pos + 1 : pos + 4] if w not in STOPWORDS)

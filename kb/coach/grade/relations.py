@@ -14,6 +14,7 @@ pattern-based checks, none keyed to one card:
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from kb.coach.grade.antonyms import antonym_lexicon, axis_sizes
@@ -31,12 +32,17 @@ DISMISSAL_RE = re.compile(
 ORDERED_PAIR_RE = re.compile(r"\(\s*([a-z])(?:_?[a-z0-9]{0,3})?\s*(?:\\\||\|\||\u2016|\|)\s*([a-z])(?:_?[a-z0-9]{0,3})?\s*\)", re.I)
 
 
+RelationAxis = int | tuple[str, str]  # an antonym axis, or ("word", stem) for an attribute outside the lexicon
+RolePairs = dict[tuple[str, str], frozenset[str]]  # (role a, role b) -> the verbs linking a to b
+Superlative = tuple[frozenset[str], RelationAxis, int]  # (subject stems, axis, +1/-1)
+
+
 @dataclass(frozen=True)
 class Comparison:
-    left: frozenset  # stems of the thing compared ("sac")
-    axis: object  # antonym axis, or ("word", stem) for an attribute outside the lexicon
+    left: frozenset[str]  # stems of the thing compared ("sac")
+    axis: RelationAxis
     direction: int  # +1 more / -1 less
-    right: frozenset  # stems of what it is compared with ("ppo")
+    right: frozenset[str]  # stems of what it is compared with ("ppo")
 
 
 def _content(words: list[str]) -> list[str]:
@@ -44,7 +50,7 @@ def _content(words: list[str]) -> list[str]:
     return [w for w in words if w not in STOPWORDS and w not in GENERIC and w not in lexicon and w != "than" and len(w) > 1]
 
 
-def _direction_of(words: list[str]) -> tuple[object, int] | None:
+def _direction_of(words: list[str]) -> tuple[RelationAxis, int] | None:
     """The comparative just before "than": (axis, +1/-1), or None when there is none."""
     lexicon = antonym_lexicon()
     sizes = axis_sizes()
@@ -71,10 +77,10 @@ def _direction_of(words: list[str]) -> tuple[object, int] | None:
     return None
 
 
-def comparisons(clause: str, implicit_subject: frozenset = frozenset()) -> list[Comparison]:
+def comparisons(clause: str, implicit_subject: frozenset[str] = frozenset()) -> list[Comparison]:
     """Every "A ... -er than B" in a clause; A defaults to `implicit_subject` (the card's lead or question)."""
     words = tokens(clause)
-    out = []
+    out: list[Comparison] = []
     for pos, word in enumerate(words):
         if word != "than":
             continue
@@ -124,10 +130,10 @@ DENIERS = frozenset("no without never".split())
 DENIAL_SKIP = frozenset("a an the any separate separately explicit extra real single need for of".split())
 
 
-def role_pairs(words: list[str], roles: set[str]) -> dict[tuple[str, str], frozenset]:
+def role_pairs(words: list[str], roles: set[str]) -> RolePairs:
     """(a, b) -> the verbs linking them, for roles a then b joined by a short run of words with a verb
     and no separator between them: "student [to match] teacher" is (student, teacher) via match."""
-    pairs: dict[tuple[str, str], frozenset] = {}
+    pairs: RolePairs = {}
     positions = [(i, stem(w)) for i, w in enumerate(words) if stem(w) in roles]
     for n, (i, a) in enumerate(positions):
         for j, b in positions[n + 1 :]:
@@ -155,7 +161,7 @@ def _verbish(words: list[str], k: int) -> bool:
     return words[k].endswith(("s", "ed")) and k + 1 < len(words) and words[k + 1] in DETERMINERS
 
 
-def swapped_roles(card_pairs: dict, said_pairs: dict) -> bool:
+def swapped_roles(card_pairs: RolePairs, said_pairs: RolePairs) -> bool:
     """The answer links two of the card's roles by the same word in the opposite order
     ("the teacher is trained to match the student" against "train the student to match the teacher")."""
     return any((b, a) in card_pairs and (a, b) not in card_pairs and linking & card_pairs[(b, a)] for (a, b), linking in said_pairs.items())
@@ -163,7 +169,7 @@ def swapped_roles(card_pairs: dict, said_pairs: dict) -> bool:
 
 def denied_terms(words: list[str]) -> set[str]:
     """Stems of the word a "no"/"without"/"never" takes ("with no KL penalty" -> kl)."""
-    out = set()
+    out: set[str] = set()
     for pos, word in enumerate(words):
         pair = (word, words[pos + 1]) if pos + 1 < len(words) else None
         if pair in (("rather", "than"), ("instead", "of")):  # "the image rather than the noise" denies the noise
@@ -177,7 +183,9 @@ def denied_terms(words: list[str]) -> set[str]:
     return out
 
 
-AFFIRMING_VERBS = frozenset("need needs needed require requires required use uses used using train trains trained rely relies has have keep keeps add adds".split())
+AFFIRMING_VERBS = frozenset(
+    "need needs needed require requires required use uses used using train trains trained rely relies has have keep keeps add adds".split()
+)
 AFFIRM_WINDOW = 4  # tokens between the verb and the thing it affirms ("needs a separately trained critic")
 
 
@@ -186,21 +194,21 @@ def affirmed_terms(words: list[str]) -> set[str]:
     unless the clause negates anything."""
     if any(w in NEGATIONS for w in words):
         return set()
-    out = set()
+    out: set[str] = set()
     for pos, word in enumerate(words):
         if word in AFFIRMING_VERBS:
             out.update(stem(w) for w in words[pos + 1 : pos + 1 + AFFIRM_WINDOW])
     return out
 
 
-def superlatives(clause: str) -> list[tuple[frozenset, object, int]]:
+def superlatives(clause: str) -> list[Superlative]:
     """(subject stems, axis, +1/-1) for "X is the most stable option" or "X is the simplest"."""
     lexicon = antonym_lexicon()
     sizes = axis_sizes()
     words = tokens(clause)
-    out = []
+    out: list[Superlative] = []
     for pos, word in enumerate(words):
-        found = None
+        found: tuple[RelationAxis, int] | None = None
         if word in ("most", "least") and pos + 1 < len(words):
             following = [p for p in lexicon.get(words[pos + 1], ()) if sizes.get(p[0], 2) == 2]
             if following:
@@ -218,7 +226,7 @@ def superlatives(clause: str) -> list[tuple[frozenset, object, int]]:
     return out
 
 
-def clashing_superlative(card_side: list[Comparison], answer_side: list) -> bool:
+def clashing_superlative(card_side: list[Comparison], answer_side: list[Superlative]) -> bool:
     """The answer calls "most X" the side the card calls less X ("B is the most stable" against "A is more stable than B")."""
     for subject, axis, direction in answer_side:
         for known in card_side:
@@ -237,7 +245,7 @@ NUMBER_AFTER_RE = re.compile(r"\b([a-z][a-z-]{2,})\s*(?:=|:|\bof\b|\bis\b|\bat\b
 NUMBER_BEFORE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(?:th|st|nd|rd)\s+([a-z][a-z-]{2,})\b", re.I)
 
 
-def numbers_said(text: str, skip) -> dict[str, set[float]]:
+def numbers_said(text: str, skip: Collection[str]) -> dict[str, set[float]]:
     """word stem -> the numbers the text gives it."""
     out: dict[str, set[float]] = {}
     for word, number in NUMBER_AFTER_RE.findall(text):

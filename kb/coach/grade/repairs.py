@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.text import GENERIC, stem, tokens
+from kb.notes.cards import Card
 from kb.vocab import NEGATIONS, STOPWORDS
 
 MAX_EDITS = 40  # edited clauses embedded per answer (each costs a short encode)
@@ -25,15 +27,16 @@ NAME_RE = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
 DIVIDING = frozenset({"dividing", "divide", "divides"})  # "dividing A by B"
 RATIO_OPENERS = frozenset({"is", "are", "equals", "means", "dividing", "divide", "divides", "as", "take", "takes"})
 RATIO_CLOSERS = frozenset({"and", "so", "which", "then", "because", "where", "while"})
-UNNAMED_EDITS = ("swapped_order",)
-LIST_JOINERS = frozenset({"and", "or"})  # commas are gone from tokens  # edits that move no term of the card
+EditKind = Literal["role_swap", "definition_swap", "swapped_order"]  # the contradiction an edit undoes
+UNNAMED_EDITS: tuple[EditKind, ...] = ("swapped_order",)  # edits that move no term of the card
+LIST_JOINERS = frozenset({"and", "or"})  # commas are gone from tokens
 
 
 @dataclass(frozen=True)
 class Edit:
     clause: int  # index of the answer clause
     words: tuple[str, ...]  # the edited clause's tokens
-    kind: str  # role_swap | definition_swap | swapped_order
+    kind: EditKind
 
     @property
     def text(self) -> str:
@@ -45,7 +48,7 @@ class ClaimWords:
     """A card's claim clauses as tokens, and as the stems word order is compared on: worked out once per card."""
     words: list[list[str]]
     stems: list[list[str]]
-    counts: list[Counter]  # each claim's stems as a multiset: a cheap bound on a common subsequence
+    counts: list[Counter[str]]  # each claim's stems as a multiset: a cheap bound on a common subsequence
 
     @classmethod
     def of(cls, claims: list[str]) -> ClaimWords:
@@ -54,7 +57,7 @@ class ClaimWords:
         return cls(words, stems, [Counter(s) for s in stems])
 
 
-def card_terms(card, texts: list[str], leads: list[str]) -> set[str]:
+def card_terms(card: Card, texts: list[str], leads: list[str]) -> set[str]:
     """The card's terms, the things it says something about: the content words of its question and of
     its bold lead terms, and the names and acronyms it writes with a capital inside a sentence."""
     said = {t for text in texts for t in tokens(text) if _is_content(t)}
@@ -83,7 +86,8 @@ def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) ->
     another term of the answer put in place of one. Swaps first."""
     mentioned = {t for clause in clauses for t in clause if t in terms}
     together = [set(claim) for claim in claims]
-    swaps, substitutions = [], []
+    swaps: list[Edit] = []
+    substitutions: list[Edit] = []
     for index, clause in enumerate(clauses):
         named = list(dict.fromkeys(t for t in clause if t in terms))
         words = list(dict.fromkeys(t for t in clause if _is_content(t)))
@@ -150,8 +154,9 @@ def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: ClaimW
     kept = []
     for edit in edits_:
         original = clauses[edit.clause]
-        added = {b for a, b in zip(original, edit.words) if a != b}
-        removed = {a for a, b in zip(original, edit.words) if a != b} - set(edit.words)
+        changed = [(a, b) for a, b in zip(original, edit.words, strict=False) if a != b]  # word by word, up to the shorter
+        added = {b for _, b in changed}
+        removed = {a for a, _ in changed} - set(edit.words)
         edited = _stems(list(edit.words))
         needed = max(ORDER_MATCH, ORDER_SHARE * len(edited))
         edited_counts = Counter(edited)
@@ -195,7 +200,7 @@ def attachment_edits(clause: list[str], terms: set[str], mentioned: set[str], cl
     opposite pole that the card's claims use ("upper" -> "lower"), a negation dropped."""
     lexicon = antonym_lexicon()
     named = list(dict.fromkeys(t for t in clause if t in terms))
-    out = []
+    out: list[tuple[str, ...]] = []
     for i, a in enumerate(named):
         out.extend(_exchanged(clause, a, b) for b in named[i + 1 :])
         out.extend(_exchanged(clause, a, b, both_ways=False) for b in sorted(mentioned - set(named)))

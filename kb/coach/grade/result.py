@@ -4,11 +4,20 @@ fits instead. Plain data; the interview and the CLI render it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from kb.coach.grade.history import LikeEarlier
 from kb.coach.grade.points import KeyPoint
+
+# What kind of mistake a contradicting clause makes (stored and shown as these strings).
+ContradictionKind = Literal[
+    "opposite_attribute", "reversed_comparison", "definition_swap", "role_swap", "swapped_order", "wrong_number", "negation",
+    "dismissed", "misconception",
+]
+# The check that found it ("" when not recorded).
+ContradictionRule = Literal["attribute", "ordered_pair", "relation", "negation", "repair", "misconception", ""]
 
 
 @dataclass(frozen=True)
@@ -16,7 +25,7 @@ class CoveredPoint:
     point: str  # the card's key point (markdown)
     span: str  # the answer's sentence that says it
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"point": self.point, "span": self.span}
 
 
@@ -24,10 +33,10 @@ class CoveredPoint:
 class Contradiction:
     answer_span: str  # the answer's clause
     card_sentence: str  # the card's key point it says the opposite of (markdown)
-    kind: str  # opposite_attribute | reversed_comparison | definition_swap | role_swap | swapped_order | wrong_number | negation | dismissed | misconception
-    rule: str = ""  # the check that found it: attribute | ordered_pair | relation | negation | repair | misconception
+    kind: ContradictionKind
+    rule: ContradictionRule = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"answer_span": self.answer_span, "card_sentence": self.card_sentence, "kind": self.kind, "rule": self.rule}
 
 
@@ -37,7 +46,7 @@ class FitsCard:
     id: str
     question: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"id": self.id, "question": self.question}
 
 
@@ -57,7 +66,7 @@ class Grade:
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)  # the whole answer's embedding
     sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)  # each graded sentence's
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {
             "score": self.score,
             "confident": self.confident,

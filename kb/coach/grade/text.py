@@ -14,7 +14,9 @@ GENERIC = frozenset(
     it its they them is are be been being has have had do does done can could should would may might must
     very much many more most less least some all each every any other same different per via""".split()
 )
-CLAUSE_SPLIT_RE = re.compile(r"\s*(?:;|:\s|\u2014|\u2013| -- |\bbut\b|\bwhile\b|\bwhereas\b|\bunlike\b|\balthough\b|\bhowever\b|\bversus\b|, and\b|\bwhich\b)\s*", re.I)
+CLAUSE_SPLIT_RE = re.compile(
+    r"\s*(?:;|:\s|\u2014|\u2013| -- |\bbut\b|\bwhile\b|\bwhereas\b|\bunlike\b|\balthough\b|\bhowever\b|\bversus\b|, and\b|\bwhich\b)\s*", re.I
+)
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$*(\[\"'])")
 ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "cf.", "approx.")
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -69,14 +71,14 @@ def split_clauses(text: str) -> list[str]:
             sentences[-1] = f"{sentences[-1]} {sentence}"
         else:
             sentences.append(sentence)
-    out = []
+    out: list[str] = []
     for sentence in sentences:
         out.extend(c for c in CLAUSE_SPLIT_RE.split(sentence) if c and c.strip())
     return out
 
 
 @functools.lru_cache(maxsize=8)
-def _synonym_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern, str]]:
+def _synonym_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
     """Glossary phrases -> their group's acronym ("mean absolute error" -> "mae"), longest phrases first."""
     pairs = []
     for group in vocabulary.synonym_groups:
