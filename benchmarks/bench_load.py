@@ -70,13 +70,13 @@ import numpy as np
 faiss = timed("import faiss", lambda: __import__("faiss"))
 from kb.notes.cards import Card
 from kb.retrieval.index import DATA_FILES, LEXICAL_FILE, corpus_hashes, file_sha256
-from kb.retrieval.lexical import LexicalIndex, default_glossary
+from kb.retrieval.lexical import LexicalIndex, default_synonyms
 timed("sha256 of the index files", lambda: [file_sha256(index / n) for n in (*DATA_FILES, LEXICAL_FILE)])
 stored = timed("cards.json parse", lambda: json.loads((index / "cards.json").read_text(encoding="utf-8")))
 cards = timed("Card objects", lambda: [Card.from_dict(c) for c in stored["cards"]])
 timed("vectors.npy", lambda: np.load(index / "vectors.npy", allow_pickle=False))
 timed("index.faiss read", lambda: faiss.read_index(str(index / "index.faiss")))
-timed("glossary", default_glossary)
+timed("glossary", default_synonyms)
 timed("lexical.npz load (incl. typo index)", lambda: LexicalIndex.load(index / LEXICAL_FILE, len(cards)))
 timed("corpus note hashes", lambda: corpus_hashes(corpus, 20 * 1024 * 1024))
 print(json.dumps({k: round(v, 3) for k, v in t.items()}))

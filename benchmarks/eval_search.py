@@ -62,7 +62,7 @@ class Baselines:
 
     def __init__(self, kb: KnowledgeBase):
         texts = [f"{c.question}\n{c.question}\n{c.family}\n{c.answer_text}" for c in kb.cards()]  # as kb indexes them
-        self.bm25 = LexicalIndex(texts, glossary=PhraseMatcher([]))
+        self.bm25 = LexicalIndex(texts, synonyms=PhraseMatcher([]))
         self.kb = kb
 
     def bm25_scores(self, query: str) -> np.ndarray:

@@ -88,6 +88,26 @@ def cards_found(kb: KnowledgeBase, corpus: str) -> dict | None:
     return {"expected": len(expected), "found": found, "right_family": right_family, "extra": len(extra), "extra_cards": extra[:20]}
 
 
+def split_arguments(doc: str, results: Path) -> argparse.Namespace:
+    """--split (dev by default: tune on dev, run test only to report), --work and --out: what every
+    per-split evaluator takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    parser.add_argument("--work", type=Path, default=None, help="Keep corpora and indexes here (default: a temp folder).")
+    parser.add_argument("--out", type=Path, default=results)
+    return parser.parse_args()
+
+
+def write_split_results(out: Path, split: str, report: dict, seconds: float) -> None:
+    """A per-split evaluator's figures (keys `<corpus>/<split>/...`), keeping the other split's entries:
+    a dev run never drops the test figures."""
+    kept = json.loads(out.read_text(encoding="utf-8")).get("figures", {}) if out.exists() else {}
+    figures = {**{k: v for k, v in kept.items() if k.split("/")[1] != split}, **report}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"seconds": round(seconds, 1), "figures": figures}, indent=1), encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []

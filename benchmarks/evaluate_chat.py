@@ -18,8 +18,6 @@ measured in the same run. A run of one split keeps the other split's entries in 
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.calibrate_chat import CORPORA, sources  # noqa: E402
-from benchmarks.evaluate import EVAL, VOCABS, Workspace, read_jsonl  # noqa: E402
+from benchmarks.evaluate import EVAL, VOCABS, Workspace, read_jsonl, split_arguments, write_split_results  # noqa: E402
 from kb import KnowledgeBase  # noqa: E402
 from kb.coach.chat import SEARCH_K, about_unfamiliar_name, named_hit  # noqa: E402
 from kb.retrieval.search import is_confident  # noqa: E402
@@ -116,18 +114,10 @@ def one_line(key: str, entry: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=("dev", "test"), default="dev")
-    parser.add_argument("--work", type=Path, default=None, help="Keep corpora and indexes here (default: a temp folder).")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = split_arguments(__doc__, RESULTS)
     started = time.perf_counter()
     report = evaluate(Workspace(args.work or Path(tempfile.mkdtemp(prefix="kb-evaluate-chat-")), sources()), args.split)
-    kept = json.loads(args.out.read_text(encoding="utf-8")).get("figures", {}) if args.out.exists() else {}
-    figures = {**{k: v for k, v in kept.items() if k.split("/")[1] != args.split}, **report}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1), "figures": figures}, indent=1), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_split_results(args.out, args.split, report, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ A dev-only run keeps the test entries already in the results file.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -33,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.evaluate import VOCABS, Workspace, corpus_sources, read_jsonl  # noqa: E402
+from benchmarks.evaluate import VOCABS, Workspace, corpus_sources, read_jsonl, split_arguments, write_split_results  # noqa: E402
 from kb.coach.progress import ProgressStore  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval" / "grading"
@@ -135,20 +133,12 @@ def evaluate(split: str, workspace: Workspace, data: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=("dev", "test"), default="dev")
-    parser.add_argument("--work", type=Path, default=None, help="Keep corpora and indexes here (default: a temp folder).")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = split_arguments(__doc__, RESULTS)
     root = args.work or Path(tempfile.mkdtemp(prefix="kb-evaluate-review-"))
     (root / "data").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report = evaluate(args.split, Workspace(root, sources()), root / "data")
-    kept = json.loads(args.out.read_text(encoding="utf-8")).get("figures", {}) if args.out.exists() else {}
-    report = {**{k: v for k, v in kept.items() if k.split("/")[1] != args.split}, **report}  # a dev run keeps the test entries
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1), "figures": report}, indent=1), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_split_results(args.out, args.split, report, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,26 @@ def setting(variable: str) -> str | None:
     return value if value != "" else None
 
 
+YES_WORDS = ("1", "true", "yes", "on")
+NO_WORDS = ("0", "false", "no", "off")
+
+
+def flag_value(text: str | None) -> bool | None:
+    """True for 1/true/yes/on, False for 0/false/no/off (any case, spaces ignored), None for anything else."""
+    word = (text or "").strip().lower()
+    return True if word in YES_WORDS else False if word in NO_WORDS else None
+
+
+def setting_flag(variable: str) -> bool:
+    """A yes/no setting: its value when that says yes or no, else its default in SETTINGS."""
+    value = flag_value(setting(variable))
+    if value is None:
+        value = flag_value(_BY_VARIABLE[envvar(variable)].default)
+    if value is None:
+        raise KeyError(f"{variable} has no yes/no default in kb.config.SETTINGS")
+    return value
+
+
 def force_offline_hub() -> None:
     """Hugging Face libraries must never try the network: kb runs offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

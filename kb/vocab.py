@@ -15,7 +15,7 @@ import contextvars
 import functools
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -113,6 +113,14 @@ def named_terms(text: str) -> list[str]:
 def plain_words(text: str) -> list[str]:
     """Lower-cased words in order, compounds split into their parts: the sequence phrases are matched on."""
     return [part for match in WORD_RE.finditer(lower(text)) for part in match.group(0).replace("'", "").split("-") if part]
+
+
+def is_content_word(word: str, *also: Collection[str], min_length: int = 1, digits: bool = True) -> bool:
+    """A word that carries content: not a stop word nor in any of `also` (generic words, negations, a
+    lexicon), at least `min_length` characters long, and a bare number only where `digits` allows."""
+    if len(word) < min_length or word in STOPWORDS or (not digits and word.isdigit()):
+        return False
+    return not any(word in excluded for excluded in also)
 
 
 def stem_all(tokens: list[str]) -> list[str]:

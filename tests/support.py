@@ -276,3 +276,15 @@ def eval_corpus_files(name: str) -> list[Path]:
         "added": lambda: sorted((BENCHMARKS / "corpora" / "rasbt-faq").glob("*.md")),
     }
     return [path for part in name.split("+") for path in files[part]()]
+
+
+def ask_in_chat(page, text: str, replies_before: int):
+    """In the Chat tab: type a question, press Enter, wait for the reply after `replies_before` ones; returns it."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("Ask", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    bots = page.locator("#kb-chatbot .bot")
+    expect(bots).to_have_count(replies_before + 1, timeout=60_000)
+    return bots.nth(replies_before)

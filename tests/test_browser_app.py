@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.support import ROOT, SCREENSHOTS, copy_shipped_corpus, kb_env, load_kb, open_page, serve_app, shot, write_notes
+from tests.support import ROOT, SCREENSHOTS, ask_in_chat, copy_shipped_corpus, kb_env, load_kb, open_page, serve_app, shot, write_notes
 
 pytestmark = pytest.mark.browser
 
@@ -229,22 +229,11 @@ def test_see_also_link_opens_the_linked_card(page, app_kb):
     expect(page.locator("#kb-card-header")).to_contain_text(app_kb.card(target_id).question)
 
 
-def ask(page, text: str, replies_before: int):
-    from playwright.sync_api import expect
-
-    box = page.get_by_label("Ask", exact=True)
-    box.fill(text)
-    box.press("Enter")
-    bots = page.locator("#kb-chatbot .bot")
-    expect(bots).to_have_count(replies_before + 1, timeout=60_000)
-    return bots.nth(replies_before)
-
-
 def test_chat_answers_with_citation_follows_up_and_abstains(page, app_kb, tmp_path):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Chat").click()
-    reply = ask(page, "how does PPO work?", 0)
+    reply = ask_in_chat(page, "how does PPO work?", 0)
     expect(reply).to_contain_text("Sources:")
     citation = reply.locator(f'a[href*="card={PPO}"]')
     expect(citation.first).to_be_visible()
@@ -252,11 +241,11 @@ def test_chat_answers_with_citation_follows_up_and_abstains(page, app_kb, tmp_pa
     suggestions = page.locator("#kb-follow-ups button.kb-follow-up:visible")
     assert 2 <= suggestions.count() <= 3
 
-    reply = ask(page, "how is that different from TRPO?", 1)
+    reply = ask_in_chat(page, "how is that different from TRPO?", 1)
     expect(reply).to_contain_text("PPO vs TRPO vs SAC")
     shot(page, "chat", tmp_path)
 
-    reply = ask(page, "best pizza in Rome", 2)
+    reply = ask_in_chat(page, "best pizza in Rome", 2)
     expect(reply).to_contain_text("I don't know")
     assert reply.locator("a[href*='card=']").count() == 0
 
@@ -294,7 +283,7 @@ def test_payloads_in_search_and_chat_do_not_run(page):
     expect(page.locator("#kb-search-results")).to_contain_text("injected script payload")
     page.get_by_role("tab", name="Chat").click()
     for i, payload in enumerate(payloads):
-        ask(page, payload, i)
+        ask_in_chat(page, payload, i)
         expect(page.locator("#kb-chatbot .user").nth(i)).to_contain_text(payload[:12])  # shown as text
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kb.coach.progress import ProgressStore
-from tests.support import load_kb, open_page, serve_app, write_notes
+from tests.support import ask_in_chat, load_kb, open_page, serve_app, write_notes
 from tests.test_chat_outcomes import ACCUMULATION, FAR, NEAR_MISS, ON_TOPIC, SYSTEMS_NOTE
 
 pytestmark = pytest.mark.browser
@@ -20,17 +20,6 @@ def outcomes_app(tmp_path, encoder):
     store.close()
 
 
-def ask_in_page(page, text: str, replies_before: int):
-    from playwright.sync_api import expect
-
-    box = page.get_by_label("Ask", exact=True)
-    box.fill(text)
-    box.press("Enter")
-    bots = page.locator("#kb-chatbot .bot")
-    expect(bots).to_have_count(replies_before + 1, timeout=60_000)
-    return bots.nth(replies_before)
-
-
 def test_the_three_outcomes_look_different_and_a_wrong_answer_can_be_marked(browser, outcomes_app):
     from playwright.sync_api import expect
 
@@ -41,24 +30,24 @@ def test_the_three_outcomes_look_different_and_a_wrong_answer_can_be_marked(brow
         page.locator("#kb-chat-profile textarea, #kb-chat-profile input").first.fill("dee")
         not_asked = page.locator("#kb-chat-not-asked")
 
-        answer = ask_in_page(page, ON_TOPIC, 0)
+        answer = ask_in_chat(page, ON_TOPIC, 0)
         expect(answer).to_contain_text("Sources:")
         expect(answer.locator(f'a[href*="card={ACCUMULATION}"]').first).to_be_visible()
         expect(not_asked).to_be_visible()
 
-        closest = ask_in_page(page, NEAR_MISS, 1)
+        closest = ask_in_chat(page, NEAR_MISS, 1)
         expect(closest).to_contain_text("Your notes may not cover this")
         expect(closest).to_contain_text("clipping")
         expect(closest.locator(f'a[href*="card={ACCUMULATION}"]').first).to_be_visible()
         assert "Sources:" not in closest.inner_text()
         expect(not_asked).to_be_hidden()  # only an answer can be marked
 
-        abstain = ask_in_page(page, FAR, 2)
+        abstain = ask_in_chat(page, FAR, 2)
         expect(abstain).to_contain_text("I don't know")
         assert abstain.locator("a[href*='card=']").count() == 0
         expect(page.locator("#kb-follow-ups button.kb-follow-up:visible")).to_have_count(3)  # the nearest cards
 
-        ask_in_page(page, ON_TOPIC, 3)
+        ask_in_chat(page, ON_TOPIC, 3)
         not_asked.click()
         bots = page.locator("#kb-chatbot .bot")
         expect(bots).to_have_count(5, timeout=60_000)

@@ -21,7 +21,7 @@ from kb.retrieval.lexical import (
     PhraseMatcher,
     StoredLexicalError,
     card_document,
-    default_glossary,
+    default_synonyms,
     document_tokens,
     plain_words,
     query_token_weights,
@@ -87,10 +87,10 @@ def test_corpus_tokenizer_gives_the_reference_tokens_and_word_counts(external_co
     """The fast tokeniser must produce exactly what document_tokens (one text at a time) produces."""
     cards = load_corpus(SHIPPED_CORPUS).cards + load_corpus(external_corpora).cards
     texts = [card_document(c) for c in cards] + TRICKY
-    glossary = default_glossary()
+    synonyms = default_synonyms()
     reference_counts: dict[str, int] = {}
-    reference = [document_tokens(t, glossary, reference_counts) for t in texts]
-    tokenizer = CorpusTokenizer(glossary)
+    reference = [document_tokens(t, synonyms, reference_counts) for t in texts]
+    tokenizer = CorpusTokenizer(synonyms)
     assert [tokenizer.tokens(t) for t in texts] == reference
     assert list(tokenizer.vocabulary.items()) == list(reference_counts.items())
     assert any(t.startswith("concept:") for tokens in reference for t in tokens)  # the glossary was exercised
@@ -98,21 +98,21 @@ def test_corpus_tokenizer_gives_the_reference_tokens_and_word_counts(external_co
 
 def test_glossary_spans_equal_a_scan_of_every_position():
     """spans() only visits positions where a phrase can start; the result must equal trying every position."""
-    glossary = default_glossary()
+    synonyms = default_synonyms()
     text = " ".join(card_document(c) for c in load_corpus(SHIPPED_CORPUS).cards) + " " + " ".join(TRICKY)
     stems = stemmer().stemWords(plain_words(text))
-    longest = max(map(len, glossary.phrases))
+    longest = max(map(len, synonyms.phrases))
     expected, i = [], 0
     while i < len(stems):  # the plain definition: longest phrase starting here, else move on
         for length in range(min(longest, len(stems) - i), 0, -1):
-            groups = glossary.phrases.get(tuple(stems[i : i + length]))
+            groups = synonyms.phrases.get(tuple(stems[i : i + length]))
             if groups:
                 expected.append((i, i + length, groups))
                 i += length
                 break
         else:
             i += 1
-    assert glossary.spans(stems) == expected and len(expected) > 20
+    assert synonyms.spans(stems) == expected and len(expected) > 20
 
 
 def test_scores_equal_bm25s_on_the_reference_tokens():
@@ -121,12 +121,12 @@ def test_scores_equal_bm25s_on_the_reference_tokens():
 
     cards = load_corpus(SHIPPED_CORPUS).cards
     index = LexicalIndex.for_cards(cards)
-    glossary = default_glossary()
+    synonyms = default_synonyms()
     retriever = bm25s.BM25(k1=1.2, b=0.75)
-    retriever.index([document_tokens(card_document(c), glossary) for c in cards], show_progress=False)
+    retriever.index([document_tokens(card_document(c), synonyms) for c in cards], show_progress=False)
     for query in QUERIES:
         by_weight: dict[float, list[str]] = {}
-        for token, weight in query_token_weights(index.corrected(query), glossary).items():
+        for token, weight in query_token_weights(index.corrected(query), synonyms).items():
             if token in retriever.vocab_dict:
                 by_weight.setdefault(weight, []).append(token)
         expected = np.zeros(len(cards), dtype=np.float32)
@@ -194,13 +194,13 @@ def test_a_file_with_a_valid_checksum_but_bad_content_is_rebuilt(small_index):
     assert load_index(index).lexical is not None
 
 
-def test_a_stored_index_from_another_glossary_or_card_count_is_refused(small_index):
+def test_a_stored_index_from_another_synonym_list_or_card_count_is_refused(small_index):
     _, index = small_index
     path = index / LEXICAL_FILE
     cards = len(load_index(index).cards)
     assert LexicalIndex.load(path, cards).size == cards
-    with pytest.raises(StoredLexicalError, match="another glossary"):
-        LexicalIndex.load(path, cards, glossary=PhraseMatcher([("huber", "smooth l1")]))
+    with pytest.raises(StoredLexicalError, match="another synonym list"):
+        LexicalIndex.load(path, cards, synonyms=PhraseMatcher([("huber", "smooth l1")]))
     with pytest.raises(StoredLexicalError, match=f"covers {cards} cards, the index has {cards + 1}"):
         LexicalIndex.load(path, cards + 1)
 

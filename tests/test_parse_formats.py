@@ -177,6 +177,13 @@ def test_table_of_contents_gives_no_card():
     assert all(c.family == "Fam" for c in cards)
 
 
+def test_question_headings_right_after_a_table_of_contents_are_cards_of_the_note():
+    note = "# Information theory\n\n## Table of Contents\n\n- [What is entropy?](#entropy)\n\n### Q: What is entropy?\n\nH.\n\n### Q: What is KL?\n\nD.\n"
+    cards = parse_note(note, "n.md").cards
+    assert [c.question for c in cards] == ["What is entropy?", "What is KL?"]
+    assert all(c.family == "Information theory" for c in cards)
+
+
 def test_wiki_links_are_kept_in_the_card():
     card = one("## F\n\n### Q: A?\n\nSee [[other#Q: B?|B]] and [[#C]].\n", "A?")
     assert card.answer_md == "See [[other#Q: B?|B]] and [[#C]]."

@@ -152,18 +152,18 @@ def test_dense_query_names_the_other_forms_of_a_glossary_phrase(shipped_kb):
 
 
 def test_glossary_phrases_become_concepts_and_their_words_lose_weight():
-    glossary = PhraseMatcher([("huber", "smooth l1", "huber loss"), ("l1 regularization", "lasso")])
-    weights = query_token_weights("smooth L1", glossary)
+    synonyms = PhraseMatcher([("huber", "smooth l1", "huber loss"), ("l1 regularization", "lasso")])
+    weights = query_token_weights("smooth L1", synonyms)
     concept = [t for t in weights if t.startswith("concept:")]
     assert concept and weights[concept[0]] == 1.0
     assert weights["l1"] < 0.5 and weights["smooth"] < 0.5
-    assert glossary.concepts("Huber is smooth") == glossary.concepts("use a smooth-L1 loss")
-    assert glossary.concepts("L1 regularization") != glossary.concepts("smooth L1")
+    assert synonyms.concepts("Huber is smooth") == synonyms.concepts("use a smooth-L1 loss")
+    assert synonyms.concepts("L1 regularization") != synonyms.concepts("smooth L1")
 
 
 def test_concept_tokens_let_a_synonym_match_a_card_that_never_uses_it():
     index = LexicalIndex(["Huber loss is robust to outliers.", "L1 regularization makes weights sparse.", "Cross-entropy for classes."],
-                         glossary=PhraseMatcher([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
+                         synonyms=PhraseMatcher([("huber", "smooth l1"), ("l1 regularization", "lasso")]))
     scores = index.scores("smooth L1")
     assert scores.argmax() == 0 and scores[0] > scores[1]
     assert index.scores("lasso").argmax() == 1

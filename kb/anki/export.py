@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 from kb.anki.guids import assign_guids
 from kb.notes.cards import Card, slugify
-from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
+from kb.notes.markdown import WIKI_LINK_RE, new_parser, wiki_link_text
 from kb.notes.parse import clean_question
 
 if TYPE_CHECKING:  # imported where they are used: `kb --help` stays fast
@@ -84,16 +84,8 @@ def _math_rule(display: bool, block: bool = False) -> Callable[[object, Sequence
 
 @functools.lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    """kb's parser settings (kb.notes.markdown.parser), with formulas rendered as MathJax delimiters."""
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
-    from mdit_py_plugins.front_matter import front_matter_plugin
-
-    md = MarkdownIt("commonmark", {"html": True})
-    md.use(front_matter_plugin)
-    md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
-    md.enable("table")
-    md.enable("strikethrough")
+    """kb's parser settings (kb.notes.markdown.new_parser), with formulas rendered as MathJax delimiters."""
+    md = new_parser(math_fixes=False)
     md.add_render_rule("math_inline", _math_rule(False))
     md.add_render_rule("math_inline_double", _math_rule(True))
     for name in ("math_block", "math_block_label"):

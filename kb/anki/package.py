@@ -24,7 +24,6 @@ from typing import IO
 
 from kb.errors import KbError
 
-PACKAGE_SUFFIXES = (".apkg", ".colpkg")
 COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
 LATEST_PACKAGE_VERSION = 3  # `meta` protobuf: 1 legacy (anki2), 2 legacy (anki21), 3 latest (anki21b, zstd)
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

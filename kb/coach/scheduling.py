@@ -74,13 +74,6 @@ def scheduler(parameters: Iterable[float] | None = None) -> fsrs.Scheduler:
     return _scheduler(tuple(float(w) for w in parameters) if parameters is not None else None)
 
 
-def new_state(now: datetime | None = None) -> CardDict:
-    """A fresh fsrs card state, due now."""
-    from fsrs import Card
-
-    return Card(card_id=0, due=now or datetime.now(timezone.utc)).to_dict()
-
-
 def review(state: CardDict | None, rating: str, now: datetime | None = None, parameters: Iterable[float] | None = None) -> CardDict:
     """The fsrs card state after one review with this rating (scheduled with `parameters`, None: defaults)."""
     from fsrs import Card

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kb.config import DEFAULT_MODEL, setting
+from kb.config import DEFAULT_MODEL, setting_flag
 from kb.embed.base import MIN_COSINE, VERIFICATION_TEXTS, Encoder, Progress, agreement
 from kb.embed.export import ExportFailed, export_and_verify
 from kb.embed.models import locate_model
@@ -47,7 +47,7 @@ BULK_SAMPLE = 32  # texts of each bulk job re-encoded by the query encoder to co
 
 
 def _onnx_wanted(prefer_onnx: bool) -> bool:
-    return prefer_onnx and (setting("KB_ONNX") or "1") != "0"
+    return prefer_onnx and setting_flag("KB_ONNX")
 
 
 @contextlib.contextmanager

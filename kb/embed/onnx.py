@@ -5,7 +5,7 @@ sub-folder per model id and model-file digest, and the index manifest records wh
 vectors agree with:
 
   <index>/onnx/<model>-<digest>/
-    model.onnx       the transformer, exported once by kb.onnx_export (inputs -> last hidden state)
+    model.onnx       the transformer, exported once by kb.embed.export (inputs -> last hidden state)
     tokenizer.json   the model's own tokenizer file, copied unchanged
     meta.json        pooling, max_seq_length, dim, the verification result and probe vectors
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kb.config import Config, setting
+from kb.config import Config, setting, setting_flag
 from kb.embed.base import MIN_COSINE, Encoder, Progress
 from kb.fileio import file_sha256, write_text_atomic
 
@@ -156,7 +156,7 @@ class OnnxEncoder(Encoder):
         self.tokenizer.no_padding()
         # Queries get a small session (see query_threads); batch jobs get their own, possibly wider,
         # session made on first need (builds; the web app usually never needs it).
-        self.session = self._session(query_threads(), spin=(setting("KB_ONNX_SPIN") or "1") != "0")
+        self.session = self._session(query_threads(), spin=setting_flag("KB_ONNX_SPIN"))
         self._batch_session: ort.InferenceSession | None = None
         self._batch_lock = threading.Lock()
 

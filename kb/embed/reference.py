@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.config import DEFAULT_MODEL, force_offline_hub, setting
+from kb.config import DEFAULT_MODEL, flag_value, force_offline_hub, setting
 from kb.embed.base import Encoder, Progress
 from kb.embed.models import resolve_model_path
 from kb.errors import ModelLoadError
@@ -87,9 +87,9 @@ class SentenceTransformerEncoder(Encoder):
 
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX: where bf16 autocast is fast rather than emulated. KB_BF16=0/1 overrides."""
-    forced = setting("KB_BF16") or ""
-    if forced in ("0", "1"):
-        return forced == "1"
+    forced = flag_value(setting("KB_BF16"))
+    if forced is not None:
+        return forced
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             flags = {word for line in handle if line.startswith("flags") for word in line.split(":", 1)[1].split()}

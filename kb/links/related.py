@@ -1,8 +1,8 @@
 """Cross-links between cards ("see also"), each with a reason, and the topic graph built from them.
 
 Three sources, combined into one score per candidate card (weights in WEIGHTS):
-  1. explicit wiki-links written in the notes (kb.wikilinks), either direction;
-  2. shared concepts (kb.concepts): a card that mentions a concept links to the concept's home
+  1. explicit wiki-links written in the notes (kb.notes.wikilinks), either direction;
+  2. shared concepts (kb.notes.concepts): a card that mentions a concept links to the concept's home
      ("explains PPO"), the home links back to cards that use it ("uses PPO"), and two cards that
      share a concept no card explains link weakly ("both mention Laplace");
   3. similarity: cosine of the cards' question+answer vectors plus tf-idf word overlap ("similar topic").

@@ -82,10 +82,6 @@ class Glossary:
     by_card: dict[str, list[Mention]]  # card id -> the concepts it mentions
     n_cards: int
 
-    def home_of(self, key: str) -> str | None:
-        concept = self.concepts.get(key)
-        return concept.home if concept else None
-
     def find(self, text: str) -> Concept | None:
         """The concept with this key or surface form (case-insensitive)."""
         wanted = _Builder.norm(text)

@@ -29,7 +29,6 @@ CARD_TAG_RE = re.compile(r"(?<!\S)(?:#card|#\[\[card\]\]|\[\[card\]\])(?![\w\-/\
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*)$")
 FENCE_RE = re.compile(r"^\s*(`{3,}|~{3,})")
 CONFIG = Path("logseq") / "config.edn"
-NOT_PAGES = ("bak", "version-files")  # logseq/bak/ and logseq/version-files/ hold old copies of pages
 
 
 @dataclass

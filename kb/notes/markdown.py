@@ -29,9 +29,28 @@ CLOSED_THEN_MORE_RE = re.compile(r"\$\$(?:[^$\\]|\\.)+?\$\$\s*\S")
 
 @functools.lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
+    """The shared parser (`new_parser()`, built once): read it, do not add rules to it."""
+    return new_parser()
+
+
+def new_parser(*, math_fixes: bool = True) -> MarkdownIt:
+    """A fresh parser with kb's settings: CommonMark with HTML, front matter, `$`/`$$` formulas
+    (dollarmath), tables and strikethrough; add render rules or plugins to it freely.
+
+    `math_fixes` adds two corrections to dollarmath: `$$a$$ $$b$$` on one line is inline math, and a
+    formula at the very start of a line is found even when the line ends in a digit.
+    """
     md = MarkdownIt("commonmark", {"html": True})
     md.use(front_matter_plugin)
     md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+    md.enable("table")
+    md.enable("strikethrough")
+    if math_fixes:
+        _fix_dollarmath(md)
+    return md
+
+
+def _fix_dollarmath(md: MarkdownIt) -> None:
     block_rule = next(rule.fn for rule in md.block.ruler.__rules__ if rule.name == "math_block")
 
     def math_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
@@ -58,9 +77,6 @@ def parser() -> MarkdownIt:
         return True
 
     md.inline.ruler.at("math_inline", math_inline)
-    md.enable("table")
-    md.enable("strikethrough")
-    return md
 
 
 def wiki_link_text(match: re.Match[str]) -> str:

@@ -23,7 +23,9 @@ CARD_KINDS = {"qa": "quickfire", "callout": "details"}
 
 # Bump when the rules change what a note parses to: an index written by another parser version
 # re-reads every note (vectors are reused for cards whose text did not change).
-PARSER_VERSION = 5  # 3: problems carry a kind ("placeholder" for unanswered questions); 4: flashcards, Logseq, asking headings with prose; 5: misconceptions
+# 3: problems carry a kind ("placeholder" for unanswered questions); 4: flashcards, Logseq, asking headings with
+# prose; 5: misconceptions; 6: question headings right after a table of contents are cards
+PARSER_VERSION = 6
 GC_PAUSE_CHARS = 256 * 1024
 NOT_TEXT_TOKENS = ("fence", "code_block", "math_block", "math_block_label", "html_block", "front_matter")
 
@@ -109,7 +111,9 @@ def _parse_note(text: str, note: str, syntax: str) -> NoteParse:
         if result.flashcard_note:
             family = strip_tags(family) or Path(note).stem
         if TOC_HEADING_RE.match(family.strip()):
-            continue
+            if q.kind != "heading":
+                continue  # a question-like line in a table of contents links to a card; it is not one
+            family = inline_to_text(title) or Path(note).stem  # question headings right after a table of contents belong to the note
         card = _card(q, lines, end, note, family, result)
         if card is None:
             continue

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kb.notes.cards import Card, WikiLink
-from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
+from kb.notes.markdown import WIKI_LINK_RE, new_parser, wiki_link_text
 from kb.notes.notefiles import note_paths, read_note
 from kb.notes.problems import Problem
 from kb.notes.questions import clean_question
@@ -204,19 +204,11 @@ def wikilink_plugin(md: MarkdownIt, resolve: Callable[[WikiLink, EnvType], str |
 
 
 def markdown_renderer(resolver: LinkResolver | None = None) -> MarkdownIt:
-    """A markdown-it parser configured like kb.markdown.parser(), plus wiki-links resolved to cards.
+    """A markdown-it parser with kb's settings (kb.notes.markdown.new_parser), plus wiki-links resolved to cards.
 
     Render a card with `md.render(card.answer_md, {"note": card.note})`.
     """
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
-    from mdit_py_plugins.front_matter import front_matter_plugin
-
-    md = MarkdownIt("commonmark", {"html": True})
-    md.use(front_matter_plugin)
-    md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
-    md.enable("table")
-    md.enable("strikethrough")
+    md = new_parser(math_fixes=False)
     resolve = (lambda link, env: resolver.card_for(link, env.get("note", ""))) if resolver else None
     wikilink_plugin(md, resolve)
     return md

@@ -9,12 +9,12 @@ So the judge reads several signals of the top hit, each measured on the corpus's
   margin     how far the top card leads the second
   agreement  whether dense and lexical search each rank the top card first
   subject    the share of the question's subject words (weighted by rarity in this corpus) that the
-             card itself uses, in any form the glossary knows
+             card itself uses, in any form the synonym list knows
   elsewhere  how rare the rarest subject word is that the card lacks and other cards use (its inverse
              document frequency, scaled to 0..1)
   unknown    the share of the subject words' weight on words no card uses
 
-A logistic model of those signals (its weights in kb/retrieval/calibration.py, fitted by
+A logistic model of those signals (its weights in DEFAULT_COVERAGE_MODEL below, fitted by
 benchmarks/calibrate_chat.py with leave-one-corpus-out) gives the chance the card answers it:
 `answer` from its answer_chance up, otherwise `closest` when the card is near at all (its cosine within
 near_dense of the corpus's floor: the hybrid score drifts with a corpus's vocabulary, the cosine less so;
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from kb.retrieval.search import Hit
 
 Outcome = Literal["answer", "closest", "abstain"]
-OUTCOMES: tuple[Outcome, ...] = ("answer", "closest", "abstain")
 SIGNALS = ("dense", "fused", "margin", "agreement", "subject", "elsewhere", "unknown")
 
 
@@ -72,7 +71,7 @@ class CoverageSignals:
 def subject_words(lexical: LexicalIndex, question: str, row: int) -> list[SubjectWord]:
     """The question's content words, with their rarity in the corpus and whether card `row` uses them.
 
-    A word counts as used when the card has its stem, or a glossary phrase that contains it and that the
+    A word counts as used when the card has its stem, or a synonym phrase that contains it and that the
     card names in another form ("PPO" for "proximal policy optimization")."""
     seq = plain_words(lexical.corrected(question))
     as_written = plain_words(question)
@@ -82,7 +81,7 @@ def subject_words(lexical: LexicalIndex, question: str, row: int) -> list[Subjec
     as_written = [cased.get(word, word) for word in as_written]
     stems = stemmer().stemWords(seq)
     concept_of: dict[int, set[int]] = {}
-    for start, end, groups in lexical.glossary.spans(stems):
+    for start, end, groups in lexical.synonyms.spans(stems):
         for i in range(start, end):
             concept_of.setdefault(i, set()).update(groups)
     n = max(lexical.size, 1)

@@ -5,7 +5,7 @@ index/
   cards.json      the parsed cards and the problems found while parsing
   vectors.npy     float32 [cards, 2, dim]: row 0 embeds the question, row 1 question + answer
   index.faiss     inner-product index over those rows (vectors are L2-normalised)
-  lexical.npz     the BM25 index (kb/lexical.py), so a load does not tokenise every card again;
+  lexical.npz     the BM25 index (kb/retrieval/lexical.py), so a load does not tokenise every card again;
                   derived from cards.json alone, so a missing, damaged or stale one is rebuilt
                   from the cards without re-embedding anything
 
@@ -54,7 +54,7 @@ class IndexData:
     problems: list[Problem]
     note_hashes: dict[str, str]
     model_id: str
-    lexical: object | None = None  # kb.lexical.LexicalIndex over the cards, when stored or built
+    lexical: object | None = None  # kb.retrieval.lexical.LexicalIndex over the cards, when stored or built
     lexical_problem: str | None = None  # why a stored lexical index could not be used
     encoder: dict = field(default_factory=dict)  # model digest, ONNX export and backends (kb.embed.encoder_record)
     vocabulary: dict = field(default_factory=dict)  # the vocabulary packs and files the lexical index was built with
@@ -185,17 +185,17 @@ def read_manifest(index_dir: Path) -> dict:
     return manifest
 
 
-def load_index(index_dir: Path, glossary=None) -> IndexData:
+def load_index(index_dir: Path, synonyms=None) -> IndexData:
     """Load and verify an index folder. Raises FileNotFoundError or IndexCorruptError.
 
-    `glossary` is the vocabulary's PhraseMatcher: a stored lexical index built with another one is not used."""
+    `synonyms` is the vocabulary's PhraseMatcher: a stored lexical index built with another one is not used."""
     if not index_dir.is_dir():
         read_manifest(index_dir)  # raises the right error for a missing folder or a file in its place
     with _index_lock(index_dir, exclusive=False):
-        return _load_verified(index_dir, glossary)
+        return _load_verified(index_dir, synonyms)
 
 
-def _load_verified(index_dir: Path, glossary=None) -> IndexData:
+def _load_verified(index_dir: Path, synonyms=None) -> IndexData:
     import faiss
 
     manifest = read_manifest(index_dir)
@@ -217,7 +217,7 @@ def _load_verified(index_dir: Path, glossary=None) -> IndexData:
         raise IndexCorruptError(f"{index_dir} could not be read ({type(exc).__name__}: {exc})") from exc
     if vectors.shape[0] != len(cards) or faiss_index.ntotal != 2 * len(cards):
         raise IndexCorruptError(f"{index_dir}: {len(cards)} cards but {vectors.shape[0]} vector pairs and {faiss_index.ntotal} index rows")
-    lexical, lexical_problem = _load_lexical(index_dir, manifest, len(cards), glossary)
+    lexical, lexical_problem = _load_lexical(index_dir, manifest, len(cards), synonyms)
     # Cards read by another parser version may be wrong: forget the note hashes, so every note is
     # parsed again (its unchanged cards keep their vectors).
     notes = manifest["notes"] if manifest.get("parser") == PARSER_VERSION else {}
@@ -226,7 +226,7 @@ def _load_verified(index_dir: Path, glossary=None) -> IndexData:
     return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem, encoder, vocabulary)
 
 
-def _load_lexical(index_dir: Path, manifest: dict, documents: int, glossary=None):
+def _load_lexical(index_dir: Path, manifest: dict, documents: int, synonyms=None):
     """The stored lexical index, or (None, why not). None without a reason: an index from before kb stored one."""
     from kb.retrieval.lexical import LexicalIndex, StoredLexicalError
 
@@ -237,7 +237,7 @@ def _load_lexical(index_dir: Path, manifest: dict, documents: int, glossary=None
     try:
         if file_sha256(path) != pinned:
             raise StoredLexicalError(f"{path} does not match its checksum in the manifest (half-written or damaged)")
-        return LexicalIndex.load(path, documents, glossary), None
+        return LexicalIndex.load(path, documents, synonyms), None
     except FileNotFoundError:
         return None, f"{path} is missing"
     except StoredLexicalError as exc:

@@ -3,7 +3,7 @@
 Typos: a query word the corpus never uses is replaced by the closest corpus word (edit distance 1,
 or 2 for long words), found through a letter-count prefilter so it stays fast on large vocabularies.
 
-Synonyms and acronyms: every phrase of the vocabulary's glossary (kb.vocab: the packs' synonyms.txt and corpus/.kb/synonyms.txt) is folded to
+Synonyms and acronyms: every phrase of the vocabulary's synonym list (kb.vocab: the packs' synonyms.txt and corpus/.kb/synonyms.txt) is folded to
 one concept token on BOTH sides, so "smooth L1" in a query meets "Huber" in a card, and
 "reinforcement learning" meets "RL". In the query, the words of a recognised phrase are replaced by
 their concept (kept only at a low weight), so "smooth L1" does not pull up every card that says "L1"
@@ -28,13 +28,13 @@ import numpy as np
 from kb.vocab import STOPWORDS, WORD_RE, lower, plain_words, stem_all, stemmer, synonym_groups, words
 
 CONCEPT_PREFIX = "concept:"  # never produced by WORD_RE, so it cannot collide with a real word
-PHRASE_WORD_WEIGHT = 0.25  # weight of the raw words of a recognised glossary phrase in a query
+PHRASE_WORD_WEIGHT = 0.25  # weight of the raw words of a recognised synonym phrase in a query
 LETTERS = 26
 LEXICAL_FORMAT = 1  # layout and tokenisation of a stored lexical index; bump it when either changes
 
 
 class PhraseMatcher:
-    """Finds glossary phrases in a word sequence (stemmed, longest match first)."""
+    """Finds synonym phrases in a word sequence (stemmed, longest match first)."""
 
     def __init__(self, groups: list[tuple[str, ...]]):
         self.groups = groups
@@ -73,7 +73,7 @@ class PhraseMatcher:
 
     @functools.cached_property
     def signature(self) -> str:
-        """Fingerprint of the phrase groups: a stored lexical index is only valid for the same glossary."""
+        """Fingerprint of the phrase groups: a stored lexical index is only valid for the same synonym list."""
         return hashlib.sha256(json.dumps(self.groups).encode("utf-8")).hexdigest()
 
     def concepts(self, text: str) -> list[int]:
@@ -82,7 +82,7 @@ class PhraseMatcher:
         return [g for _, _, groups in self.spans(stems) for g in sorted(groups)]
 
     def other_forms(self, text: str) -> list[str]:
-        """Glossary phrases meaning the same as phrases in the text but not already in it."""
+        """Synonym phrases meaning the same as phrases in the text but not already in it."""
         stems = stemmer().stemWords(plain_words(text))
         present = set(stems)
         extra: list[str] = []
@@ -95,21 +95,16 @@ class PhraseMatcher:
 
 
 @functools.lru_cache(maxsize=1)
-def default_glossary() -> PhraseMatcher:
+def default_synonyms() -> PhraseMatcher:
     return PhraseMatcher(synonym_groups())
-
-
-def expand_synonyms(query: str) -> list[str]:
-    """Phrases to add to a query: the other members of every glossary group the query mentions."""
-    return default_glossary().other_forms(query)
 
 
 def concept_token(gid: int) -> str:
     return f"{CONCEPT_PREFIX}{gid}"
 
 
-def document_tokens(text: str, glossary: PhraseMatcher, vocabulary: dict[str, int] | None = None) -> list[str]:
-    """Stemmed content words plus one concept token per glossary phrase found (one pass over the text).
+def document_tokens(text: str, synonyms: PhraseMatcher, vocabulary: dict[str, int] | None = None) -> list[str]:
+    """Stemmed content words plus one concept token per synonym phrase found (one pass over the text).
 
     With `vocabulary`, also counts the text's words into it (for typo repair). This is the plain
     definition; indexes use CorpusTokenizer, which is tested to give exactly these tokens."""
@@ -128,7 +123,7 @@ def document_tokens(text: str, glossary: PhraseMatcher, vocabulary: dict[str, in
             vocabulary[word] = vocabulary.get(word, 0) + 1
     tokens = stem_all(every)
     stems = stemmer().stemWords(plain)
-    tokens.extend(concept_token(g) for _, _, groups in glossary.spans(stems) for g in sorted(groups))
+    tokens.extend(concept_token(g) for _, _, groups in synonyms.spans(stems) for g in sorted(groups))
     return tokens
 
 
@@ -144,12 +139,12 @@ class CorpusTokenizer:
     """`document_tokens` for many texts at once, with the same output and a fraction of the work.
 
     Each text's words come from one regex call; every distinct word is stemmed once (stems are
-    remembered across texts); glossary phrases are only looked for where a phrase can start.
+    remembered across texts); synonym phrases are only looked for where a phrase can start.
     Counts every word into `vocabulary` (for typo repair) as it goes.
     """
 
-    def __init__(self, glossary: PhraseMatcher):
-        self.glossary = glossary
+    def __init__(self, synonyms: PhraseMatcher):
+        self.synonyms = synonyms
         self.vocabulary: Counter[str] = Counter()
         self._stem_of = _StemCache()
 
@@ -175,17 +170,17 @@ class CorpusTokenizer:
         stem_of = self._stem_of
         tokens = list(map(stem_of.__getitem__, filterfalse(STOPWORDS.__contains__, every)))
         stems = list(map(stem_of.__getitem__, plain))
-        tokens.extend(concept_token(g) for _, _, groups in self.glossary.spans(stems) for g in sorted(groups))
+        tokens.extend(concept_token(g) for _, _, groups in self.synonyms.spans(stems) for g in sorted(groups))
         return tokens
 
 
-def query_token_weights(text: str, glossary: PhraseMatcher) -> dict[str, float]:
+def query_token_weights(text: str, synonyms: PhraseMatcher) -> dict[str, float]:
     """Query tokens and their weights: concepts at 1, the words that named them at PHRASE_WORD_WEIGHT."""
     seq = plain_words(text)
     stems = stemmer().stemWords(seq)
     weights: dict[str, float] = {}
     covered = set()
-    for start, end, groups in glossary.spans(stems):
+    for start, end, groups in synonyms.spans(stems):
         covered.update(range(start, end))
         for g in groups:
             weights[concept_token(g)] = 1.0
@@ -280,10 +275,10 @@ class LexicalIndex:
     knowledge base does not tokenise every card again.
     """
 
-    def __init__(self, texts: list[str], glossary: PhraseMatcher | None = None, k1: float = 1.2, b: float = 0.75):
-        self.glossary = glossary or default_glossary()
+    def __init__(self, texts: list[str], synonyms: PhraseMatcher | None = None, k1: float = 1.2, b: float = 0.75):
+        self.synonyms = synonyms or default_synonyms()
         self.k1, self.b = k1, b
-        tokenizer = CorpusTokenizer(self.glossary)
+        tokenizer = CorpusTokenizer(self.synonyms)
         corpus_tokens = [tokenizer.tokens(t) for t in texts]
         token_ids: dict[str, int] = {}
         matrix = None
@@ -297,8 +292,8 @@ class LexicalIndex:
         self._install(len(texts), dict(tokenizer.vocabulary), token_ids, matrix)
 
     @classmethod
-    def for_cards(cls, cards, glossary: PhraseMatcher | None = None) -> LexicalIndex:
-        return cls([card_document(c) for c in cards], glossary)
+    def for_cards(cls, cards, synonyms: PhraseMatcher | None = None) -> LexicalIndex:
+        return cls([card_document(c) for c in cards], synonyms)
 
     def _install(self, size: int, vocabulary: dict[str, int], token_ids: dict[str, int], matrix) -> None:
         self.size = size
@@ -318,10 +313,10 @@ class LexicalIndex:
         return all(w in self.vocabulary for w in words(self.corrected(word)))
 
     def knows_term(self, term: str) -> bool:
-        """Whether the notes name this term: its words (typos forgiven), or a glossary phrase meaning the same."""
+        """Whether the notes name this term: its words (typos forgiven), or a synonym phrase meaning the same."""
         if all(self.knows(part) for part in plain_words(term)):  # "GAN-style": its parts
             return True
-        concepts = self.glossary.concepts(term)
+        concepts = self.synonyms.concepts(term)
         return bool(concepts) and all(concept_token(g) in self._token_ids for g in concepts)
 
     def corrected(self, query: str) -> str:
@@ -342,11 +337,6 @@ class LexicalIndex:
 
         return WORD_RE.sub(fix, query)
 
-    def query_tokens(self, query: str, expand: bool = True) -> list[str]:
-        if not expand:
-            return stem_all(words(query))
-        return list(query_token_weights(self.corrected(query), self.glossary))
-
     def scores(self, query: str, expand: bool = True) -> np.ndarray:
         """BM25 score of every document for the query (zeros when nothing matches).
 
@@ -357,7 +347,7 @@ class LexicalIndex:
         if not expand:
             weights = {t: 1.0 for t in stem_all(words(query))}
         else:
-            weights = query_token_weights(self.corrected(query), self.glossary)
+            weights = query_token_weights(self.corrected(query), self.synonyms)
         by_weight: dict[float, list[str]] = defaultdict(list)
         for token, weight in weights.items():
             if token in self._token_ids:
@@ -395,7 +385,7 @@ class LexicalIndex:
         empty = np.zeros(0, dtype=np.float32)
         arrays = {
             "format": np.array([LEXICAL_FORMAT], dtype=np.int64),
-            "glossary": _blob([self.glossary.signature]),
+            "glossary": _blob([self.synonyms.signature]),
             "params": np.array([self.k1, self.b], dtype=np.float64),
             "size": np.array([self.size], dtype=np.int64),
             "tokens": _blob(tokens),
@@ -411,9 +401,9 @@ class LexicalIndex:
             np.savez(handle, **arrays)
 
     @classmethod
-    def load(cls, path: Path, documents: int, glossary: PhraseMatcher | None = None) -> LexicalIndex:
+    def load(cls, path: Path, documents: int, synonyms: PhraseMatcher | None = None) -> LexicalIndex:
         """Read an index written by `save`, checking it fits: raises StoredLexicalError saying why not."""
-        glossary = glossary or default_glossary()
+        synonyms = synonyms or default_synonyms()
         try:
             with np.load(path, allow_pickle=False) as stored:
                 arrays = {name: stored[name] for name in stored.files}
@@ -427,8 +417,8 @@ class LexicalIndex:
             raise StoredLexicalError(f"{path} lacks {', '.join(missing)}")
         if int(arrays["format"][0]) != LEXICAL_FORMAT:
             raise StoredLexicalError(f"{path} has lexical format {int(arrays['format'][0])}, this kb reads {LEXICAL_FORMAT}")
-        if _unblob(arrays["glossary"], 1) != [glossary.signature]:
-            raise StoredLexicalError(f"{path} was built with another glossary (the vocabulary packs or your corpus/.kb/synonyms.txt changed since)")
+        if _unblob(arrays["glossary"], 1) != [synonyms.signature]:
+            raise StoredLexicalError(f"{path} was built with another synonym list (the vocabulary packs or your corpus/.kb/synonyms.txt changed since)")
         size = int(arrays["size"][0])
         if size != documents:
             raise StoredLexicalError(f"{path} covers {size} cards, the index has {documents}")
@@ -438,7 +428,7 @@ class LexicalIndex:
         if tokens is None or words_ is None:
             raise StoredLexicalError(f"{path} has a damaged token or word list")
         index = cls.__new__(cls)
-        index.glossary = glossary
+        index.synonyms = synonyms
         index.k1, index.b = (float(x) for x in arrays["params"])
         matrix = None
         if not bool(arrays["empty"][0]):

@@ -47,10 +47,10 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
         raise CorpusError(f"no markdown notes (*.md) found in {corpus}")
     report = BuildReport()
     vocabulary = Vocabulary.for_corpus(corpus, config.vocab)  # ConfigError for an unknown pack, before any work
-    glossary = PhraseMatcher(vocabulary.synonym_groups)
+    synonyms = PhraseMatcher(vocabulary.synonym_groups)
     old: IndexData | None = None
     try:
-        old = load_index(index_dir, glossary)
+        old = load_index(index_dir, synonyms)
     except FileNotFoundError:
         report.rebuilt_reason = "no index yet"
     except IndexCorruptError as exc:
@@ -67,7 +67,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     if old is not None and old.note_hashes == hashes:
         if old.lexical is None or old.vocabulary != vocabulary_record(vocabulary):
             old.vocabulary = vocabulary_record(vocabulary)
-            _restore_lexical(index_dir, old, log, glossary)
+            _restore_lexical(index_dir, old, log, synonyms)
         report.cards, report.reused = len(old.cards), len(old.cards)
         report.seconds = time.perf_counter() - started
         return old, report, None
@@ -84,7 +84,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     faiss_index = make_faiss_index(vectors.reshape(-1, vectors.shape[-1]))
     data = IndexData(parsed.cards, vectors, faiss_index, parsed.problems, hashes, config.model)
     data.encoder = _encoder_record(encoder, config) if encoder is not None else dict(old.encoder if old else {})
-    data.lexical = LexicalIndex.for_cards(parsed.cards, glossary)  # stored beside the vectors: loads skip tokenising
+    data.lexical = LexicalIndex.for_cards(parsed.cards, synonyms)  # stored beside the vectors: loads skip tokenising
     data.vocabulary = vocabulary_record(vocabulary)
     try:
         save_index(index_dir, data)
@@ -121,9 +121,9 @@ def vocabulary_record(vocabulary: Vocabulary) -> dict:
     return {"packs": list(vocabulary.packs), "files": vocabulary.file_names(), "signature": vocabulary.signature}
 
 
-def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None], glossary: PhraseMatcher | None = None) -> None:
+def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None], synonyms: PhraseMatcher | None = None) -> None:
     """Rebuild a missing, damaged or stale lexical index from the cards (no re-embedding) and store it."""
-    data.lexical = LexicalIndex.for_cards(data.cards, glossary)
+    data.lexical = LexicalIndex.for_cards(data.cards, synonyms)
     if data.lexical_problem:
         log(f"warning: the stored lexical index was unusable ({data.lexical_problem}); rebuilt it from the cards")
     try:

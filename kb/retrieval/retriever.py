@@ -134,7 +134,7 @@ class Retriever:
         return self.cards[rows.pop()] if len(rows) == 1 else None
 
     def unfamiliar_terms(self, text: str) -> list[str]:
-        """The names a text uses ("DBSCAN", "Adam") that the notes never mention, in any spelling the glossary knows."""
+        """The names a text uses ("DBSCAN", "Adam") that the notes never mention, in any spelling the synonym list knows."""
         return [term for term in named_terms(text) if not self.lexical.knows_term(term)]
 
     def _words_of_questions(self) -> dict[str, set[int]]:

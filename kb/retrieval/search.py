@@ -1,8 +1,8 @@
 """Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by a weighted sum of normalised scores.
 
 One search shape for all three modes (dense, lexical, hybrid); results are `Hit`s carrying their card.
-The dense query is the typo-repaired text plus the glossary's other forms (`dense_query_text`);
-typo repair and glossary concepts for BM25 live in kb/lexical.py. `is_confident` is the chat's
+The dense query is the typo-repaired text plus the synonym list's other forms (`dense_query_text`);
+typo repair and synonym concepts for BM25 live in kb/retrieval/lexical.py. `is_confident` is the chat's
 abstention rule. Quality and calibration: benchmarks/eval_search.py.
 """
 from __future__ import annotations
@@ -104,13 +104,13 @@ class Hit:
 
 
 def dense_query_text(query: str, lexical) -> str:
-    """What the encoder reads for a query: typos repaired, glossary synonyms appended.
+    """What the encoder reads for a query: typos repaired, synonyms appended.
 
     The small encoder does not know that "proximal policy optimization" is "PPO" or that
     "pinball loss" is "quantile loss"; naming the other forms lets it meet the card's wording.
     """
     text = lexical.corrected(query)
-    extra = lexical.glossary.other_forms(text)
+    extra = lexical.synonyms.other_forms(text)
     return f"{text} ({', '.join(extra)})" if extra else text
 
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from markdown_it.common.utils import normalizeReference
 
 from kb import markdown_parser as parser
-from kb.config import setting
+from kb.config import setting_flag
 
 
 def escape_text(text: str) -> str:  # as kb.ui.render's, which builds on this module
@@ -55,7 +55,7 @@ def allow_remote_images(allowed: bool | None) -> None:
 def remote_images_allowed() -> bool:
     if _remote_images_override:
         return _remote_images_override[0]
-    return (setting("KB_REMOTE_IMAGES") or "0").strip().lower() in ("1", "true", "yes", "on")
+    return setting_flag("KB_REMOTE_IMAGES")
 
 
 def image_policy_head() -> str:

@@ -1,4 +1,4 @@
-"""Interview tab: a chat with the mock interviewer. The logic is kb/interview.py; this module only formats.
+"""Interview tab: a chat with the mock interviewer. The logic is kb/coach/interview.py; this module only formats.
 
 Each browser session holds its own InterviewSession in a gr.State; the progress store is shared
 (one SQLite file, one connection guarded by a lock) and each session writes under its profile name.

@@ -5,7 +5,7 @@ formula whole with its `$` delimiters (`snippet_html`), and every other `$` beco
 
 Gradio typesets LaTeX with KaTeX auto-render over the rendered DOM, using `LATEX_DELIMITERS`.
 A lone `$` in prose ("costs $5 and $10") would be read as an inline formula, so every `$` that
-the note's own parser (markdown-it + dollarmath, kb.markdown) does not read as math is replaced
+the note's own parser (markdown-it + dollarmath, kb.notes.markdown) does not read as math is replaced
 by `DOLLAR_HTML`: an entity inside its own element, which neither Gradio's delimiter regex nor
 KaTeX (which only joins adjacent text nodes) can pair with another `$`.
 """

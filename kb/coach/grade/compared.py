@@ -10,7 +10,7 @@ from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.points import KeyPoint, claim_body, is_compared_term
 from kb.coach.grade.text import GENERIC, content_stems, plain_text, split_clauses, stem, tokens
 from kb.notes.cards import Card
-from kb.vocab import STOPWORDS
+from kb.vocab import STOPWORDS, is_content_word
 
 COMPARISON_RE = re.compile(r"([a-z0-9][a-z0-9-]*)(?: loss(?:es)?)? (?:vs|versus|and not|and|or|instead of|over|compared to) (?:the )?([a-z0-9][a-z0-9-]*)")
 MISATTRIBUTED_WORDS = 2  # another term's own words a clause must give a term before it counts as a mix-up
@@ -47,7 +47,7 @@ def _question_comparison(question: str) -> list[set[str]]:
     found: list[set[str]] = []
     for match in COMPARISON_RE.finditer(text):
         for word in match.groups():
-            if word not in STOPWORDS and word not in GENERIC and {stem(word)} not in found:
+            if is_content_word(word, GENERIC) and {stem(word)} not in found:
                 found.append({stem(word)})
     return found
 

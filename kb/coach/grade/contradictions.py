@@ -7,7 +7,7 @@ from kb.coach.grade.compared import compared_terms
 from kb.coach.grade.points import KeyPoint
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, split_sentences, stem, tokens
 from kb.notes.cards import Card
-from kb.vocab import NEGATIONS, STOPWORDS
+from kb.vocab import NEGATIONS, STOPWORDS, is_content_word
 
 ANCHOR_WINDOW = 8  # tokens between an attribute and a word it can be about
 NEAR_WINDOW = 2  # an attribute this close to a word is surely about it ("biased estimate", "variance is low")
@@ -79,7 +79,7 @@ def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
     for sentence in split_sentences(answer):
         subject = ""
         clauses = split_clauses(sentence)
-        first = next((w for w in tokens(clauses[0]) if w not in STOPWORDS and w not in GENERIC and w not in lexicon), "") if clauses else ""
+        first = next((w for w in tokens(clauses[0]) if is_content_word(w, GENERIC, lexicon)), "") if clauses else ""
         for clause in clauses:
             words = tokens(clause)
             named = [w for i, w in enumerate(words) if stem(w) in compared and not (i > 0 and words[i - 1] == "than")]
@@ -87,7 +87,7 @@ def _answer_clauses(answer: str, compared: dict[str, int]) -> list[str]:
                 subject = named[-1]
             elif subject:
                 clause = f"{subject} {clause}"
-            elif first and not any(w not in STOPWORDS and w not in GENERIC and w not in lexicon for w in words):
+            elif first and not any(is_content_word(w, GENERIC, lexicon) for w in words):
                 clause = f"{first} {clause}"  # "..., which is biased": about the sentence's subject
             out.append(clause)
     return out
@@ -158,7 +158,7 @@ def _clause_items(toks: list[str], compared: dict[str, int]) -> tuple[list[Item]
             elif part in lexicon:
                 if not is_modifier(toks, pos, lexicon):
                     items.append((pos, part_stem, lexicon[part]))
-            elif part not in STOPWORDS and part not in GENERIC and len(part) > 1:
+            elif is_content_word(part, GENERIC, min_length=2):
                 items.append((pos, part_stem, ()))
     return items, compound
 

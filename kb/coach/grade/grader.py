@@ -4,8 +4,6 @@ card better, as a 0-100 Grade (one Grader per knowledge base caches each card's 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -23,6 +21,7 @@ from kb.coach.grade.repairs import MAX_EDITS, ClaimWords, EditKind, attachment_e
 from kb.coach.grade.result import Contradiction, ContradictionKind, ContradictionRule, CoveredPoint, Grade
 from kb.coach.grade.text import content_stems, plain_text, split_clauses, split_sentences, tokens, without_non_answers
 from kb.embed.base import Encoder
+from kb.lru import LruCache
 from kb.notes.cards import Card
 from kb.vocab import NEGATIONS, Vocabulary, using
 
@@ -84,22 +83,11 @@ class Grader:
         self.encoder = encoder
         self.vocabulary = vocabulary
         self.space = space
-        self._cache: OrderedDict[str, object] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()  # the web app grades from several threads
+        self._cache: LruCache[str, object] = LruCache(cache_size)  # the web app grades from several threads
 
     def _cached(self, key: str, make: Callable[[], T]) -> T:
         """A per-card value, computed once (outside the lock: encoding is slow) and kept in an LRU."""
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return cast(T, self._cache[key])  # a key's prefix always names what `make` returns
-        value = make()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return value
+        return cast(T, self._cache.get_or_make(key, make))  # a key's prefix always names what `make` returns
 
     def card_points(self, card: Card) -> tuple[list[KeyPoint], np.ndarray, list[set[str]]]:
         """The card's key points, their embeddings and their content stems, once per card version."""

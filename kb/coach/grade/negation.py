@@ -6,7 +6,7 @@ import re
 
 from kb.coach.grade.points import KeyPoint, claim_body
 from kb.coach.grade.text import GENERIC, canonical_text, content_stems, plain_text, split_clauses, stem, tokens
-from kb.vocab import NEGATIONS, STOPWORDS
+from kb.vocab import NEGATIONS, is_content_word
 
 NEGATION_OVERLAP = 0.5  # share of content words two clauses must share to be "the same claim"
 ARROW_RE = re.compile(r"\s*(?:\u2192|->|=>)\s*")
@@ -42,7 +42,7 @@ def _negated_words(text: str) -> set[str]:
     out = set()
     for pos, tok in enumerate(toks):
         if tok in NEGATIONS or tok in PREVENTIONS:
-            following = [t for t in toks[pos + 1 : pos + 6] if t not in STOPWORDS and t not in GENERIC and t not in NEGATIONS]
+            following = [t for t in toks[pos + 1 : pos + 6] if is_content_word(t, GENERIC, NEGATIONS)]
             if following:
                 out.add(stem(following[0]))
     return out

@@ -3,8 +3,6 @@ give a compared term another's words, give a wrong number, dismiss what the card
 what it says is there. The patterns live in relations.py; this module applies them to a card."""
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from kb.coach.grade import relations
@@ -14,8 +12,9 @@ from kb.coach.grade.points import KeyPoint, claim_body
 from kb.coach.grade.relations import Comparison, RolePairs
 from kb.coach.grade.result import ContradictionKind
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens
+from kb.lru import LruCache
 from kb.notes.cards import Card
-from kb.vocab import NEGATIONS, STOPWORDS, Vocabulary, current_vocabulary
+from kb.vocab import NEGATIONS, STOPWORDS, Vocabulary, current_vocabulary, is_content_word
 
 NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
 CACHE_SIZE = 512  # cards whose relations are kept
@@ -37,23 +36,13 @@ class CardRelations:
     distinctive: list[set[str]]
 
 
-_RELATIONS_CACHE: OrderedDict[tuple[str, str, Vocabulary], CardRelations] = OrderedDict()
-_RELATIONS_LOCK = threading.Lock()
+_RELATIONS_CACHE: LruCache[tuple[str, str, Vocabulary], CardRelations] = LruCache(CACHE_SIZE)
 
 
 def card_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
     """The card's relations, from an LRU keyed by the card's id and text."""
     key = (card.id, getattr(card, "text_hash", card.answer_md), current_vocabulary())
-    with _RELATIONS_LOCK:
-        if key in _RELATIONS_CACHE:
-            _RELATIONS_CACHE.move_to_end(key)
-            return _RELATIONS_CACHE[key]
-    value = _work_out_relations(card, points)
-    with _RELATIONS_LOCK:
-        _RELATIONS_CACHE[key] = value
-        while len(_RELATIONS_CACHE) > CACHE_SIZE:
-            _RELATIONS_CACHE.popitem(last=False)
-    return value
+    return _RELATIONS_CACHE.get_or_make(key, lambda: _work_out_relations(card, points))
 
 
 def _work_out_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
@@ -118,8 +107,9 @@ def _card_roles(points: list[KeyPoint]) -> tuple[set[str], RolePairs, set[str]]:
     words ("student [to match] teacher"), and the words it itself denies ("no critic")."""
     words = tokens(" ".join(p.plain for p in points if p.kind == "claim"))
     counts: dict[str, int] = {}
+    lexicon = antonym_lexicon()
     for word in words:
-        if word not in STOPWORDS and word not in GENERIC and word not in NEGATIONS and len(word) > 2 and word not in antonym_lexicon():
+        if is_content_word(word, GENERIC, NEGATIONS, lexicon, min_length=3):
             counts[stem(word)] = counts.get(stem(word), 0) + 1
     roles = set(counts)
     pairs: RolePairs = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from kb.coach.grade.antonyms import antonym_lexicon, axis_sizes
 from kb.coach.grade.text import GENERIC, stem, tokens
-from kb.vocab import NEGATIONS, STOPWORDS
+from kb.vocab import NEGATIONS, is_content_word
 
 COMPARATIVE_WINDOW = 6  # tokens before "than" that may hold the comparative ("much more sample efficient than")
 ENTITY_WORDS = 3  # content words after "than" that name the other side
@@ -47,7 +47,7 @@ class Comparison:
 
 def _content(words: list[str]) -> list[str]:
     lexicon = antonym_lexicon()
-    return [w for w in words if w not in STOPWORDS and w not in GENERIC and w not in lexicon and w != "than" and len(w) > 1]
+    return [w for w in words if is_content_word(w, GENERIC, lexicon, ("than",), min_length=2)]
 
 
 def _direction_of(words: list[str]) -> tuple[RelationAxis, int] | None:

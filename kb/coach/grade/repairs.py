@@ -18,7 +18,7 @@ from typing import Literal
 from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.text import GENERIC, stem, tokens
 from kb.notes.cards import Card
-from kb.vocab import NEGATIONS, STOPWORDS
+from kb.vocab import NEGATIONS, is_content_word
 
 MAX_EDITS = 40  # edited clauses embedded per answer (each costs a short encode)
 ORDER_MATCH = 3  # common words in order an edited clause must share with the card claim it restates ...
@@ -77,7 +77,7 @@ def _names(text: str) -> list[str]:
 
 
 def _is_content(token: str) -> bool:
-    return len(token) > 1 and token not in STOPWORDS and token not in GENERIC and token not in NEGATIONS and not token.isdigit()
+    return is_content_word(token, GENERIC, NEGATIONS, min_length=2, digits=False)
 
 
 def edits(clauses: list[list[str]], terms: set[str], claims: list[list[str]]) -> list[Edit]:

@@ -6,7 +6,7 @@ import functools
 import re
 
 from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
-from kb.vocab import STOPWORDS, Vocabulary, current_vocabulary, stemmer
+from kb.vocab import Vocabulary, current_vocabulary, is_content_word, stemmer
 
 # Words too common in ML answers to show what a sentence is about (on top of the stop words).
 GENERIC = frozenset(
@@ -121,7 +121,7 @@ def content_stems(text: str) -> set[str]:
     out = set()
     for tok in tokens(text):
         for part in [tok, *tok.split("-")] if "-" in tok else [tok]:
-            if part not in STOPWORDS and part not in GENERIC and len(part) > 1:
+            if is_content_word(part, GENERIC, min_length=2):
                 out.add(stem(part))
     return out
 
