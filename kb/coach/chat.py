@@ -103,12 +103,8 @@ def looks_like_follow_up(message: str) -> bool:
 
 
 # ---- confidence ------------------------------------------------------------------------------------------
-def confident(search: ChatSearch, hits: list[Hit]) -> bool:
-    """Whether the hits are close enough to answer from by the search's threshold and the corpus's
-    coverage floor alone (a second citation, a follow-up's own words)."""
-    return search.confident(hits)
-
-
+# The plain rule, search.confident(hits) (the search's threshold and the corpus's coverage floor), still
+# decides a second citation and whether a follow-up's own words are a question of their own.
 def about_unfamiliar_name(search: ChatSearch, hits: list[Hit], message: str, unfamiliar: list[str]) -> bool:
     """When the question names something the notes never mention ("DBSCAN"), the top card must be
     about it under another name ("Wasserstein GAN" for WGAN), not merely share the question's other
@@ -233,7 +229,7 @@ def answer(search: ChatSearch, related: RelatedLinks, encoder: TextEncoder, mess
     topic_id = topic if topic and search.has_card(topic) else None
     if topic_id and looks_like_follow_up(message):
         previous = search.card(topic_id)
-        standalone_ok = confident(search, hits)
+        standalone_ok = search.confident(hits)
         new_words = [w for w in content_words(message) if w not in set(content_words(previous.question))]
         # A message that brings a subject of its own ("what makes ReLU neurons die, and how do you
         # prevent it?") is a new question even with a pronoun: it never borrows the previous card.
@@ -272,7 +268,7 @@ def answer(search: ChatSearch, related: RelatedLinks, encoder: TextEncoder, mess
     for hit in hits[1:]:
         if len(cited) >= MAX_CITATIONS:
             break
-        if best.score - hit.score <= search.thresholds["chat.second_citation_margin"] and confident(search, [hit]):
+        if best.score - hit.score <= search.thresholds["chat.second_citation_margin"] and search.confident([hit]):
             cited.append(hit)
     body, cut = relevant_part(encoder, best.card, message if not used_context else query)
     citations = [_citation(h) for h in cited]
