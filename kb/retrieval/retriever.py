@@ -21,7 +21,6 @@ from kb.retrieval.index import IndexData
 from kb.retrieval.lexical import LexicalIndex
 from kb.retrieval.search import (
     COVERAGE_QUANTILE,
-    MODES,
     Hit,
     clean_query,
     coverage_floor,
@@ -30,6 +29,7 @@ from kb.retrieval.search import (
     is_confident,
     nearest_other_scores,
     rank,
+    search_mode,
 )
 from kb.vocab import named_terms, plain_words
 
@@ -76,19 +76,18 @@ class Retriever:
     # ---- search ----------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, family: str | list[str] | None = None, mode: str = "hybrid") -> list[Hit]:
         """Ranked hits for a query. `family` restricts to one family (or a list of them)."""
-        if mode not in MODES:
-            raise QueryError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+        checked = search_mode(mode)
         text = clean_query(query)
         allowed = self.family_mask(family)
         k = max(1, int(k))
         n = len(self.cards)
-        lexical = self.lexical.scores(text) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        if mode != "lexical":
+        lexical = self.lexical.scores(text) if checked != "dense" else np.zeros(n, dtype=np.float32)
+        if checked != "lexical":
             vector = self._query_vector(dense_query_text(text, self.lexical))
             dense = dense_scores(self.data.vectors, vector, self.data.faiss_index, candidates=max(200, 20 * k))
         else:
             dense = np.zeros(n, dtype=np.float32)
-        return rank(self.cards, dense, lexical, k, mode=mode, allowed=allowed)
+        return rank(self.cards, dense, lexical, k, mode=checked, allowed=allowed)
 
     def knows(self, word: str) -> bool:
         """Whether the notes use this word (or one a typo away)."""

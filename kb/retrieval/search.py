@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -21,7 +22,8 @@ from kb.notes.cards import Card
 DENSE_WEIGHT = 0.5
 QUESTION_VECTOR_WEIGHT = 0.3  # dense score = mix of the question vector and the question+answer vector
 BM25_SATURATION = 6.0  # bm25 -> bm25 / (bm25 + k): an absolute scale, comparable across queries
-MODES = ("hybrid", "dense", "lexical")
+SearchMode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 # Abstention for the chat: below this confidence the notes probably do not cover the question.
 # Calibrated by benchmarks/eval_search.py on on-topic dev queries vs off-topic dev questions.
 ABSTAIN_THRESHOLD = BY_NAME["search.abstain_threshold"].value  # 0.27 under all-MiniLM-L6-v2 (kb/calibration.py)
@@ -143,7 +145,7 @@ def _is_exact(faiss_index) -> bool:
     return isinstance(faiss_index, faiss.IndexFlat)
 
 
-def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str = "hybrid") -> np.ndarray:
+def fuse(dense: np.ndarray, lexical: np.ndarray, mode: SearchMode = "hybrid") -> np.ndarray:
     lexical_norm = lexical / (lexical + BM25_SATURATION)
     if mode == "dense":
         return dense
@@ -168,7 +170,7 @@ def rank(
     dense: np.ndarray,
     lexical: np.ndarray,
     k: int,
-    mode: str = "hybrid",
+    mode: SearchMode = "hybrid",
     allowed: np.ndarray | None = None,
 ) -> list[Hit]:
     """Top-k hits by fused score; `allowed` is a boolean mask (family filter)."""
@@ -196,6 +198,14 @@ def rank(
 
 
 MAX_QUERY_CHARS = 2000  # the encoder reads 256 tokens; longer text only costs time
+
+
+def search_mode(value: str) -> SearchMode:
+    """A search mode as typed by a user or a caller; QueryError names the known ones."""
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise QueryError(f"unknown search mode {value!r}; choose one of {', '.join(MODES)}")
 
 
 def clean_query(query: str) -> str:
