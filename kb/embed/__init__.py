@@ -7,7 +7,7 @@ one-time ONNX export, verified against the reference) <- choose (which of them s
 from kb.embed.base import Encoder
 from kb.embed.choose import BuildEncoder, current_model_digest, encoder_record, load_build_encoder, load_encoder
 from kb.embed.models import locate_model, resolve_model_path
-from kb.embed.reference import SentenceTransformerEncoder, cpu_has_native_bf16
+from kb.embed.torch_encoder import SentenceTransformerEncoder, cpu_has_native_bf16
 
 __all__ = ["BuildEncoder", "Encoder", "SentenceTransformerEncoder", "cpu_has_native_bf16", "current_model_digest", "encoder_record", "load_build_encoder",
            "load_encoder", "locate_model", "resolve_model_path"]

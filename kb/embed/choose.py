@@ -31,7 +31,7 @@ from kb.embed.base import MIN_COSINE, VERIFICATION_TEXTS, Encoder, Progress, agr
 from kb.embed.export import ExportFailed, export_and_verify
 from kb.embed.models import locate_model
 from kb.embed.onnx import OnnxCacheInvalid, OnnxCacheMissing, OnnxExportRejected, cache_root, export_dir, model_digest, open_cached_export
-from kb.embed.reference import SentenceTransformerEncoder, cpu_has_native_bf16, load_reference
+from kb.embed.torch_encoder import SentenceTransformerEncoder, cpu_has_native_bf16, load_reference
 from kb.errors import ModelLoadError
 
 if TYPE_CHECKING:

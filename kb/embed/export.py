@@ -29,7 +29,7 @@ from kb.embed.onnx import (
     OnnxEncoder,
     installed_version,
 )
-from kb.embed.reference import embedding_dimension, reference_vectors
+from kb.embed.torch_encoder import embedding_dimension, reference_vectors
 from kb.fileio import file_sha256, write_text_atomic
 
 FUSED_FILE, PLAIN_FILE = "model.fused.onnx", "model.plain.onnx"  # only inside the temporary export folder
