@@ -63,7 +63,7 @@ def child(mode: str, args: list[str]) -> None:
                 pass
         elif mode == "embed-only":  # the model alone: load it and embed what a build embeds
             from kb.embed import load_encoder
-            from kb.notes.parse import load_corpus
+            from kb.notes.corpus import load_corpus
 
             cards = load_corpus(Path(args[0])).cards
             t = time.perf_counter()

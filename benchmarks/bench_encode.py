@@ -40,7 +40,7 @@ SECTIONS = ["query_batch1", "batch32_throughput", "cold_start"]
 
 
 def corpus_texts():
-    from kb.notes.parse import load_corpus
+    from kb.notes.corpus import load_corpus
 
     cards = load_corpus(ROOT / "corpus").cards
     questions = [c.question for c in cards]

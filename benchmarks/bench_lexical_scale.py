@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.notes.parse import load_corpus  # noqa: E402
+from kb.notes.corpus import load_corpus  # noqa: E402
 from kb.retrieval.lexical import STOPWORDS, LexicalIndex, TypoCorrector, edit_distance_within, words  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.notes.parse import parse_note  # noqa: E402
+from kb.notes.corpus import parse_note  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "parse.json"
 

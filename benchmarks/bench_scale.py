@@ -160,7 +160,7 @@ def write_semi_synthetic_index(config, encoder, embed_sample: int) -> dict:
     cards for real and give every other card a noisy copy of a real card's vectors (renormalised).
     Search latency, memory, index size, the incremental update and the FAISS timings are then real
     at full size; recall numbers on these vectors are only indicative (near-duplicate clusters)."""
-    from kb.notes.parse import load_corpus
+    from kb.notes.corpus import load_corpus
     from kb.retrieval.index import IndexData, corpus_hashes, embed_cards, make_faiss_index, save_index
 
     out = {"mode": f"semi-synthetic: {embed_sample} cards embedded for real, the rest noisy copies (cos ~0.9)"}
@@ -251,7 +251,7 @@ def run(cards: int, workdir: Path, query_rounds: int, raw_sample: int, answer_wo
 
     from kb import Config, KnowledgeBase
     from kb.embed import load_build_encoder
-    from kb.notes.parse import load_corpus
+    from kb.notes.corpus import load_corpus
     from kb.retrieval.index import EXACT_SEARCH_MAX_ROWS
 
     result: dict = {"cards": cards, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),

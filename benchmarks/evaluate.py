@@ -13,7 +13,8 @@ Corpora (benchmarks/eval/README.md says how the data was written):
 Figures, per corpus, split and vocabulary (`ml`, the default, and `none`):
   search    R@1 / R@5 / MRR@10 of kb's hybrid search, beside plain BM25 and plain dense retrieval
             measured in the same run (benchmarks/eval/search/<corpus>.<split>.jsonl)
-  abstain   share of uncovered near-domain questions the chat declines (chat/uncovered.<corpus>.*)
+  abstain   share of uncovered near-domain questions the chat does not answer as covered (closest or
+            abstain; chat/uncovered.<corpus>.*)
   covered   share of those questions answered from the right card once the covering corpus is added
   on-topic  share of covered questions answered from an expected card (chat/covered.<corpus>.*),
             and of follow-ups answered from the card the follow-up asks about
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.eval_search import Baselines, metrics, ranked_ids  # noqa: E402
 from kb import Config, KnowledgeBase  # noqa: E402
-from kb.notes.parse import clean_question  # noqa: E402
+from kb.notes.corpus import clean_question  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
 RESULTS = ROOT / "benchmarks" / "results" / "evaluate.json"
@@ -153,7 +154,7 @@ def search_figures(kb: KnowledgeBase, queries: list[dict]) -> dict:
 
 
 def answered_from(reply, expected: list[str]) -> bool:
-    return not reply.abstained and bool(reply.citations) and reply.citations[0].id in expected
+    return reply.outcome == "answer" and bool(reply.citations) and reply.citations[0].id in expected
 
 
 def chat_on_topic(kb: KnowledgeBase, rows: list[dict]) -> dict:
@@ -171,10 +172,11 @@ def chat_on_topic(kb: KnowledgeBase, rows: list[dict]) -> dict:
 
 
 def chat_abstains(kb: KnowledgeBase, rows: list[dict]) -> dict:
-    abstained = sum(kb.ask(row["question"]).abstained for row in rows)
+    """Uncovered questions not answered as if covered (closest or abstain), alone and mid-conversation."""
+    abstained = sum(kb.ask(row["question"]).outcome != "answer" for row in rows)
     # The same questions in the middle of a conversation about a card the notes do have.
     opener = kb.ask(kb.cards()[0].question)
-    mid = sum(kb.ask(row["question"], topic=opener.topic).abstained for row in rows)
+    mid = sum(kb.ask(row["question"], topic=opener.topic).outcome != "answer" for row in rows)
     n = len(rows)
     return {"n": n, "abstained": round(abstained / n, 4) if n else None, "abstained_mid_conversation": round(mid / n, 4) if n else None}
 

@@ -26,7 +26,7 @@ MAX_ANSWER_WORDS = 80  # keeps the embedding cost per card close to the shipped 
 
 def source_cards() -> list[tuple[str, str]]:
     """(question, plain answer) pairs from every source note that exists here."""
-    from kb.notes.parse import parse_note
+    from kb.notes.corpus import parse_note
 
     pairs = []
     for path in SOURCES:

@@ -77,7 +77,31 @@ def calibrate_chat() -> str:
     return "\n".join(lines)
 
 
-TABLES: dict[str, Callable[[], str]] = {"chat_edge": chat_edge, "calibrate_chat": calibrate_chat}
+def evaluate() -> str:
+    """Search and chat on every corpus's frozen test files (python -m benchmarks.evaluate)."""
+    figures = _read("evaluate.json").get("figures", {})
+    lines = [
+        "| corpus | vocab | hybrid R@1 / R@5 | plain BM25 | plain dense | uncovered not answered as covered (alone / mid-conversation) "
+        "| answered once covered | on-topic answered right |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, entry in figures.items():
+        parts = key.split("/")
+        if len(parts) != 3 or parts[1] != "test" or "search" not in entry:
+            continue
+        corpus, _, vocab = parts
+        s = entry["search"]
+        abstain, once, on = entry.get("abstain", {}), entry.get("once_covered", {}), entry.get("on_topic", {})
+        lines.append(
+            f"| {corpus} | {vocab} | {_f(s['hybrid']['R@1'])} / {_f(s['hybrid']['R@5'])} | {_f(s['bm25']['R@1'])} / {_f(s['bm25']['R@5'])} "
+            f"| {_f(s['dense']['R@1'])} / {_f(s['dense']['R@5'])} | "
+            + (f"{_f(abstain.get('abstained'))} / {_f(abstain.get('abstained_mid_conversation'))}" if abstain else "(no uncovered set)")
+            + f" | {_f(once.get('answered_right')) if once else ''} | {_f(on.get('answered_right')) if on else ''} |"
+        )
+    return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[], str]] = {"chat_edge": chat_edge, "calibrate_chat": calibrate_chat, "evaluate": evaluate}
 BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 
 

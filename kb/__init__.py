@@ -27,9 +27,9 @@ if TYPE_CHECKING:  # what the lazy table loads, so type checkers and IDEs see ev
     from kb.links.related import Link, TopicGraph
     from kb.notes.cards import Card
     from kb.notes.concepts import Glossary
+    from kb.notes.corpus import Problem
     from kb.notes.explain import Explanation, explain_note, format_explanation
     from kb.notes.markdown import WIKI_LINK_RE, parser as markdown_parser, wiki_link_text
-    from kb.notes.parse import Problem
     from kb.retrieval.search import MODES, Hit, clean_query
     from kb.voice import Transcript, voice_available, voice_hint
 
@@ -57,7 +57,7 @@ _EXPORTS = {  # public name -> the module that defines it (or (module, name ther
     "Link": "kb.links.related",
     "markdown_parser": ("kb.notes.markdown", "parser"),
     "MODES": "kb.retrieval.search",
-    "Problem": "kb.notes.parse",
+    "Problem": "kb.notes.corpus",
     "ProfileProgress": "kb.coach.progress",
     "ProgressStore": "kb.coach.progress",
     "rating_explanation": "kb.coach.scheduling",

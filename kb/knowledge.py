@@ -19,7 +19,7 @@ from kb import calibration
 from kb.config import Config
 from kb.errors import CardNotFound, CorpusError, IndexCorruptError
 from kb.notes.cards import Card
-from kb.notes.parse import Problem
+from kb.notes.corpus import Problem
 from kb.retrieval.index import BuildReport, IndexData
 from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
 from kb.retrieval.open import corpus_fingerprint, open_index, quiet

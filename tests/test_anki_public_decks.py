@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import pytest
 
 from kb import import_anki
-from kb.notes.parse import load_corpus
+from kb.notes.corpus import load_corpus
 
 DECKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "corpora" / "anki"
 

@@ -17,7 +17,7 @@ import pytest
 from kb import import_anki
 from kb.anki.export import export_package
 from kb.coach.progress import ProgressStore
-from kb.notes.parse import load_corpus
+from kb.notes.corpus import load_corpus
 from tests.support import copy_shipped_corpus, kb_env, kb_subprocess, load_kb
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -219,7 +219,7 @@ def test_render_card_keeps_code_shows_formulas_and_strips_escapes():
     import click
 
     from kb.cli.terminal import render_card
-    from kb.notes.parse import parse_note
+    from kb.notes.corpus import parse_note
 
     long_code = "# a comment far longer than the terminal is wide, which must stay on one line as written"
     note = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kb.notes.concepts import build_glossary, defined_subject, initials_match, is_acronym
-from kb.notes.parse import load_corpus, parse_note
+from kb.notes.corpus import load_corpus, parse_note
 from tests.support import ALEXEY, SALVATORE, SHIPPED_CORPUS
 
 

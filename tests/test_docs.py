@@ -153,7 +153,7 @@ def test_code_paths_named_in_the_docs_exist(doc):
 
 
 def test_readme_example_note_parses_as_described():
-    from kb.notes.parse import parse_note
+    from kb.notes.corpus import parse_note
 
     text = README.read_text(encoding="utf-8")
     block = re.search(r"^````markdown\n(.*?)^````", text, re.S | re.M).group(1)

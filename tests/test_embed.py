@@ -20,7 +20,7 @@ from kb.embed import (
 )
 from kb.embed.onnx import ONNX_FILE, OnnxCacheInvalid, OnnxEncoder, export_dir, model_digest, open_cached_export
 from kb.errors import ModelLoadError
-from kb.notes.parse import load_corpus
+from kb.notes.corpus import load_corpus
 from tests.support import ROOT, kb_env
 
 # Written for these tests (not the texts the export is verified on).

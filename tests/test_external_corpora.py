@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from kb.notes.parse import clean_question, load_corpus, parse_note
+from kb.notes.corpus import clean_question, load_corpus, parse_note
 from tests.support import ALEXEY, SALVATORE
 
 

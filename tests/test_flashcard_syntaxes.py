@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import main
-from kb.notes.parse import load_corpus, parse_note
+from kb.notes.corpus import load_corpus, parse_note
 
 
 def cards_of(text: str, note: str = "n.md", syntax: str = "markdown"):
@@ -244,7 +244,7 @@ CORPORA = Path(__file__).resolve().parent.parent / "benchmarks" / "corpora"
 def test_every_card_of_the_fixture_notes_is_found_with_its_family(name):
     """The expected lists were written by hand before the parser read these notes. A card the list
     gives with an empty answer (a #card block with no children) is reported with its line instead."""
-    from kb.notes.parse import clean_question
+    from kb.notes.corpus import clean_question
 
     expected = json.loads((CORPORA / "expected" / f"{name}.json").read_text(encoding="utf-8"))["cards"]
     parsed = load_corpus(CORPORA / name)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kb.errors import KbError
-from kb.notes.parse import parse_note
+from kb.notes.corpus import parse_note
 from tests.support import ALEXEY, EXTERNAL_CORPORA, SALVATORE, SHIPPED_CORPUS
 
 SCALE = float(os.environ.get("KB_FUZZ_SCALE", "1"))

@@ -338,7 +338,7 @@ def test_writers_and_readers_wait_for_a_writer(corpus, tmp_path, encoder):
 
 def test_an_index_from_another_parser_version_re_reads_every_note(corpus, tmp_path, encoder):
     """Cards cached by an older parser are not trusted: notes are parsed again, unchanged cards keep their vectors."""
-    from kb.notes.parse import PARSER_VERSION
+    from kb.notes.corpus import PARSER_VERSION
     from kb.retrieval.index import file_sha256
 
     index = tmp_path / "index"

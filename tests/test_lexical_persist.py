@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kb import KnowledgeBase
-from kb.notes.parse import load_corpus
+from kb.notes.corpus import load_corpus
 from kb.retrieval.index import LEXICAL_FILE, MANIFEST, file_sha256, load_index
 from kb.retrieval.lexical import (
     CorpusTokenizer,

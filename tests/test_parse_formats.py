@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from kb.notes.parse import parse_note
+from kb.notes.corpus import parse_note
 
 
 def questions(text: str) -> list[str]:
@@ -326,7 +326,7 @@ def test_obsidian_question_callouts():
 def test_question_numbering_and_accents_are_cleaned():
     import unicodedata
 
-    from kb.notes.parse import clean_question
+    from kb.notes.corpus import clean_question
 
     assert clean_question("Q1 What is X?") == "What is X?"
     assert clean_question("Question 12 - What is Y?") == "What is Y?"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kb.notes.parse import parse_note
+from kb.notes.corpus import parse_note
 
 EXAMPLES = 1000  # notes per run, per syntax
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

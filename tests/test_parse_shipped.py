@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from kb.notes.parse import load_corpus, parse_note
+from kb.notes.corpus import load_corpus, parse_note
 from tests.support import SHIPPED_CORPUS
 
 NOTE = (SHIPPED_CORPUS / "losses-in-deep-learning.md").read_text(encoding="utf-8")

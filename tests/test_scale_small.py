@@ -24,7 +24,7 @@ def synthetic_corpus(tmp_path_factory):
 
 
 def test_synthetic_corpus_has_exactly_the_cards_asked_for(synthetic_corpus):
-    from kb.notes.parse import load_corpus
+    from kb.notes.corpus import load_corpus
 
     root, paths = synthetic_corpus
     parsed = load_corpus(root / "corpus")

@@ -1,7 +1,7 @@
 """Wiki-links: Obsidian-style resolution to cards, broken-link reports, and the markdown-it inline rule."""
 from __future__ import annotations
 
-from kb.notes.parse import parse_note
+from kb.notes.corpus import parse_note
 from kb.notes.wikilinks import LinkResolver, broken_links, markdown_renderer, normalize_heading
 
 MAIN = """# Study notes
@@ -116,7 +116,7 @@ def test_kb_build_reports_broken_links_with_file_and_line(tmp_path):
 
 
 def test_every_link_in_the_shipped_note_resolves():
-    from kb.notes.parse import load_corpus
+    from kb.notes.corpus import load_corpus
     from kb.notes.wikilinks import broken_links_in_notes
     from tests.support import SHIPPED_CORPUS
 

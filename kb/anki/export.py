@@ -29,8 +29,8 @@ from urllib.parse import unquote
 
 from kb.anki.guids import assign_guids
 from kb.notes.cards import Card, slugify
+from kb.notes.corpus import clean_question
 from kb.notes.markdown import WIKI_LINK_RE, new_parser, wiki_link_text
-from kb.notes.parse import clean_question
 
 if TYPE_CHECKING:  # imported where they are used: `kb --help` stays fast
     import genanki

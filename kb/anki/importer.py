@@ -36,9 +36,9 @@ from kb.anki.html import HIDE_OPEN, LIST_MARKER_RE, cloze_numbers, escape_text, 
 from kb.anki.package import AnkiCollection, AnkiPackage, AnkiPackageError, Note, Notetype, RevlogRow
 from kb.anki.templates import cloze_fields, field_is_empty, referenced_fields, render_side
 from kb.fileio import write_text_atomic
+from kb.notes.corpus import clean_question, parse_note
 from kb.notes.markdown import to_text
 from kb.notes.note_parse import PLACEHOLDERS
-from kb.notes.parse import clean_question, parse_note
 
 STATE_DIR = ".kb-anki"
 STATE_FILE = "state.json"

@@ -12,7 +12,7 @@ from kb.errors import ConfigError
 
 
 @click.group()
-def anki():
+def anki() -> None:
     """Anki packages: import decks as markdown notes, export cards as an .apkg (docs/anki.md).
 
     Example: kb anki import Physics.apkg && kb anki export physics.apkg --family Mechanics
@@ -35,7 +35,8 @@ def _inside(folder: Path, corpus: Path) -> bool:
               help="Folder for the notes. [default: a sub-folder of the corpus named after the deck]")
 @click.option("--with-history", is_flag=True,
               help="Also replay the deck's review log into --profile's progress, so FSRS continues where Anki left off (builds the index).")
-def import_command(corpus, index_dir, model, data_dir, profile, package, into, with_history):
+def import_command(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, package: Path,
+                   into: Path | None, with_history: bool) -> None:
     """Import an Anki deck (.apkg or .colpkg, legacy or current format) as markdown notes.
 
     Each deck and sub-deck becomes one note in folders that mirror the deck tree; its name is the
@@ -83,7 +84,8 @@ def import_command(corpus, index_dir, model, data_dir, profile, package, into, w
 @click.option("--family", "families", multiple=True, help="Only cards of this family (repeat for several).")
 @click.option("--weak", type=click.IntRange(1, None), default=None, help="Only the N weakest cards of --profile (lowest last score first).")
 @click.option("--deck", default=None, help="Name of the parent deck. [default: the corpus folder's name]")
-def export_command(corpus, index_dir, model, data_dir, profile, out, families, weak, deck):
+def export_command(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, out: Path,
+                   families: tuple[str, ...], weak: int | None, deck: str | None) -> None:
     """Export cards as an Anki package (.apkg): one note per card, one sub-deck per family.
 
     Formulas become MathJax, each note's Source field names its note and line, and each card keeps

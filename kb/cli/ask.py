@@ -4,11 +4,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kb.cli.common import common_options, open_kb, read_queries
 from kb.cli.interview import progress_options
+
+if TYPE_CHECKING:
+    from kb import ChatReply
+    from kb.knowledge import KnowledgeBase
 
 # Typed alone in a conversation: the previous reply's card does not answer the previous question.
 NOT_WHAT_I_ASKED = ("not what i asked", "not what i asked.", "not what i asked!")
@@ -23,7 +28,8 @@ NOT_WHAT_I_ASKED = ("not what i asked", "not what i asked.", "not what i asked!"
 @click.option("--not-what-i-asked", "rejected", metavar="CARD_ID",
               help="With QUESTION: that card does not answer it. Stored for --profile (never that card for this question again); the question is asked again.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: outcome (answer, closest, abstain), answer_md, citations, follow_ups, nearest, missing.")
-def ask(corpus, index_dir, model, data_dir, profile, question, queries_file, rejected, as_json):
+def ask(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, question: str | None,
+        queries_file: Path | None, rejected: str | None, as_json: bool) -> None:
     """Ask your notes: the answer from the nearest card, cited; the closest card when the notes may not
     cover it; or a plain "not in your notes".
 
@@ -56,8 +62,9 @@ def ask(corpus, index_dir, model, data_dir, profile, question, queries_file, rej
     _conversation(kb, profile, as_json)
 
 
-def _conversation(kb, profile: str, as_json: bool) -> None:
-    topic, last = None, None
+def _conversation(kb: KnowledgeBase, profile: str, as_json: bool) -> None:
+    topic: str | None = None
+    last: ChatReply | None = None
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
@@ -81,7 +88,7 @@ def _conversation(kb, profile: str, as_json: bool) -> None:
             click.echo()
 
 
-def _show(reply, as_json: bool) -> None:
+def _show(reply: ChatReply, as_json: bool) -> None:
     from kb.cli.terminal import render_reply, reply_payload
 
     if as_json:

@@ -3,26 +3,33 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from kb.config import Config, envvar, flag_help
 from kb.errors import KbError
 
+if TYPE_CHECKING:
+    from kb.knowledge import KnowledgeBase
 
-def _remember_cache(ctx, _param, value):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _remember_cache(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
     # Kept on the context, not passed to every command: only open_kb needs it.
     ctx.meta["kb_cache"] = value
     return value
 
 
-def _remember_vocab(ctx, _param, value):
+def _remember_vocab(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     ctx.meta["kb_vocab"] = value
     return value
 
 
-def common_options(func):
+def common_options(func: F) -> F:
     """--corpus/--index/--model/--cache/--vocab on every subcommand, each with its KB_* variable."""
     func = click.option(
         "--vocab", envvar=envvar("KB_VOCAB"), default=None, expose_value=False, callback=_remember_vocab, metavar="PACKS",
@@ -45,7 +52,8 @@ def stderr(message: str) -> None:
     click.echo(message, err=True)
 
 
-def open_kb(corpus, index_dir, model, progress=None, force=False, background_model=False, data_dir=None):
+def open_kb(corpus: Path | None, index_dir: Path | None, model: str | None, progress: Callable[[int], object] | None = None,
+            force: bool = False, background_model: bool = False, data_dir: Path | None = None) -> KnowledgeBase:
     from kb.knowledge import KnowledgeBase
 
     context = click.get_current_context(silent=True)
@@ -58,7 +66,7 @@ def open_kb(corpus, index_dir, model, progress=None, force=False, background_mod
 class KbGroup(click.Group):
     """Turns library errors into a one-line message and exit code 1."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KbError as exc:

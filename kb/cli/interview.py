@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from kb.cli.common import common_options, open_kb
+from kb.cli.common import F, common_options, open_kb
 from kb.config import envvar, flag_help
 from kb.errors import KbError, QueryError, VoiceUnavailable
 
 
-def progress_options(func):
+def progress_options(func: F) -> F:
     """--data and --profile, each with its KB_* variable."""
     func = click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))(func)
     func = click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,7 +17,8 @@ from kb.cli.common import common_options, open_kb, read_queries
 @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="One card per line (id, question or text; or JSONL with a \"query\" field); one JSON line each.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def related(corpus, index_dir, model, card, k, queries_file, as_json):
+def related(corpus: Path | None, index_dir: Path | None, model: str | None, card: str | None, k: int, queries_file: Path | None,
+            as_json: bool) -> None:
     """See-also links for a card (an id, a question, or text that best matches one), with reasons.
 
     Example: kb related how-does-ppo-work-why-the-clip --json
@@ -27,7 +29,7 @@ def related(corpus, index_dir, model, card, k, queries_file, as_json):
         raise QueryError("give a CARD (id, question or text) or --queries FILE")
     kb = open_kb(corpus, index_dir, model)
 
-    def payload(text: str) -> dict:
+    def payload(text: str) -> dict[str, Any]:
         found = kb.resolve(text)
         return {"id": found.id, "question": found.question, "links": [link.to_dict() for link in kb.related(found.id, k)]}
 
@@ -39,6 +41,7 @@ def related(corpus, index_dir, model, card, k, queries_file, as_json):
                 out = {"query": text, "id": None, "question": None, "links": [], "error": str(exc)}
             click.echo(json.dumps(out, ensure_ascii=False))
         return
+    assert card  # without --queries a CARD is required (checked above)
     out = payload(card)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
@@ -52,7 +55,7 @@ def related(corpus, index_dir, model, card, k, queries_file, as_json):
 @common_options
 @click.argument("term", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per concept).")
-def concepts(corpus, index_dir, model, term, as_json):
+def concepts(corpus: Path | None, index_dir: Path | None, model: str | None, term: str | None, as_json: bool) -> None:
     """The concept glossary found in the notes: each concept, its home card and the cards that mention it.
 
     Example: kb concepts KL

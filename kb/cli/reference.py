@@ -10,6 +10,7 @@ docs cannot drift from it; tests/test_docs.py fails when a checked-in copy is ou
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -29,7 +30,8 @@ def _context(command: click.Command, name: str, parent: click.Context | None) ->
     return click.Context(command, info_name=name, parent=parent, **settings)
 
 
-def iter_commands(group: click.Command, name: str = "kb", parent: click.Context | None = None):
+def iter_commands(group: click.Command, name: str = "kb",
+                  parent: click.Context | None = None) -> Iterator[tuple[str, click.Command, click.Context]]:
     """(command path, command, context) for the group and every visible command under it, depth first."""
     ctx = _context(group, name, parent)
     yield ctx.command_path, group, ctx
@@ -82,7 +84,9 @@ def render_settings_table(group: click.Command | None = None) -> str:
     from kb.config import SETTINGS
 
     if group is None:
-        from kb.cli.main import main as group
+        from kb.cli.main import main
+
+        group = main
     commands = settings_commands(group)
     every = {path.split(" ", 1)[1] for path, command, _ in iter_commands(group) if " " in path and not isinstance(command, click.Group)}
     rows = [

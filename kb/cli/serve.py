@@ -17,7 +17,8 @@ from kb.config import envvar, flag_help
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
 @click.option("--auth-file", envvar=envvar("KB_AUTH_FILE"), default=None, type=click.Path(dir_okay=False, path_type=Path), help=flag_help("KB_AUTH_FILE"))
 @click.option("--remote-images", envvar=envvar("KB_REMOTE_IMAGES"), is_flag=True, default=False, help=flag_help("KB_REMOTE_IMAGES"))
-def serve(corpus, index_dir, model, host, port, data_dir, auth, auth_file, remote_images):
+def serve(corpus: Path | None, index_dir: Path | None, model: str | None, host: str, port: int, data_dir: Path | None, auth: str | None,
+          auth_file: Path | None, remote_images: bool) -> None:
     """Serve the web app: search, browse by family, cards, chat (and the other tabs).
 
     The index is built first if missing; the model loads in the background.

@@ -14,7 +14,7 @@ the answer to it again. A ChatReply is data; the surfaces turn it into links and
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +116,7 @@ def about_unfamiliar_name(search: ChatSearch, hits: list[Hit], message: str, unf
     return not without.strip() or search.closeness(without, hits[0].card.id) - hits[0].dense <= search.thresholds["chat.name_push_tolerance"]
 
 
-def nearest_families(hits, n: int = 3) -> list[str]:
+def nearest_families(hits: Sequence[Hit], n: int = 3) -> list[str]:
     seen: list[str] = []
     for hit in hits:
         if hit.card.family not in seen:
@@ -129,7 +129,9 @@ def nearest_families(hits, n: int = 3) -> list[str]:
 # ---- composing -------------------------------------------------------------------------------------------
 def split_blocks(markdown: str) -> list[str]:
     """Blank-line separated blocks, keeping a $$...$$ display formula in one block."""
-    blocks, current, in_math = [], [], False
+    blocks: list[str] = []
+    current: list[str] = []
+    in_math = False
     for line in (markdown or "").split("\n"):
         if line.strip() == "" and not in_math:
             if current:
@@ -190,11 +192,11 @@ def follow_up_questions(related: RelatedLinks, best_id: str, hits: list[Hit], ex
     return picks
 
 
-def _citation(hit) -> Citation:
+def _citation(hit: Hit) -> Citation:
     return Citation(hit.card.id, hit.card.question, hit.card.family, float(hit.score))
 
 
-def _abstain(message: str, hits, query: str, unfamiliar: list[str] = (), chance: float | None = None) -> ChatReply:
+def _abstain(message: str, hits: list[Hit], query: str, unfamiliar: Sequence[str] = (), chance: float | None = None) -> ChatReply:
     """Nothing near: the nearest cards are offered as what to ask instead."""
     nearest = [_citation(h) for h in hits[:NEAREST_SHOWN]]
     return ChatReply(message, outcome="abstain", follow_ups=[c.question for c in nearest], query=query,
@@ -292,7 +294,7 @@ def _anaphoric(message: str) -> bool:
     return any(w in _ANAPHORA and w not in _POSSESSIVES for w in words(message))
 
 
-def _rerank_with_standalone(context_hits, standalone_hits):
+def _rerank_with_standalone(context_hits: list[Hit], standalone_hits: list[Hit]) -> list[Hit]:
     """Order the contextual hits by their score plus the standalone search's score for the same card."""
     standalone = {h.card.id: h.score for h in standalone_hits}
     floor = min(standalone.values()) if standalone else 0.0  # a card beyond the standalone list scores at most this

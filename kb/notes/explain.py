@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from kb.notes.cards import Card
+from kb.notes.corpus import note_syntax, parse_note_file
 from kb.notes.flashcards import mask
 from kb.notes.logseq import CARD_TAG_RE
 from kb.notes.markdown import inline_to_text, parser
 from kb.notes.note_parse import HeadingRole, NoteParse, non_text_lines
-from kb.notes.parse import note_syntax, parse_note_file
 from kb.notes.problems import Problem
 
 HEADING_LINE_RE = re.compile(r"^\s{0,3}#{1,6}\s+\S")

@@ -22,15 +22,20 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.errors import IndexCorruptError, IndexWriteError
 from kb.fileio import file_sha256
 from kb.notes.cards import Card
-from kb.notes.parse import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note_file
+from kb.notes.corpus import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note_file
+
+if TYPE_CHECKING:
+    from kb.embed.base import Encoder, Progress
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -328,7 +333,8 @@ def parse_incrementally(corpus: Path, max_bytes: int, old: IndexData | None, has
     return CorpusParse(cards, problems, hashes)
 
 
-def embed_cards(cards: list[Card], encoder_factory, reuse: dict[str, np.ndarray], progress=None) -> tuple[np.ndarray, int, object | None]:
+def embed_cards(cards: list[Card], encoder_factory: Callable[[], Encoder], reuse: dict[str, np.ndarray],
+                progress: Progress | None = None) -> tuple[np.ndarray, int, Encoder | None]:
     """[n, 2, dim] vectors, how many cards were embedded, and the encoder if one was made.
 
     Cards whose text hash is in `reuse` keep their stored vectors. The encoder is only made

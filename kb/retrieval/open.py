@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kb.config import Config
 from kb.embed import current_model_digest, encoder_record
+from kb.embed.base import Encoder, Progress
 from kb.errors import CorpusError, IndexCorruptError, IndexWriteError
-from kb.notes.parse import note_paths
+from kb.notes.corpus import note_paths
 from kb.retrieval.index import (
     BuildReport,
     IndexData,
@@ -32,8 +34,8 @@ def quiet(_message: str) -> None:
     pass
 
 
-def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], None] = quiet, progress=None,
-               force: bool = False) -> tuple[IndexData, BuildReport, object | None]:
+def open_index(config: Config, encoder_factory: Callable[[], Encoder], log: Callable[[str], None] = quiet,
+               progress: Progress | None = None, force: bool = False) -> tuple[IndexData, BuildReport, Encoder | None]:
     """Load the index, or update/build it when it is missing, stale or corrupt.
 
     Returns the index data, a report of what was done, and the encoder if one had to be loaded.
@@ -97,7 +99,7 @@ def open_index(config: Config, encoder_factory: Callable, log: Callable[[str], N
     return data, report, encoder
 
 
-def _model_files_changed(old: IndexData, config: Config, report: BuildReport, log) -> bool:
+def _model_files_changed(old: IndexData, config: Config, report: BuildReport, log: Callable[[str], None]) -> bool:
     """Same model name, different weights (a retrained or replaced local model): every vector is stale."""
     recorded = old.encoder.get("model_digest")
     if not recorded:
@@ -112,11 +114,11 @@ def _model_files_changed(old: IndexData, config: Config, report: BuildReport, lo
     return True
 
 
-def _encoder_record(encoder, config: Config) -> dict:
+def _encoder_record(encoder: Encoder, config: Config) -> dict[str, Any]:
     return encoder_record(encoder, config.model, config.index, config.model_cache)
 
 
-def vocabulary_record(vocabulary: Vocabulary) -> dict:
+def vocabulary_record(vocabulary: Vocabulary) -> dict[str, object]:
     """What the manifest keeps about the vocabulary: changing it rebuilds the lexical index."""
     return {"packs": list(vocabulary.packs), "files": vocabulary.file_names(), "signature": vocabulary.signature}
 
@@ -132,7 +134,7 @@ def _restore_lexical(index_dir: Path, data: IndexData, log: Callable[[str], None
         pass  # a read-only or vanished folder: the rebuilt index serves this run from memory
 
 
-def corpus_fingerprint(corpus: Path) -> tuple:
+def corpus_fingerprint(corpus: Path) -> tuple[tuple[str, int, int], ...]:
     try:
         return tuple((p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in note_paths(corpus))
     except OSError:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from kb.calibration import BY_NAME
 from kb.errors import QueryError
 from kb.notes.cards import Card
+
+if TYPE_CHECKING:
+    from kb.retrieval.lexical import LexicalIndex
 
 # Tuned on the dev split of benchmarks/queries.jsonl (benchmarks/eval_search.py); the dev results
 # are flat around these values (dense weight 0.4-0.6, saturation 3-12), so they are not knife-edge.
@@ -93,7 +96,7 @@ class Hit:
     def id(self) -> str:
         return self.card.id
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "id": self.card.id,
             "question": self.card.question,
@@ -105,7 +108,7 @@ class Hit:
         }
 
 
-def dense_query_text(query: str, lexical) -> str:
+def dense_query_text(query: str, lexical: LexicalIndex) -> str:
     """What the encoder reads for a query: typos repaired, synonyms appended.
 
     The small encoder does not know that "proximal policy optimization" is "PPO" or that
@@ -116,7 +119,8 @@ def dense_query_text(query: str, lexical) -> str:
     return f"{text} ({', '.join(extra)})" if extra else text
 
 
-def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index=None, candidates: int | None = None) -> np.ndarray:
+# faiss_index is Any: IndexData keeps it as `object`, and faiss's generated stubs do not type the numpy `search(x, k)` wrapper
+def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index: Any = None, candidates: int | None = None) -> np.ndarray:
     """Per-card dense score. Exact (matrix product) for small corpora; via FAISS for large ones."""
     n = vectors.shape[0]
     if n == 0:
@@ -136,10 +140,11 @@ def dense_scores(vectors: np.ndarray, query_vector: np.ndarray, faiss_index=None
 def _card_scores(vectors: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
     # One 2-D product (a BLAS gemv); the same product on the [n, 2, dim] array is ~10x slower.
     sims = (vectors.reshape(-1, vectors.shape[-1]) @ query_vector).reshape(-1, 2)
-    return QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+    scores: np.ndarray = QUESTION_VECTOR_WEIGHT * sims[:, 0] + (1 - QUESTION_VECTOR_WEIGHT) * sims[:, 1]
+    return scores
 
 
-def _is_exact(faiss_index) -> bool:
+def _is_exact(faiss_index: object) -> bool:
     import faiss
 
     return isinstance(faiss_index, faiss.IndexFlat)

@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kb.config import setting
 from kb.ui.nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
+
+if TYPE_CHECKING:
+    import threading
 
 UI_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
@@ -112,7 +116,7 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
     return demo.launch(server_name=host, server_port=port, footer_links=[], quiet=kwargs.pop("quiet", True), **launch_options(), **kwargs)
 
 
-def prefetch_gradio():
+def prefetch_gradio() -> threading.Thread:
     """Import gradio in a thread (~3 s) while the caller loads the index: both are mostly I/O and C code."""
     import threading
 

@@ -24,7 +24,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 OPEN_CARD_ELEM_ID = "kb-open-card"
 NONCE_SEP = "\u241f"  # a character no card id contains (ids are [a-z0-9-])
@@ -52,26 +55,26 @@ class Nav:
     demo: Any  # the gr.Blocks being built (for demo.load handlers)
     tabs: Any = None  # gr.Tabs
     open_card_box: Any = None  # hidden gr.Textbox: set it to nav.request(card_id)
-    open_card_outputs: list = field(default_factory=list)  # what show_card() updates, tabs first
+    open_card_outputs: list[Any] = field(default_factory=list)  # what show_card() updates, tabs first
     interview_profile: Any = None  # the Interview tab's profile box; the Progress tab follows it
-    _render_card: Callable[[str], tuple] | None = None
+    _render_card: Callable[[str], tuple[Any, ...]] | None = None
 
     @staticmethod
     def request(card_id: str) -> str:
         """A value for `open_card_box` that opens `card_id` (unique each call)."""
         return f"{card_id}{NONCE_SEP}{next(_nonce)}"
 
-    def select_tab(self, tab_id: str):
+    def select_tab(self, tab_id: str) -> gr.Tabs:
         import gradio as gr
 
         return gr.Tabs(selected=tab_id)
 
-    def register_card_view(self, outputs: list, render: Callable[[str], tuple]) -> None:
+    def register_card_view(self, outputs: list[Any], render: Callable[[str], tuple[Any, ...]]) -> None:
         """Called once by the Browse tab: `render(card_id)` returns updates for `outputs`."""
         self.open_card_outputs = [self.tabs, *outputs]
         self._render_card = render
 
-    def show_card(self, card_id: str) -> tuple:
+    def show_card(self, card_id: str) -> tuple[Any, ...]:
         """Updates for `open_card_outputs`: switch to Browse and show the card (or a clear message)."""
         if self._render_card is None:
             raise RuntimeError("the card view is not registered yet (build_app registers it)")

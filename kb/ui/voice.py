@@ -5,13 +5,22 @@ shown, only a one-line note saying how to enable it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from kb import voice_available, voice_hint
 from kb.errors import KbError
+
+if TYPE_CHECKING:
+    import gradio as gr
+    from gradio.components import Component
+
+    from kb.knowledge import KnowledgeBase
 
 VOICE_NOTE_SUFFIX = "voice-note"
 
 
-def transcript_into(kb, audio_path: str | None, text: str | None, card_id: str | None = None) -> tuple[str, str]:
+def transcript_into(kb: KnowledgeBase, audio_path: str | None, text: str | None, card_id: str | None = None) -> tuple[str, str]:
     """A recording -> (the text box's new text, a status line). The transcript is added after what was typed."""
     text = (text or "").rstrip()
     if not audio_path:
@@ -27,7 +36,7 @@ def transcript_into(kb, audio_path: str | None, text: str | None, card_id: str |
     return joined, f"Heard {transcript.duration:.0f} s of speech (transcribed in {transcript.seconds:.1f} s): correct the text if needed, then send."
 
 
-def microphone(elem_id: str, label: str):
+def microphone(elem_id: str, label: str) -> gr.Audio | None:
     """A gr.Audio (microphone or upload, passed as a file path), or None and a note when voice is unavailable."""
     import gradio as gr
 
@@ -38,7 +47,7 @@ def microphone(elem_id: str, label: str):
                     buttons=[], editable=False)
 
 
-def wire(audio, handler, inputs: list, outputs: list) -> None:
+def wire(audio: gr.Audio, handler: Callable[..., Any], inputs: list[Component], outputs: list[Component]) -> None:
     """Transcribe when a recording stops or a file is uploaded."""
     for event in (audio.stop_recording, audio.upload):
         event(handler, inputs=inputs, outputs=outputs, api_visibility="undocumented")

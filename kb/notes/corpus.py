@@ -1,6 +1,6 @@
 """Corpus -> cards: every note under a folder parsed, with corpus-unique ids, problems and note hashes.
 
-Also the public entry point of note parsing: the names other modules import from `kb.notes.parse`
+Also the public entry point of note parsing: the names other modules import from `kb.notes.corpus`
 (parse_note, read_note, clean_question, Problem, ...) are re-exported from the modules that define them.
 """
 from __future__ import annotations
