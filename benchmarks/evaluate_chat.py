@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.calibrate_chat import CORPORA, sources  # noqa: E402
-from benchmarks.evaluate import EVAL, VOCABS, Workspace, read_jsonl, split_arguments, write_split_results  # noqa: E402
+from benchmarks.eval_search import metrics  # noqa: E402
+from benchmarks.evaluate import EVAL, VOCABS, Workspace, cold_p50_ms, read_jsonl, split_arguments, write_split_results  # noqa: E402
 from kb import KnowledgeBase  # noqa: E402
 from kb.coach.chat import SEARCH_K, about_unfamiliar_name, named_hit  # noqa: E402
 from kb.retrieval.search import is_confident  # noqa: E402
@@ -69,23 +70,12 @@ def rates(kb: KnowledgeBase, rows: list[dict], rule) -> dict:
 
 def search_and_latency(kb: KnowledgeBase, rows: list[dict]) -> dict:
     on_topic = [r for r in rows if r["kind"] == "on_topic"]
-    ranks = [[h.card.id for h in kb.search(r["question"], k=5)] for r in on_topic]
-    r1 = sum(ids[:1] and ids[0] in r["expected"] for ids, r in zip(ranks, on_topic, strict=True)) / max(len(on_topic), 1)
-    r5 = sum(any(i in r["expected"] for i in ids) for ids, r in zip(ranks, on_topic, strict=True)) / max(len(on_topic), 1)
-    search_ms, chat_ms = [], []
-    for r in rows:
-        kb.clear_query_cache()
-        started = time.perf_counter()
-        kb.search(r["question"], k=5)
-        search_ms.append((time.perf_counter() - started) * 1000)
-        kb.clear_query_cache()
-        started = time.perf_counter()
-        kb.ask(r["question"])
-        chat_ms.append((time.perf_counter() - started) * 1000)
-    search_ms.sort()
-    chat_ms.sort()
-    return {"R@1": round(r1, 3), "R@5": round(r5, 3), "search_p50_ms": round(search_ms[len(search_ms) // 2], 1),
-            "chat_p50_ms": round(chat_ms[len(chat_ms) // 2], 1)}
+    found = metrics([([h.card.id for h in kb.search(r["question"], k=5)], r["expected"]) for r in on_topic])
+    questions = [r["question"] for r in rows]
+    search_ms = cold_p50_ms(kb, lambda text: kb.search(text, k=5), questions)
+    chat_ms = cold_p50_ms(kb, kb.ask, questions)
+    return {"R@1": round(found["R@1"], 3), "R@5": round(found["R@5"], 3), "search_p50_ms": round(search_ms or 0.0, 1),
+            "chat_p50_ms": round(chat_ms or 0.0, 1)}
 
 
 def evaluate(workspace: Workspace, split: str) -> dict:
