@@ -101,7 +101,173 @@ def evaluate() -> str:
     return "\n".join(lines)
 
 
-TABLES: dict[str, Callable[[], str]] = {"chat_edge": chat_edge, "calibrate_chat": calibrate_chat, "evaluate": evaluate}
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _both(none: dict, ml: dict, name: str) -> str:
+    """One figure with the vocabulary off and on: `none / ml`."""
+    return f"{_f(none.get(name))} / {_f(ml.get(name))}"
+
+
+def _grading(kind: str) -> str:
+    """evaluate_grading.json's files of one kind (test or dev: dev2-dev4 and legacy-dev count as dev), a row each."""
+    figures = _read("evaluate_grading.json").get("figures", {})
+    groups: dict[tuple[str, str, str], dict[str, dict]] = {}
+    for key, entry in figures.items():
+        parts = key.split("/")
+        if len(parts) not in (3, 4) or parts[1].removeprefix("legacy-").rstrip("0123456789") != kind:
+            continue
+        corpus, split, vocab = parts[:3]
+        groups.setdefault((corpus, split, parts[3] if len(parts) == 4 else ""), {})[vocab] = entry
+    corpora = list(dict.fromkeys(corpus for corpus, _, _ in groups))
+    lines = [
+        "| corpus | file | triples | pairwise, none / ml | plain cosine | wrong < 50, none / ml | strong flagged, none / ml "
+        "| other-card answers caught (< 15, named) | ms per grade p50 (warm; plain cosine), none |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for corpus, split, note in sorted(groups, key=lambda g: (g[1].startswith("legacy-"), corpora.index(g[0]), g[1], g[2])):
+        by_vocab = groups[(corpus, split, note)]
+        none, ml = by_vocab.get("none", {}), by_vocab.get("ml", {})
+        either = none or ml
+        name = f"{corpus} ({note.split('__')[0]})" if note else corpus
+        lines.append(
+            f"| {name} | {split} | {either.get('triples', '–')} | {_both(none, ml, 'pairwise')} | {_f(either.get('pairwise_cosine'))} "
+            f"| {_both(none, ml, 'wrong_below_50')} | {_both(none, ml, 'strong_flagged')} | {either.get('other_card') or '–'} "
+            f"| {_ms(none.get('grade_ms_p50'))} ({_ms(none.get('grade_ms_p50_warm'))}; {_ms(none.get('cosine_ms_p50'))}) |"
+        )
+    return "\n".join(lines)
+
+
+def grading_test() -> str:
+    """The grader on the frozen test files, vocabulary off and on, beside plain cosine (python -m benchmarks.evaluate_grading --split test)."""
+    return _grading("test")
+
+
+def grading_dev() -> str:
+    """The grader on the dev files it is tuned on (python -m benchmarks.evaluate_grading)."""
+    return _grading("dev")
+
+
+def grading_review() -> str:
+    """First sight and a second review on the review set, test rows first (python -m benchmarks.evaluate_review [--split test])."""
+    figures = _read("evaluate_review.json").get("figures", {})
+    lines = [
+        "| corpus | split | vocab | cards | first sight: pairwise (plain cosine) | wrong < 50 | strong ≥ 60 | strong flagged | unsure "
+        "| confident: wrong class, pairwise | second review: pairwise | repeated < 50 | corrected ≥ 60 | ms p50, second review |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    keys = [key for key in figures if len(key.split("/")) == 3]
+    corpora = list(dict.fromkeys(key.split("/")[0] for key in keys))
+    for key in sorted(keys, key=lambda k: (k.split("/")[1] != "test", k.split("/")[1], corpora.index(k.split("/")[0]), k.split("/")[2] != "none")):
+        corpus, split, vocab = key.split("/")
+        first, second = figures[key].get("first_sight", {}), figures[key].get("second_review", {})
+        lines.append(
+            f"| {corpus.replace('__', '/')} | {split} | {vocab} | {first.get('cards', '–')} | {_f(first.get('pairwise'))} ({_f(first.get('pairwise_cosine'))}) "
+            f"| {_f(first.get('wrong_below_50'))} | {_f(first.get('strong_at_60'))} | {_f(first.get('strong_flagged'))} | {_f(first.get('unsure'))} "
+            f"| {_f(first.get('confident_wrong'))}, {_f(first.get('confident_pairwise'))} | {_f(second.get('pairwise'))} "
+            f"| {_f(second.get('repeated_below_50'))} | {_f(second.get('corrected_at_60'))} | {_ms(second.get('grade_ms_p50'))} |"
+        )
+    return "\n".join(lines)
+
+
+def _x(value) -> str:
+    return "–" if value is None else f"{value:.1f}x"
+
+
+def _unit(value, unit: str) -> str:
+    return "–" if value is None else f"{value:.1f} {unit}"
+
+
+def _f3(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _cards(n) -> str:
+    return f"{n // 1000}k" if isinstance(n, int) and n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def _s(value) -> str:
+    """Seconds to three significant digits (0.004 s, 2.31 s, 40.4 s, 727 s)."""
+    return "–" if value is None else (f"{value:.0f} s" if value >= 100 else f"{value:.3g} s")
+
+
+def load() -> str:
+    """Opening an up-to-date index in a cold process, now and at the baseline commit, same run (python benchmarks/bench_load.py)."""
+    data = _read("load.json")
+    baseline = (data.get("baseline_commit") or "")[:7] or "baseline"
+    lines = [
+        f"| cards | index on disk | load, kb at {baseline} | load, current kb | speed-up | peak RSS, {baseline} → current | load average (1 min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in data.get("rows", []):
+        before, after = row.get("before", {}), row.get("after", {})
+        lines.append(
+            f"| {_cards(row.get('cards'))} | {_unit(row.get('index_mb'), 'MB')} | {_s(before.get('load_s'))} | {_s(after.get('load_s'))} "
+            f"| {_x(row.get('speedup'))} | {before.get('peak_rss_mb', '–')} → {after.get('peak_rss_mb', '–')} MB "
+            f"| {row.get('load_avg_1min', '–')} |"
+        )
+    return "\n".join(lines)
+
+
+REBUILD_PART = "lexical rebuild, current tokeniser (what a note change costs)"
+
+
+def load_parts() -> str:
+    """Where a cold load's time goes, part by part, and what re-tokenising costs (python benchmarks/bench_load.py)."""
+    rows = _read("load.json").get("rows", [])
+    parts = list(dict.fromkeys(part for row in rows for part in row.get("parts_s", {}) if part != REBUILD_PART))
+    lines = ["| part of a load | " + " | ".join(f"{_cards(row.get('cards'))} cards" for row in rows) + " |", "|---|" + "---|" * len(rows)]
+    for part in parts:
+        lines.append(f"| {part} | " + " | ".join(_s(row.get("parts_s", {}).get(part)) for row in rows) + " |")
+    rebuild = [row.get("lexical_rebuild_s", {}).get("after", row.get("parts_s", {}).get(REBUILD_PART)) for row in rows]
+    lines.append("| *not in a load:* lexical rebuild, current tokeniser (what a note change costs) | " + " | ".join(_s(v) for v in rebuild) + " |")
+    return "\n".join(lines)
+
+
+def load_test() -> str:
+    """The real app under simulated users, each run beside one user alone in the same run (python benchmarks/load_test.py)."""
+    runs = _read("load_test.json").get("runs", {})
+    lines = [
+        "| queue concurrency | users, seconds | one user alone: req/s, p50 / p95 ms | all users: req/s | p50 / p95 / p99 ms | search p50 / p95 "
+        "| chat p50 / p95 | interview p50 / p95 | errors / requests | acknowledged answers in SQLite | load average at start (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def pair(entry: dict) -> str:
+        return f"{entry.get('p50_ms', '–')} / {entry.get('p95_ms', '–')}"
+
+    for run in runs.values():
+        alone, crowd, db = run.get("baseline_one_user", {}).get("all", {}), run.get("load", {}), run.get("database", {})
+        every = crowd.get("all", {})
+        start = run.get("load_avg_at_start") or [None]
+        acknowledged, missing = db.get("acknowledged_answers"), db.get("missing_from_db")
+        stored = "–" if acknowledged is None or missing is None else acknowledged - missing
+        lines.append(
+            f"| {run.get('concurrency', '–')} | {run.get('users', '–')}, {_ms(run.get('duration_s'))} | {alone.get('per_s', '–')}, {pair(alone)} "
+            f"| {every.get('per_s', '–')} | {pair(every)} / {every.get('p99_ms', '–')} | {pair(crowd.get('search', {}))} | {pair(crowd.get('chat', {}))} "
+            f"| {pair(crowd.get('interview', {}))} | {every.get('errors', '–')} / {every.get('requests', '–')} "
+            f"| {stored} of {'–' if acknowledged is None else acknowledged}, integrity {db.get('integrity_check', '–')} "
+            f"| {'–' if start[0] is None else round(start[0], 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def hnsw() -> str:
+    """HNSW against exact search on the real 10k-card embeddings, per efSearch (python benchmarks/bench_scale.py --cards 10000)."""
+    run = _read("scale.json").get("runs", {}).get("10000", {})
+    lines = ["| efSearch | HNSW ms per query | row recall@10 | card recall@10 |", "|---|---|---|---|"]
+    for row in run.get("faiss", {}).get("hnsw", []):
+        ms, rows, cards = row.get("ms_per_query"), row.get("row_recall_at_10"), row.get("card_recall_at_10")
+        lines.append(f"| {row.get('ef_search', '–')} | {_f3(ms)} | {_f3(rows)} | {_f3(cards)} |")
+    return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "chat_edge": chat_edge, "calibrate_chat": calibrate_chat, "evaluate": evaluate,
+    "grading_test": grading_test, "grading_dev": grading_dev, "grading_review": grading_review,
+    "load": load, "load_parts": load_parts, "load_test": load_test, "hnsw": hnsw,
+}
 BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 
 

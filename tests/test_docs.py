@@ -196,3 +196,28 @@ def test_a_generated_table_follows_its_results(tmp_path, monkeypatch):
     out = tables.render(page)
     assert "| toy | test | none | 0.50 / 0.75 | 0.25 | 0.10 / 0.30 | 0.60 | 1.00 | 0.80 / 0.90 | 4.0 / 6.0 |" in out
     assert "old" not in out and out.startswith("x\n") and out.endswith("y\n")
+
+
+def test_every_generated_table_renders_without_its_results(tmp_path, monkeypatch):
+    from benchmarks import tables
+
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)  # no results files at all: a header, no rows, no error
+    for name, renderer in tables.TABLES.items():
+        lines = renderer().splitlines()
+        assert lines and all(line.startswith("|") or not line for line in lines), name
+
+
+def test_a_missing_figure_renders_as_a_dash(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import tables
+
+    (tmp_path / "evaluate_grading.json").write_text(json.dumps({"figures": {
+        "toy/test/none": {"triples": 3, "pairwise": 0.5, "grade_ms_p50": 40.0},
+        "toy/dev2/ml": {"triples": 4, "pairwise": 0.75, "other_card": "1/2"}}}))
+    (tmp_path / "evaluate_review.json").write_text(json.dumps({"figures": {"toy/test/ml": {"first_sight": {"cards": 2, "pairwise": 0.6}}}}))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    assert "| toy | test | 3 | 0.50 / – | – | – / – | – / – | – | 40 (–; –) |" in tables.grading_test()
+    assert "| toy | dev2 | 4 | – / 0.75 | – | – / – | – / – | 1/2 | – (–; –) |" in tables.grading_dev()
+    assert "toy | test" not in tables.grading_dev() and "dev2" not in tables.grading_test()
+    assert "| toy | test | ml | 2 | 0.60 (–) | – | – | – | – | –, – | – | – | – | – |" in tables.grading_review()
