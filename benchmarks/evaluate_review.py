@@ -15,6 +15,7 @@ First sight (no history), vocabulary off and `ml`, beside plain cosine in the sa
   unsure           share of answers the grader says it cannot tell ("confident": false)
   confident_wrong  share of confident grades whose class disagrees with the label (strong < 50 or wrong >= 50)
   confident_pairwise  pairwise over the pairs whose two grades are both confident
+  by_rule          per contradiction rule, the strong, partial and wrong answers it flagged
 Second review (strong 1 marked right and wrong 1 marked wrong by the user, as `kb.progress(p).mark` stores them):
   pairwise of strong 2 > partial > wrong 2; repeated_below_50 (wrong 2 < 50); corrected_at_60 (corrected >= 60);
   grade_ms_p50 with the history lookup included.
@@ -55,7 +56,8 @@ def first_sight(kb, rows: list[dict]) -> dict:
         said = answers(row)
         grades = {k: kb.grade(card.id, said[k]) for k in FIRST}
         cosine = {k: float(kb.encoder.encode([said[k]])[0] @ reference) for k in FIRST}
-        out.append({"id": row["id"], "grades": {k: (g.score, g.confident, bool(g.contradictions)) for k, g in grades.items()}, "cosine": cosine})
+        out.append({"id": row["id"], "grades": {k: (g.score, g.confident, bool(g.contradictions)) for k, g in grades.items()}, "cosine": cosine,
+                    "rules": {k: sorted({c.rule for c in g.contradictions}) for k, g in grades.items()}})
     n = max(1, len(out))
     pairs = [(r, a, b) for r in out for a, b in PAIRS]
     hits = sum(r["grades"][a][0] > r["grades"][b][0] for r, a, b in pairs)
@@ -73,7 +75,19 @@ def first_sight(kb, rows: list[dict]) -> dict:
         "unsure": round(sum(not r["grades"][k][1] for r in out for k in FIRST) / (len(FIRST) * n), 3),
         "confident_wrong": round(disagree / max(1, len(confident)), 3),
         "confident_pairwise": round(sum(r["grades"][a][0] > r["grades"][b][0] for r, a, b in sure) / max(1, len(sure)), 3),
+        "by_rule": by_rule(out),
     }
+
+
+def by_rule(out: list[dict]) -> dict[str, dict[str, int]]:
+    """Per contradiction rule: the strong, partial and wrong first-sight answers it flagged."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in out:
+        for answer, rules in row["rules"].items():
+            kind = answer.rstrip("12")
+            for rule in rules:
+                counts.setdefault(rule, {"strong": 0, "partial": 0, "wrong": 0})[kind] += 1
+    return dict(sorted(counts.items()))
 
 
 def second_review(kb, rows: list[dict], store: ProgressStore, profile: str) -> dict:

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from kb import grade_feedback
+from kb.coach.grade.checks import RULES
 from tests.support import BENCHMARKS, kb_env, kb_subprocess, load_kb, read_jsonl, write_notes
 
 TRIPLES = BENCHMARKS / "eval" / "grading"
@@ -133,7 +134,7 @@ def test_kb_grade_json_has_spans_sentences_and_the_card_it_fits(tmp_path):
     out = json.loads(done.stdout)
     assert set(out) >= {"score", "covered", "missed", "contradictions", "fits_card"}
     assert out["contradictions"] and set(out["contradictions"][0]) == {"answer_span", "card_sentence", "kind", "rule"}
-    assert out["contradictions"][0]["rule"] in ("attribute", "ordered_pair", "relation", "negation", "repair") and "confident" in out
+    assert out["contradictions"][0]["rule"] in RULES and "confident" in out
     assert all(set(c) == {"point", "span"} for c in out["covered"])
     other = json.loads(kb_subprocess("grade", "-q", PRECISION, "-a", STRUCTURAL["role_swap"][1], "--json", env=env).stdout)
     assert other["fits_card"]["id"] == BAGGING and other["score"] < 15

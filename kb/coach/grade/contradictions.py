@@ -21,10 +21,11 @@ Item = tuple[int, str, Polarities]  # (position, stem, polarities) of a clause w
 CardFacts = dict[tuple[str, Axis], dict[int, set[int]]]  # (anchor, axis) -> pole -> the claims that say it
 
 
-def contradictions(card: Card, points: list[KeyPoint], answer: str) -> list[tuple[str, set[int], bool]]:
+def contradictions(card: Card, points: list[KeyPoint], answer: str, compared: dict[str, int] | None = None) -> list[tuple[str, set[int], bool]]:
     """(clause, the points it contradicts, whether a clash is between the card's own compared terms)
-    for each answer clause that attaches to an entity the opposite of what the card says."""
-    compared = compared_terms(card, points)
+    for each answer clause that attaches to an entity the opposite of what the card says; `compared`
+    is the card's compared terms when already worked out."""
+    compared = compared_terms(card, points) if compared is None else compared
     sizes: dict[Axis, int] = {**axis_sizes(), "compared": max(2, len(set(compared.values())) or 2)}
     card_facts = _card_facts(points, compared, sizes)
     # A clash about a named thing (a compared term, a word of the question or of a lead) or about the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kb.coach.grade.points import KeyPoint, claim_body
-from kb.coach.grade.text import GENERIC, canonical_text, content_stems, plain_text, split_clauses, stem, tokens
+from kb.coach.grade.text import GENERIC, canonical_text, content_stems, plain_text, split_clauses, stem, tokens, words_after_negation
 from kb.vocab import NEGATIONS, is_content_word
 
 NEGATION_OVERLAP = 0.5  # share of content words two clauses must share to be "the same claim"
@@ -38,13 +38,11 @@ def is_negated(text: str) -> bool:
 
 def _negated_words(text: str) -> set[str]:
     """Stems of the first content word after each negation ("never vanish" -> vanish)."""
-    toks = tokens(text)
     out = set()
-    for pos, tok in enumerate(toks):
-        if tok in NEGATIONS or tok in PREVENTIONS:
-            following = [t for t in toks[pos + 1 : pos + 6] if is_content_word(t, GENERIC, NEGATIONS)]
-            if following:
-                out.add(stem(following[0]))
+    for after in words_after_negation(tokens(text), lambda w: w in NEGATIONS or w in PREVENTIONS, 5):
+        following = [t for t in after if is_content_word(t, GENERIC, NEGATIONS)]
+        if following:
+            out.add(stem(following[0]))
     return out
 
 

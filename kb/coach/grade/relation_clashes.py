@@ -3,6 +3,7 @@ give a compared term another's words, give a wrong number, dismiss what the card
 what it says is there. The patterns live in relations.py; this module applies them to a card."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kb.coach.grade import relations
@@ -10,8 +11,7 @@ from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.compared import Leads, distinctive_words, misattributed
 from kb.coach.grade.points import KeyPoint, claim_body
 from kb.coach.grade.relations import Comparison, RolePairs
-from kb.coach.grade.result import ContradictionKind
-from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens
+from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens, words_after_negation
 from kb.lru import LruCache
 from kb.notes.cards import Card
 from kb.vocab import NEGATIONS, STOPWORDS, Vocabulary, current_vocabulary, is_content_word
@@ -65,41 +65,55 @@ def _work_out_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
     return CardRelations(question, comparisons, dismisses, named, roles, pairs, denied, affirmed, numbers, leads, distinctive)
 
 
-def relation_clashes(card: Card, points: list[KeyPoint], units: list[str]) -> list[tuple[str, ContradictionKind]]:
-    """(clause, kind) for each answer clause that reverses one of the card's comparisons or swaps its
-    roles, gives one compared term another's words, gives a wrong number, dismisses what the card is
-    about, denies what it says is there, or claims what it says is not needed."""
-    rel = card_relations(card, points)
-    found: list[tuple[str, ContradictionKind]] = []
-    for unit in units:
-        for clause in split_clauses(unit):
-            kind = _clash_kind(rel, clause)
-            if kind:
-                found.append((clause.strip(), kind))
-    return found
+# Each relation test: one answer clause (and its words) against the card's relations.
+RelationTest = Callable[[CardRelations, str, list[str]], bool]
 
 
-def _clash_kind(rel: CardRelations, clause: str) -> ContradictionKind | None:
-    """One clause against the card's relations, check by check: the kind of the first clash, or None."""
-    words = tokens(clause)
+def reverses_comparison(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"B is more stable than A" where the card says A is more stable than B."""
     said = relations.comparisons(clause)
-    if said and rel.comparisons and relations.clashing_comparison(rel.comparisons, said):
-        return "reversed_comparison"
-    if rel.distinctive and misattributed(rel.leads, rel.distinctive, clause):
-        return "definition_swap"  # "C51 learns atom locations": another term's words on this one
-    if rel.numbers and relations.wrong_number(rel.numbers, relations.numbers_said(clause, NUMBER_SKIP)):
-        return "wrong_number"  # "a temperature of 10" where the card says 0.07
-    if rel.comparisons and relations.clashing_superlative(rel.comparisons, relations.superlatives(clause)):
-        return "reversed_comparison"  # "B is the most stable option" where the card says A is more stable than B
-    if not rel.dismisses and relations.dismisses(clause) and content_stems(clause) & (rel.named | rel.affirmed):
-        return "dismissed"
-    if relations.swapped_roles(rel.pairs, relations.role_pairs(words, rel.roles)):
-        return "role_swap"  # "the student teaches the teacher": the card's roles swapped
-    if relations.denied_terms(words) & rel.named - rel.denied - rel.question:
-        return "negation"  # "with no KL penalty": denies what the card says is there
-    if relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed:
-        return "negation"  # "needs a separately trained critic" where the card says "no critic"
-    return None
+    return bool(said and rel.comparisons and relations.clashing_comparison(rel.comparisons, said))
+
+
+def misattributes(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"C51 learns atom locations": another compared term's words on this one."""
+    return bool(rel.distinctive) and misattributed(rel.leads, rel.distinctive, clause)
+
+
+def gives_wrong_number(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"a temperature of 10" where the card says 0.07."""
+    return bool(rel.numbers) and relations.wrong_number(rel.numbers, relations.numbers_said(clause, NUMBER_SKIP))
+
+
+def reverses_superlative(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"B is the most stable option" where the card says A is more stable than B."""
+    return bool(rel.comparisons) and relations.clashing_superlative(rel.comparisons, relations.superlatives(clause))
+
+
+def dismisses_subject(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"X has nothing to do with Y" about what the card explains, when the card dismisses nothing."""
+    return not rel.dismisses and relations.dismisses(clause) and bool(content_stems(clause) & (rel.named | rel.affirmed))
+
+
+def swaps_roles(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"the student teaches the teacher": the card's roles the other way round."""
+    return relations.swapped_roles(rel.pairs, relations.role_pairs(words, rel.roles))
+
+
+def denies_what_is_there(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"with no KL penalty": denies what the card says is there."""
+    return bool(relations.denied_terms(words) & rel.named - rel.denied - rel.question)
+
+
+def needs_what_is_not(rel: CardRelations, clause: str, words: list[str]) -> bool:
+    """"needs a separately trained critic" where the card says "no critic"."""
+    return bool(relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed)
+
+
+def relation_clashes(card: Card, points: list[KeyPoint], units: list[str], test: RelationTest) -> list[str]:
+    """The answer clauses (of `units`) that `test` finds clash with the card's relations."""
+    rel = card_relations(card, points)
+    return [clause.strip() for unit in units for clause in split_clauses(unit) if test(rel, clause, tokens(clause))]
 
 
 def _card_roles(points: list[KeyPoint]) -> tuple[set[str], RolePairs, set[str]]:
@@ -125,7 +139,6 @@ def _card_roles(points: list[KeyPoint]) -> tuple[set[str], RolePairs, set[str]]:
 def _negated_words_all(words: list[str]) -> set[str]:
     """Every content word within three words after a negation in the card (it denies them itself)."""
     out: set[str] = set()
-    for pos, word in enumerate(words):
-        if word in NEGATIONS or word.startswith(("non-", "un")):
-            out.update(w for w in words[pos + 1 : pos + 4] if w not in STOPWORDS)
+    for after in words_after_negation(words, lambda w: w in NEGATIONS or w.startswith(("non-", "un")), 3):
+        out.update(w for w in after if w not in STOPWORDS)
     return out

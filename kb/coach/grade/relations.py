@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from kb.coach.grade.antonyms import antonym_lexicon, axis_sizes
-from kb.coach.grade.text import GENERIC, stem, tokens
+from kb.coach.grade.text import GENERIC, stem, tokens, words_after_negation
 from kb.vocab import NEGATIONS, is_content_word
 
 COMPARATIVE_WINDOW = 6  # tokens before "than" that may hold the comparative ("much more sample efficient than")
@@ -170,16 +170,24 @@ def swapped_roles(card_pairs: RolePairs, said_pairs: RolePairs) -> bool:
 def denied_terms(words: list[str]) -> set[str]:
     """Stems of the word a "no"/"without"/"never" takes ("with no KL penalty" -> kl)."""
     out: set[str] = set()
-    for pos, word in enumerate(words):
-        pair = (word, words[pos + 1]) if pos + 1 < len(words) else None
-        if pair in (("rather", "than"), ("instead", "of")):  # "the image rather than the noise" denies the noise
-            following = [w for w in words[pos + 2 : pos + 7] if w not in DENIAL_SKIP]
-            if following:
-                out.add(stem(following[0]))
-        elif word in DENIERS:
-            following = [w for w in words[pos + 1 : pos + 6] if w not in DENIAL_SKIP]
-            if following:
-                out.add(stem(following[0]))
+    for after in words_after_negation(_pairs_joined(words), lambda w: w in DENIERS or w in DENYING_PAIRS, 5):
+        following = [w for w in after if w not in DENIAL_SKIP]
+        if following:
+            out.add(stem(following[0]))
+    return out
+
+
+DENYING_PAIRS = frozenset({"rather than", "instead of"})  # "the image rather than the noise" denies the noise
+
+
+def _pairs_joined(words: list[str]) -> list[str]:
+    """The words with each denying pair ("rather than") read as one word."""
+    out: list[str] = []
+    for word in words:
+        if out and f"{out[-1]} {word}" in DENYING_PAIRS:
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
     return out
 
 
@@ -241,7 +249,9 @@ def clashing_superlative(card_side: list[Comparison], answer_side: list[Superlat
 
 
 # "temperature 0.07", "tau = 0.9", "gamma of 2", "the 90th percentile": a number said about a word.
-NUMBER_AFTER_RE = re.compile(r"\b([a-z][a-z-]{2,})\s*(?:=|:|\bof\b|\bis\b|\bat\b|\baround\b|\babout\b)?\s*(\d+(?:\.\d+)?)\b(?!\s*[a-z(])", re.I)
+# A number followed by a word counts that word ("2 layers"), and is no value of the word before; the
+# lookahead also keeps "0.07 before" from matching as its leading "0".
+NUMBER_AFTER_RE = re.compile(r"\b([a-z][a-z-]{2,})\s*(?:=|:|\bof\b|\bis\b|\bat\b|\baround\b|\babout\b)?\s*(\d+(?:\.\d+)?)(?![\d.]\d|\d|\s*[a-z(])", re.I)
 NUMBER_BEFORE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(?:th|st|nd|rd)\s+([a-z][a-z-]{2,})\b", re.I)
 
 

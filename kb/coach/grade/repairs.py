@@ -49,12 +49,13 @@ class ClaimWords:
     words: list[list[str]]
     stems: list[list[str]]
     counts: list[Counter[str]]  # each claim's stems as a multiset: a cheap bound on a common subsequence
+    singles: int  # the first `singles` claims are one clause each; the rest join two neighbours
 
     @classmethod
-    def of(cls, claims: list[str]) -> ClaimWords:
+    def of(cls, claims: list[str], singles: int | None = None) -> ClaimWords:
         words = [claim.split() for claim in claims]
         stems = [_stems(w) for w in words]
-        return cls(words, stems, [Counter(s) for s in stems])
+        return cls(words, stems, [Counter(s) for s in stems], len(claims) if singles is None else singles)
 
 
 def card_terms(card: Card, texts: list[str], leads: list[str]) -> set[str]:
@@ -146,9 +147,11 @@ def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: ClaimW
     claim_terms = [{w for w in c if w in terms} for c in claims.words]
     best_as_said: dict[int, int] = {}
 
-    def as_said(clause: int) -> int:  # the clause's best match, unedited (worked out only when needed)
+    def as_said(clause: int) -> int:  # the clause's best match with one claim, unedited (worked out only when needed)
+        # Not with two claims joined: a subsequence across their boundary reads "bagging [...] trains
+        # models sequentially" as a match for the swapped clause itself.
         if clause not in best_as_said:
-            best_as_said[clause] = max((_lcs(said[clause], claim) for claim in claim_stems), default=0)
+            best_as_said[clause] = max((_lcs(said[clause], claim) for claim in claim_stems[: claims.singles]), default=0)
         return best_as_said[clause]
 
     kept = []
@@ -167,7 +170,7 @@ def closer_in_order(edits_: list[Edit], clauses: list[list[str]], claims: ClaimW
             if sum((edited_counts & claim_counts[k]).values()) < needed:  # the common subsequence cannot be long enough
                 continue
             common = _lcs(edited, claim)
-            if common >= needed and common > as_said(edit.clause) and (best is None or common > best[1]):
+            if common >= needed and common > as_said(edit.clause) and common > _lcs(said[edit.clause], claim) and (best is None or common > best[1]):
                 best = (k, common)
         if best is not None:
             kept.append((edit, best[0]))

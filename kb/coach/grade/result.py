@@ -16,14 +16,17 @@ ContradictionKind = Literal[
     "opposite_attribute", "reversed_comparison", "definition_swap", "role_swap", "swapped_order", "wrong_number", "negation",
     "dismissed", "misconception",
 ]
-# The check that found it ("" when not recorded).
-ContradictionRule = Literal["attribute", "ordered_pair", "relation", "negation", "repair", "misconception", ""]
+# The check that found it (kb/coach/grade/checks.py CHECKS; "" when not recorded).
+ContradictionRule = Literal[
+    "repair", "attribute", "ordered_pair", "comparison", "misattribution", "number", "superlative", "dismissal", "role_order", "denial",
+    "needless", "negation", "misconception", "",
+]
 
 
 @dataclass(frozen=True)
 class CoveredPoint:
     point: str  # the card's key point (markdown)
-    span: str  # the answer's sentence that says it
+    span: str  # the answer's words that say it: a clause of its closest sentence
 
     def to_dict(self) -> dict[str, Any]:  # JSON-ready
         return {"point": self.point, "span": self.span}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
 
 from kb.notes.markdown import WIKI_LINK_RE, wiki_link_text
 from kb.vocab import Vocabulary, current_vocabulary, is_content_word, stemmer
@@ -139,3 +140,12 @@ def without_non_answers(sentence: str) -> str:
         return sentence
     rest = re.sub(r"\s+", " ", NON_ANSWER_RE.sub(" ", sentence)).strip(" ,;:-")
     return "" if not rest.strip(" .!?") else rest
+
+
+def words_after_negation(words: list[str], is_cue: Callable[[str], bool], window: int) -> Iterator[list[str]]:
+    """For each negation cue in `words` ("no", "never", "without", ...: whatever `is_cue` accepts), the
+    up to `window` words after it: what it denies ("never vanish" -> ["vanish", ...]). The one way the
+    grader reads the word a negation takes; each caller filters the words for what it needs."""
+    for pos, word in enumerate(words):
+        if is_cue(word):
+            yield words[pos + 1 : pos + 1 + window]
