@@ -18,12 +18,18 @@ Modules, each importing only those above it:
     relations         directional patterns: comparatives, ordered pairs, dismissals, roles, numbers
     compared          the card's compared terms; ordered-pair and misattribution checks
     contradictions    attribute contradictions (antonym lexicon and compared terms)
-    relation_clashes  the relation patterns applied to a card
+    relation_clashes  the relation patterns applied to a card, one test per pattern
     negation          negation flips (the text side)
+    repairs           the small edits that turn a wrong clause into a card claim
+    history           the user's labelled answers to a card, as references
     result            Grade and its parts: covered points with the answer's span, contradictions with
-                      the card sentence, the card an off-topic answer fits
+                      the card sentence and the rule that found them, the card an off-topic answer fits
+    analysis          CardAnalysis (a card read and embedded once) and AnswerAnalysis (an answer read once)
+    checks            the registered contradiction checks (CHECKS), one signature and one rule id each
+    spans             the words of an answer that say a key point
     fit               CardSpace: which card an answer fits (an answer to another question scores near 0)
-    grader            Grader: coverage and the score (KnowledgeBase.grade keeps one Grader per index)
+    grader            Grader: coverage, the checks in order, the score (KnowledgeBase.grade keeps one Grader per index)
+    calibration       a profile's own blend weights (`kb calibrate grader`)
 """
 from kb.coach.grade.fit import CardSpace
 from kb.coach.grade.grader import Grader, max_score_after_hints
