@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
 
 import numpy as np
 
@@ -28,10 +28,17 @@ from kb.retrieval.search import Hit
 from kb.vocab import Vocabulary
 
 if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `kb search` stays fast
+    from kb.anki.export import AnkiExport
+    from kb.anki.history import HistoryReport
+    from kb.anki.importer import AnkiImport
     from kb.coach.chat import ChatReply
-    from kb.coach.grade import Grade
-    from kb.coach.interview import InterviewSession
+    from kb.coach.grade import Grade, Grader
+    from kb.coach.grade.grader import Weights
+    from kb.coach.grade.history import CardHistory
+    from kb.coach.interview import Families, InterviewSession
+    from kb.coach.note_history import NoteHistoryReport
     from kb.coach.progress import ProfileProgress, ProgressStore
+    from kb.embed.base import Encoder, Progress
     from kb.links.related import Link, LinkGraph, TopicGraph
     from kb.notes.concepts import Glossary
     from kb.retrieval.recalibrate import Recalibration
@@ -39,6 +46,18 @@ if TYPE_CHECKING:  # the rooms above retrieval load on first use, so a one-off `
 
 QUERY_VECTOR_CACHE = 256  # query texts whose vectors a KnowledgeBase remembers (~1.5 kB each)
 REFRESH_INTERVAL_S = 2.0  # how often a search checks whether the notes changed on disk
+_T = TypeVar("_T")
+
+
+class ModelThreshold(TypedDict):
+    """One model-dependent threshold, as KnowledgeBase.model_thresholds() lists it."""
+
+    name: str
+    shipped: float  # the value tuned on the shipped model
+    value: float  # the value in force for this index's model
+    needs_labels: bool
+    used_by: str
+    provenance: str
 
 
 class KnowledgeBase:
@@ -49,7 +68,8 @@ class KnowledgeBase:
     'how-does-ppo-work-why-the-clip'
     """
 
-    def __init__(self, config: Config, data: IndexData, report: BuildReport, encoder=None, encoder_factory: Callable | None = None, log=quiet):
+    def __init__(self, config: Config, data: IndexData, report: BuildReport, encoder: Encoder | None = None,
+                 encoder_factory: Callable[[], Encoder] | None = None, log: Callable[[str], None] = quiet) -> None:
         self.config = config
         self.report = report
         self._log = log
@@ -78,9 +98,9 @@ class KnowledgeBase:
         index: str | Path | None = None,
         model: str | None = None,
         config: Config | None = None,
-        encoder_factory: Callable | None = None,
+        encoder_factory: Callable[[], Encoder] | None = None,
         log: Callable[[str], None] = quiet,
-        progress=None,
+        progress: Progress | None = None,
         force: bool = False,
         background_model: bool = False,
     ) -> KnowledgeBase:
@@ -109,17 +129,17 @@ class KnowledgeBase:
         with self._caches_lock:
             self._caches = {}
 
-    def _cached(self, name: str, make: Callable[[], object]):
+    def _cached(self, name: str, make: Callable[[], _T]) -> _T:
         """A per-index object (link graph, grader), made once and dropped when the index reloads."""
         with self._caches_lock:
             caches = self._caches
             if name in caches:
-                return caches[name]
+                return cast(_T, caches[name])  # stored by make() under this name
         value = make()
         with self._caches_lock:
             if caches is self._caches:  # not reloaded meanwhile
                 caches.setdefault(name, value)
-                return caches[name]
+                return cast(_T, caches[name])
         return value
 
     # ---- the model ----------------------------------------------------------------------------
@@ -127,7 +147,7 @@ class KnowledgeBase:
         if self._encoder_ready.is_set() or getattr(self, "_loader", None):
             return
 
-        def load():
+        def load() -> None:
             try:
                 self._encoder = self._encoder_factory()
             except Exception as exc:  # reported on first use
@@ -143,7 +163,7 @@ class KnowledgeBase:
         return self._encoder_ready.is_set() and self._encoder is not None
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         if not self._encoder_ready.is_set():
             self.start_model_loading()
             self._encoder_ready.wait()
@@ -173,9 +193,9 @@ class KnowledgeBase:
 
     def cards(self, family: str | list[str] | None = None) -> list[Card]:
         """Every card in corpus order, or those of one family (or several); QueryError names unknown families."""
-        if not family:
-            return list(self._cards)
         mask = self.retriever.family_mask(family)
+        if mask is None:  # no family given
+            return list(self._cards)
         return [card for card, keep in zip(self._cards, mask, strict=True) if keep]
 
     def placeholder_problems(self) -> list[Problem]:
@@ -237,7 +257,7 @@ class KnowledgeBase:
         card = self.card(card_id)
         return wikilinks_to_markdown(card.answer_md, card.note, self._link_graph().resolver, href)
 
-    def model_thresholds(self) -> list[dict]:
+    def model_thresholds(self) -> list[ModelThreshold]:
         """Every model-dependent threshold (kb/calibration.py): its shipped value, the value in force for this
         index's model, whether it needs labels to recalibrate, who reads it and what measured it."""
         in_force = self.retriever.thresholds
@@ -279,19 +299,20 @@ class KnowledgeBase:
         self.refresh_if_changed()
         return chat.answer(self.retriever, self.related, self.encoder, message, topic, rejected)
 
-    def grade(self, card_id: str, answer: str, hints: int = 0, profile: str | None = None, store: ProgressStore | None = None) -> Grade:
+    def grade(self, card_id: str | Card, answer: str, hints: int = 0, profile: str | None = None, store: ProgressStore | None = None) -> Grade:
         """Score a free-text answer against a card: key points covered and missed, contradictions.
         With `profile`, the answers that profile labelled for this card are references too
         (`kb.progress(profile).mark(...)`; kb/coach/grade/history.py)."""
         card = self.card(card_id) if isinstance(card_id, str) else card_id
-        history = weights = None
+        history: CardHistory | None = None
+        weights: Weights | None = None
         if profile is not None:
             store = store or self.progress_store()
             history = store.card_history(profile, card.id, getattr(self.encoder, "model_id", ""), getattr(self.encoder, "dim", None))
             weights = store.grader_weights(profile)  # `kb calibrate grader`, when it was adopted
         return self.grader().grade(card, answer, hints, history, weights)
 
-    def grader(self):
+    def grader(self) -> Grader:
         """The Grader of this index: its vocabulary, and its cards to see an answer to another question."""
         from kb.coach.grade import CardSpace, Grader
 
@@ -312,7 +333,7 @@ class KnowledgeBase:
 
         return ProfileProgress(store or self.progress_store(), profile, self)
 
-    def interview(self, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None,
+    def interview(self, profile: str = "default", families: Families = None, length: int = 5, mode: str = "due", seed: int | None = None,
                   follow_ups: bool = True, store: ProgressStore | None = None, card_ids: list[str] | None = None) -> InterviewSession:
         """A mock interview over the chosen families; every graded answer is stored under `profile`."""
         from kb.coach.interview import InterviewSession
@@ -339,7 +360,7 @@ class KnowledgeBase:
 
     # ---- Anki ----------------------------------------------------------------------------------
     def export_anki(self, out: str | Path, families: str | list[str] | None = None, profile: str | None = None, weak: int | None = None,
-                    store: ProgressStore | None = None, deck: str | None = None):
+                    store: ProgressStore | None = None, deck: str | None = None) -> AnkiExport:
         """Write the cards (or `families`' cards, or `profile`'s `weak` weakest) as an Anki .apkg (kb.anki.export).
 
         Every card of the corpus gets a stable GUID (kept in <corpus>/.kb/anki-guids.json), so importing a
@@ -355,7 +376,7 @@ class KnowledgeBase:
             chosen = weakest(chosen, states, weak, retrievability)
         return export_package(self.cards(), chosen, self.config.corpus, Path(out), deck)
 
-    def import_anki_history(self, imported, profile: str = "default", store: ProgressStore | None = None):
+    def import_anki_history(self, imported: AnkiImport, profile: str = "default", store: ProgressStore | None = None) -> HistoryReport:
         """Replay the review log of an `import_anki` result into `profile`'s progress (kb.anki.history): FSRS
         continues where Anki left off. Reviews already there are not added twice. Returns a HistoryReport."""
         from kb.anki.history import replay_history
@@ -363,7 +384,7 @@ class KnowledgeBase:
         self.refresh_if_changed(force_check=True)
         return replay_history(imported, self.cards(), store or self.progress_store(), profile)
 
-    def import_note_history(self, profile: str = "default", store: ProgressStore | None = None):
+    def import_note_history(self, profile: str = "default", store: ProgressStore | None = None) -> NoteHistoryReport:
         """Replay the review state the notes carry (Obsidian Spaced Repetition comments, Logseq `card-*`
         properties) into `profile`: one review per card, its last. Returns a NoteHistoryReport."""
         from kb.coach.note_history import replay_note_states
@@ -426,7 +447,7 @@ class KnowledgeBase:
             return report.action != "loaded"
 
 
-def _default_encoder(config: Config):
+def _default_encoder(config: Config) -> Encoder:
     from kb.embed import load_build_encoder  # the encoder loads on first use (browsing needs none)
 
     # Queries via ONNX Runtime (no torch); very large builds may use torch bf16 (see kb/embed/choose.py).

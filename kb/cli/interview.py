@@ -4,13 +4,18 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kb.cli.common import F, common_options, open_kb
 from kb.config import envvar, flag_help
 from kb.errors import KbError, QueryError, VoiceUnavailable
+
+if TYPE_CHECKING:
+    from kb import InterviewSession, Turn
 
 
 def progress_options(func: F) -> F:
@@ -21,7 +26,7 @@ def progress_options(func: F) -> F:
     return func
 
 
-def _read_grading_queries(path: Path) -> list[dict]:
+def _read_grading_queries(path: Path) -> list[dict[str, Any]]:
     rows = []
     for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         line = raw.strip()
@@ -45,7 +50,7 @@ def _plain_terminal(markdown: str) -> str:
     return re.sub(r"(?m)^## ", "", text)
 
 
-def _check_audio_options(question, answer, queries_file) -> None:
+def _check_audio_options(question: str | None, answer: str | None, queries_file: Path | None) -> None:
     """--audio answers one card: it needs --question and replaces --answer; fails at once without the voice extra."""
     from kb import voice_hint
 
@@ -72,7 +77,8 @@ def _check_audio_options(question, answer, queries_file) -> None:
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
 @click.option("--mark", type=click.Choice(["right", "wrong"]), default=None,
               help="Store the answer as right or wrong for --profile (as the web buttons do): no review is added and FSRS does not move.")
-def grade(corpus, index_dir, model, question, answer, queries_file, as_json, audio, profile, data_dir, mark):
+def grade(corpus: Path | None, index_dir: Path | None, model: str | None, question: str | None, answer: str | None, queries_file: Path | None,
+          as_json: bool, audio: Path | None, profile: str | None, data_dir: Path | None, mark: str | None) -> None:
     """Grade an answer against a card: score 0-100, key points covered and missed.
 
     Example: kb grade -q how-does-ppo-work-why-the-clip -a "the clip keeps updates small" --json
@@ -83,20 +89,22 @@ def grade(corpus, index_dir, model, question, answer, queries_file, as_json, aud
         _check_audio_options(question, answer, queries_file)
     elif not queries_file and (question is None or answer is None):
         raise QueryError("give --question and --answer, or --queries FILE")
-    rows = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
+    rows: list[dict[str, Any]] = _read_grading_queries(queries_file) if queries_file else [{"question": question, "answer": answer}]
     kb = open_kb(corpus, index_dir, model, data_dir=data_dir)
     transcript = None
     if audio is not None:  # the recording is the answer, biased toward the card's vocabulary
+        assert question is not None  # _check_audio_options made sure
         transcript = kb.transcribe(audio, kb.resolve(question).id)
         rows = [{"question": question, "answer": transcript.text}]
     for row in rows:
         try:
             card = kb.resolve(row["question"])
             if mark is not None:
+                assert profile is not None  # --mark needs --profile (checked above)
                 result = kb.progress(profile).mark(card.id, row["answer"], mark)
             else:
                 result = kb.grade(card.id, row["answer"], profile=profile)
-            out = {**result.to_dict(), "card_id": card.id, **({"marked": mark} if mark else {})}
+            out: dict[str, Any] = {**result.to_dict(), "card_id": card.id, **({"marked": mark} if mark else {})}
         except KbError as exc:
             if not queries_file:
                 raise
@@ -124,7 +132,8 @@ def grade(corpus, index_dir, model, question, answer, queries_file, as_json, aud
 @click.option("--no-follow-ups", is_flag=True, help="Do not ask follow-ups from cross-linked cards.")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A recording that answers the first question (transcribed offline; needs the voice extra); the rest goes on in the terminal.")
-def interview(corpus, index_dir, model, data_dir, profile, families, length, mode, seed, no_follow_ups, audio):
+def interview(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, families: tuple[str, ...], length: int,
+              mode: str, seed: int | None, no_follow_ups: bool, audio: Path | None) -> None:
     """A mock interview in the terminal: answer in free text; `hint`, `skip`, `repeat`, `end`.
 
     After each grade, press Enter to accept the suggested FSRS rating or type again/hard/good/easy.
@@ -145,7 +154,7 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
     store = kb.progress_store()
     session = kb.interview(profile=profile, families=list(families) or None, length=length, mode=mode, seed=seed, follow_ups=not no_follow_ups)
 
-    def show(turns):
+    def show(turns: Iterable[Turn]) -> None:
         for turn in turns:
             click.echo(_plain_terminal(turn.text))
             click.echo()
@@ -160,7 +169,7 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
 
     try:
         show(session.start())
-        spoken = []  # --audio: the recording's transcript answers the first question
+        spoken: list[str] = []  # --audio: the recording's transcript answers the first question
         if audio is not None and session.current is not None:
             transcript = kb.transcribe(audio, session.current.card_id)
             click.echo(f"> {transcript.text}  [heard in {audio.name}]")
@@ -192,7 +201,7 @@ def interview(corpus, index_dir, model, data_dir, profile, families, length, mod
         store.close()
 
 
-def _show_correctable(session) -> None:
+def _show_correctable(session: InterviewSession) -> None:
     """The last grade's key points and contradictions, numbered, for `said N`, `didnt N`, `ok N`."""
     grade = session.last_graded.grade if session.last_graded else None
     if grade is None:
@@ -204,7 +213,7 @@ def _show_correctable(session) -> None:
         click.echo(f"  contradiction {n}: “{clash.answer_span[:80]}”")
 
 
-def _correction(session, choice: str):
+def _correction(session: InterviewSession, choice: str) -> Turn | None:
     """A correction typed after a grade (right, wrong, said N, didnt N, ok N) -> the re-graded turn; None for anything else."""
     grade = session.last_graded.grade if session.last_graded else None
     if grade is None or not choice:

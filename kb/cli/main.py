@@ -8,6 +8,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,9 +21,9 @@ EXAMPLES = {
 }
 
 
-def _encoder_line(encoder) -> str:
+def _encoder_line(encoder: object) -> str:
     """Which implementation answers queries, and from which export: what a user checks first when search is slow."""
-    served = getattr(encoder, "fast", encoder)
+    served: Any = getattr(encoder, "fast", encoder)  # kb.embed's encoders (a BuildEncoder serves queries with .fast) are not surface API
     meta = getattr(served, "meta", None)
     if meta is None:
         return f"query encoder: {served.backend} (torch)"
@@ -50,10 +51,10 @@ COMMAND_MODULES = {
 class CommandsOnDemand(KbGroup):
     """The `kb` group: the commands defined here, plus those of COMMAND_MODULES, loaded when asked for."""
 
-    def list_commands(self, ctx) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
 
-    def get_command(self, ctx, name: str):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
             importlib.import_module(COMMAND_MODULES[name]).register(self)  # adds every command of that module
         return super().get_command(ctx, name)
@@ -61,7 +62,7 @@ class CommandsOnDemand(KbGroup):
 
 @click.group(cls=CommandsOnDemand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kb")
-def main():
+def main() -> None:
     """kb: search, browse and drill your markdown interview notes, offline."""
 
 
@@ -75,7 +76,8 @@ def main():
               help="Also bring the review state the notes carry (Obsidian Spaced Repetition, Logseq) into --profile's progress.")
 @click.option("--profile", envvar=envvar("KB_PROFILE"), default="default", help=flag_help("KB_PROFILE"))
 @click.option("--data", "data_dir", envvar=envvar("KB_DATA"), default=None, type=click.Path(file_okay=False, path_type=Path), help=flag_help("KB_DATA"))
-def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, profile, data_dir):
+def build(corpus: Path | None, index_dir: Path | None, model: str | None, rebuild: bool, explain: str | None, as_json: bool, with_history: bool,
+          profile: str, data_dir: Path | None) -> None:
     """Build or update the index from the notes (only changed cards are re-embedded).
 
     Example: kb build --corpus corpus --index index; kb build --explain losses.md
@@ -87,7 +89,7 @@ def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, pro
 
     bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=None)
 
-    def progress(n):
+    def progress(n: int) -> None:
         if bar.total == 0:
             bar.total = None
         bar.update(n)
@@ -133,7 +135,7 @@ def build(corpus, index_dir, model, rebuild, explain, as_json, with_history, pro
             stderr(f"warning: the review state of card {card_id} could not be read; not replayed")
 
 
-def _explain(corpus, note: str, as_json: bool) -> None:
+def _explain(corpus: Path | None, note: str, as_json: bool) -> None:
     """Why a note gave the cards it gave (see kb.notes.explain)."""
     from kb import explain_note, format_explanation
     from kb.errors import CorpusError
@@ -161,7 +163,8 @@ def _explain(corpus, note: str, as_json: bool) -> None:
 @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Run every query in FILE (text or JSONL); one JSON line each.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_json):
+def search(corpus: Path | None, index_dir: Path | None, model: str | None, query: str | None, k: int, family: str | None, mode: str,
+           queries_file: Path | None, as_json: bool) -> None:
     """Search the cards (dense + BM25, fused).
 
     Example: kb search "why does PPO clip" -k 3
@@ -178,12 +181,13 @@ def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_js
     if queries_file:
         for q in read_queries(queries_file):
             try:
-                hits = [h.to_dict() for h in kb.search(q, k=k, family=family, mode=mode)]
-                out = {"query": q, "hits": hits}
+                rows = [h.to_dict() for h in kb.search(q, k=k, family=family, mode=mode)]
+                out: dict[str, object] = {"query": q, "hits": rows}
             except QueryError as exc:
                 out = {"query": q, "hits": [], "error": str(exc)}
             click.echo(json.dumps(out, ensure_ascii=False))
         return
+    assert query is not None  # without --queries a QUERY was given (checked above)
     hits = kb.search(query, k=k, family=family, mode=mode)
     if as_json:
         click.echo(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
@@ -197,7 +201,7 @@ def search(corpus, index_dir, model, query, k, family, mode, queries_file, as_js
 @common_options
 @click.option("--family", default=None, help="Only cards of this family.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def cards(corpus, index_dir, model, family, as_json):
+def cards(corpus: Path | None, index_dir: Path | None, model: str | None, family: str | None, as_json: bool) -> None:
     """List the cards (id, question, family).
 
     Example: kb cards --family "RL Policy Losses" --json
@@ -216,7 +220,7 @@ def cards(corpus, index_dir, model, family, as_json):
 @common_options
 @click.argument("card_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
-def show(corpus, index_dir, model, card_id, as_json):
+def show(corpus: Path | None, index_dir: Path | None, model: str | None, card_id: str, as_json: bool) -> None:
     """Show one card: question, family, source and answer.
 
     Example: kb show how-does-ppo-work-why-the-clip

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kb.cli.common import common_options, open_kb
 from kb.cli.interview import progress_options
+
+if TYPE_CHECKING:
+    from kb import ReviewStats
 
 SHADES = " ░▒▓█"  # heatmap levels 0-4 (0 is drawn as a dot)
 SPARK = "▁▂▃▄▅▆▇█"
@@ -20,12 +25,12 @@ def _bar(fraction: float, width: int = 20) -> str:
     return "█" * filled + "·" * (width - filled)
 
 
-def heatmap_text(stats) -> list[str]:
+def heatmap_text(stats: ReviewStats) -> list[str]:
     """The calendar heatmap as 7 text rows (Monday first), one column per week, with month initials above."""
     levels = stats.heat_levels()
     weeks = (len(stats.heatmap) + 6) // 7
     months = [" "] * weeks
-    previous = None
+    previous: str | None = None
     for i in range(0, len(stats.heatmap), 7):
         month = date.fromisoformat(stats.heatmap[i][0]).strftime("%b")
         if month != previous:
@@ -42,7 +47,7 @@ def heatmap_text(stats) -> list[str]:
     return rows
 
 
-def render_stats(stats) -> str:
+def render_stats(stats: ReviewStats) -> str:
     lines = [click.style(f"Review statistics for {stats.profile}", bold=True) + f" (UTC days, as of {stats.now[:16].replace('T', ' ')})"]
     if not stats.reviews:
         lines.append("No reviews yet. Start with `kb interview`.")
@@ -50,9 +55,9 @@ def render_stats(stats) -> str:
         retention = f"{stats.retention:.1%}" if stats.retention is not None else "—"
         lines.append(f"{stats.reviews} reviews on {stats.days_studied} day(s) · streak {stats.streak} day(s) · retention {retention} (Hard or better)")
     lines += ["", click.style(f"Reviews per day, last {(len(stats.heatmap) + 6) // 7} weeks", bold=True), *heatmap_text(stats)]
-    weeks = [w for w in stats.weekly_retention if w.reviews]
+    weeks = [(w, w.retention) for w in stats.weekly_retention if w.retention is not None]  # the weeks with reviews
     lines += ["", click.style("Retention per week (share rated Hard or better)", bold=True)]
-    lines += [f"  week of {w.week}  {w.reviews:>4} reviews  {w.retention:>6.1%}  {_bar(w.retention)}" for w in weeks] or ["  no reviews in these weeks"]
+    lines += [f"  week of {w.week}  {w.reviews:>4} reviews  {retention:>6.1%}  {_bar(retention)}" for w, retention in weeks] or ["  no reviews in these weeks"]
     counts = [n for _, n in stats.forecast]
     top = max(counts, default=0)
     spark = "".join(SPARK[min(len(SPARK) - 1, (n * (len(SPARK) - 1) + top - 1) // top)] if n else "·" for n in counts) if top else "·" * len(counts)
@@ -70,7 +75,7 @@ def render_stats(stats) -> str:
 @common_options
 @progress_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: heatmap, weekly_retention, forecast, mastery, scheduler, corrections, totals.")
-def stats(corpus, index_dir, model, data_dir, profile, as_json):
+def stats(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, as_json: bool) -> None:
     """Review statistics: reviews per day (26-week heatmap), retention per week, due forecast, mastery.
 
     Retention is the share of reviews rated Hard or better; the forecast counts cards due per UTC day
@@ -87,7 +92,7 @@ def stats(corpus, index_dir, model, data_dir, profile, as_json):
 
 
 @click.group()
-def fsrs():
+def fsrs() -> None:
     """FSRS scheduling fitted to you: fit the parameters to a profile's own reviews, or show those in use."""
 
 
@@ -95,7 +100,7 @@ def fsrs():
 @common_options
 @progress_options
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON (status, losses, parameters) with the parameters now in use.")
-def optimize(corpus, index_dir, model, data_dir, profile, as_json):
+def optimize(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, as_json: bool) -> None:
     """Fit FSRS parameters to a profile's review history, and use them if they predict better.
 
     Fits with fsrs's optimizer on the earliest 80 % of the reviews and compares the log loss on the
@@ -121,7 +126,7 @@ def optimize(corpus, index_dir, model, data_dir, profile, as_json):
 @common_options
 @progress_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: source (default or fitted), parameters, the latest fit.")
-def show(corpus, index_dir, model, data_dir, profile, as_json):
+def show(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, as_json: bool) -> None:
     """Show which FSRS parameters schedule a profile: the defaults, or those fitted on a date.
 
     Example: kb fsrs show --profile ana
@@ -136,7 +141,7 @@ def show(corpus, index_dir, model, data_dir, profile, as_json):
 
 
 @click.group()
-def calibrate():
+def calibrate() -> None:
     """Calibrate kb to you and your model: the grader's weights, the chat on your marks, thresholds for another embedding model."""
 
 
@@ -144,7 +149,7 @@ def calibrate():
 @common_options
 @progress_options
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON (status, weights, AUC before and after, candidates).")
-def calibrate_grader(corpus, index_dir, model, data_dir, profile, as_json):
+def calibrate_grader(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, as_json: bool) -> None:
     """Refit the grader's few weights to a profile's answers marked right or wrong, and use them if they order better.
 
     Fits on the earliest 80 % of the marked answers (at least 40) and judges on the latest 20 %
@@ -166,7 +171,7 @@ def calibrate_grader(corpus, index_dir, model, data_dir, profile, as_json):
 @common_options
 @progress_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: pairs, answered_from_marked_card, share, outcomes.")
-def calibrate_chat(corpus, index_dir, model, data_dir, profile, as_json):
+def calibrate_chat(corpus: Path | None, index_dir: Path | None, model: str | None, data_dir: Path | None, profile: str, as_json: bool) -> None:
     """How the chat's coverage judge does on your own "not what I asked" marks.
 
     Each pair (question, card) the profile marked is asked again without the marks: a reply from the
@@ -192,7 +197,7 @@ def calibrate_chat(corpus, index_dir, model, data_dir, profile, as_json):
 @calibrate.command("model")
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print the recalibration as JSON (values, moments, thresholds kept).")
-def calibrate_model(corpus, index_dir, model, as_json):
+def calibrate_model(corpus: Path | None, index_dir: Path | None, model: str | None, as_json: bool) -> None:
     """Recalibrate the label-free thresholds (search confidence, coverage, follow-ups) to --model / KB_MODEL.
 
     Each of your cards' questions is asked with its card left out, under the shipped model

@@ -13,11 +13,16 @@ import functools
 import re
 import shutil
 import textwrap
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kb import WIKI_LINK_RE, Card, ChatReply, wiki_link_text
 from kb.ui.render import formula_pieces
+
+if TYPE_CHECKING:
+    from kb import Citation
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
@@ -37,9 +42,9 @@ _FUNCTIONS = ("log", "ln", "exp", "max", "min", "sin", "cos", "tan", "tanh", "ar
 _FUNCTION_SPACE_RE = re.compile(r"\b(" + "|".join(_FUNCTIONS) + r") (?=[(\[_^" + "".join(_SUBSCRIPTS.values()) + "".join(_SUPERSCRIPTS.values()) + "])")
 
 
-def _script(table: dict, mark: str):
+def _script(table: dict[str, str], mark: str) -> Callable[[Any, Any], str]:
     """pylatexenc text for `_`/`^` and their argument: unicode when it has one, else `_x` or `_(x+y)`."""
-    def text(node, l2tobj) -> str:
+    def text(node: Any, l2tobj: Any) -> str:  # a pylatexenc node and its LatexNodes2Text (pylatexenc ships no types)
         args = node.nodeargd.argnlist if node.nodeargd else []
         inner = "".join(l2tobj.nodelist_to_text([a]) for a in args if a is not None).strip()
         if inner.startswith("{") and inner.endswith("}"):
@@ -51,7 +56,7 @@ def _script(table: dict, mark: str):
 
 
 @functools.lru_cache(maxsize=1)
-def _latex_reader():
+def _latex_reader() -> tuple[Any, Any]:
     """(LatexNodes2Text, the latexwalker context it parses with), built once."""
     import logging
 
@@ -150,7 +155,9 @@ def render_card(card: Card, width: int | None = None) -> str:
         if line.startswith("    ") or stripped.startswith(("$$", "|")) or len(marked) <= width:
             wrapped = [marked]
         else:
-            indent = re.match(r"\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)?", line).group(0)
+            leading = re.match(r"\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)?", line)
+            assert leading is not None  # every part of the pattern is optional: it matches every line
+            indent = leading.group(0)
             wrapped = textwrap.wrap(marked, width=width, subsequent_indent=" " * len(indent), break_long_words=False, break_on_hyphens=False)
         bold = False
         for piece in wrapped:
@@ -175,6 +182,7 @@ def render_reply(reply: ChatReply, formulas: str = "text") -> str:
             lines.append("Nearest: " + "; ".join(f"{shown(safe(c.question))} ({safe(c.family)})" for c in reply.nearest))
         return "\n\n".join(lines)
     card = reply.card
+    assert card is not None  # an answer or the closest card always has its card (only abstaining has none)
     if reply.outcome == "closest":
         lines = [f"Your notes may not cover this. The closest card: **{shown(safe(card.question))}** · *{safe(card.family)}* [{card.id}]"]
         if reply.missing:
@@ -194,9 +202,9 @@ def _listed(names: list[str], conjunction: str = "or") -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {conjunction} " + names[-1]
 
 
-def reply_payload(reply: ChatReply) -> dict:
+def reply_payload(reply: ChatReply) -> dict[str, Any]:
     """The JSON `kb ask` prints: the reply as the terminal shows it, plus its data."""
-    def cited(c) -> dict:
+    def cited(c: Citation) -> dict[str, Any]:
         return {"id": c.id, "question": c.question, "family": c.family, "score": round(float(c.score), 4)}
 
     return {

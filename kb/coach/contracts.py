@@ -1,6 +1,8 @@
-"""What the coach needs from the rooms below it, as Protocols: the chat and the interview depend on these
-small contracts, not on the whole KnowledgeBase. kb.retrieval.retriever.Retriever is a ChatSearch, any
-kb.embed encoder a TextEncoder, and KnowledgeBase an InterviewKnowledge."""
+"""What the coach needs from the rooms below it, as Protocols: the chat depends on these small contracts,
+not on the whole KnowledgeBase. kb.retrieval.retriever.Retriever is a ChatSearch, any kb.embed encoder a
+TextEncoder. The contracts that name the progress store live beside their users, so that no import cycle
+runs through here: KnowledgeBase is a kb.coach.interview.InterviewKnowledge and a
+kb.coach.progress.ProfileKnowledge."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -10,8 +12,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from kb.calibration import Thresholds
-    from kb.coach.grade import Grade
-    from kb.coach.progress import ProfileProgress, ProgressStore
     from kb.links.related import Link
     from kb.notes.cards import Card
     from kb.retrieval.coverage import Judgement
@@ -55,20 +55,3 @@ class ChatSearch(Protocol):
 # A card's see-also links, best first: (card id, k) -> links (KnowledgeBase.related).
 RelatedLinks = Callable[[str, int], Sequence["Link"]]
 
-
-class InterviewKnowledge(Protocol):
-    """What an interview session reads: the cards, their links, grading and a profile's corrections."""
-
-    def cards(self, family: str | list[str] | None = ...) -> list[Card]: ...
-
-    def families(self) -> list[tuple[str, int]]: ...
-
-    def card(self, card_id: str) -> Card: ...
-
-    def has_card(self, card_id: str) -> bool: ...
-
-    def related(self, card_id: str, k: int = ...) -> list[Link]: ...
-
-    def grade(self, card_id: str | Card, answer: str, hints: int = ..., profile: str | None = ..., store: ProgressStore | None = ...) -> Grade: ...
-
-    def progress(self, profile: str = ..., store: ProgressStore | None = ...) -> ProfileProgress: ...

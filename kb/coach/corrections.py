@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,14 +17,34 @@ from kb.coach.grade.grader import Weights
 from kb.coach.grade.history import CardHistory, LabelledAnswer
 from kb.errors import ProgressStoreError
 
+if TYPE_CHECKING:
+    import sqlite3
+    import threading
+    from contextlib import AbstractContextManager
+
+    from kb.coach.grade.calibration import GraderFit
+    from kb.notes.cards import Card
+
 LABELS = ("right", "wrong", "")  # "": only key points or contradictions were marked
 
 
 class CorrectionsStore:
     """The corrections tables of ProgressStore (migrations 4, 5 and 6)."""
 
-    def record_marks(self, profile: str, card, answer: str, label: str = "", points: dict[str, bool] | None = None,
-                     dismissed: list[str] | None = None, covered: list[str] | None = None, vector=None, model: str = "",
+    # ProgressStore's, which this mixes into
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    if TYPE_CHECKING:
+        @staticmethod
+        def clean_profile(name: str | None) -> str: ...
+
+        def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _ensure_profile(self, db: sqlite3.Connection, profile: str) -> None: ...
+
+    def record_marks(self, profile: str, card: Card, answer: str, label: str = "", points: Mapping[str, bool] | None = None,
+                     dismissed: Iterable[str] | None = None, covered: Iterable[str] | None = None, vector: np.ndarray | None = None, model: str = "",
                      now: datetime | None = None) -> int:
         """Store the user's labels for one answer in one transaction; returns the labelled answer's id.
         A point is stored by its text and the card's text hash, never by its position."""
@@ -39,6 +61,7 @@ class CorrectionsStore:
                 (profile, card.id, card.text_hash, answer or "", label, json.dumps(list(covered or []), ensure_ascii=False), blob, model, moment),
             )
             answer_id = cursor.lastrowid
+            assert answer_id is not None  # set by the INSERT
             for point, said in (points or {}).items():
                 db.execute("INSERT INTO point_marks (answer_id, card_hash, point, said) VALUES (?, ?, ?, ?)", (answer_id, card.text_hash, point,
                                                                                                                int(bool(said))))
@@ -89,7 +112,7 @@ class CorrectionsStore:
                                     (profile,)).fetchall()
         return [tuple(row) for row in rows]
 
-    def record_grader_fit(self, profile: str, fit) -> None:
+    def record_grader_fit(self, profile: str, fit: GraderFit) -> None:
         """Store a grader fit (adopted or rejected); the latest one decides which weights grade the profile."""
         profile = self.clean_profile(profile)
         weights = json.dumps({"lexical": fit.weights.lexical, "whole": fit.weights.whole}) if fit.weights else None
@@ -112,7 +135,7 @@ class CorrectionsStore:
 
 
     # ---- chat: "not what I asked" -----------------------------------------------------------------
-    def reject_reply(self, profile: str, question: str, card, now: datetime | None = None) -> None:
+    def reject_reply(self, profile: str, question: str, card: Card, now: datetime | None = None) -> None:
         """Store that `card` does not answer `question` for this profile (asked again, it is never the answer)."""
         profile = self.clean_profile(profile)
         key = question_key(question)
@@ -144,7 +167,7 @@ def question_key(question: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", (question or "").lower()))
 
 
-def _vectors(row, model: str, dim: int | None) -> tuple:
+def _vectors(row: sqlite3.Row, model: str, dim: int | None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(whole answer, sentences) from a stored matrix: its sentences' rows, then the whole answer's
     (a single vector when `dim` is not known); nothing for another model's vectors."""
     if row["vector"] is None or row["model"] != model:

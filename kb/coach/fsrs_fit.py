@@ -21,11 +21,16 @@ How it decides:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kb.coach import scheduling
 from kb.errors import ModelLoadError
+
+if TYPE_CHECKING:  # fsrs is imported where it is used
+    import fsrs
 
 TRAIN_SHARE = 0.8
 MIN_TRAIN_REVIEWS = 512  # fsrs.optimizer's mini_batch_size: below it, compute_optimal_parameters returns the defaults
@@ -53,7 +58,7 @@ class FitResult:
     def adopted(self) -> bool:
         return self.status == "adopted"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -81,7 +86,7 @@ class SchedulerStatus:
                      f"in the earliest {TRAIN_SHARE:.0%} of your history.")
         return line
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "parameters": list(self.parameters), "description": self.describe(),
                 "last_fit": self.last_fit.to_dict() if self.last_fit else None}
 
@@ -96,13 +101,26 @@ def status(last_fit: FitResult | None) -> SchedulerStatus:
 # ---- review history as fsrs ReviewLogs ---------------------------------------------------------------
 
 
-def _utc(moment) -> datetime:
+class FitReview(Protocol):
+    """What a fit reads of a review (kb.coach.progress.Review)."""
+
+    @property
+    def card_id(self) -> str: ...
+
+    @property
+    def reviewed_at(self) -> str | datetime: ...  # ISO time or a datetime
+
+    @property
+    def rating(self) -> str: ...
+
+
+def _utc(moment: str | datetime) -> datetime:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment.astimezone(timezone.utc)
 
 
-def review_logs(reviews) -> list:
+def review_logs(reviews: Iterable[FitReview]) -> list[fsrs.ReviewLog]:
     """fsrs ReviewLogs in time order; card ids become integers (fsrs wants ints)."""
     from fsrs import Rating, ReviewLog
 
@@ -112,9 +130,9 @@ def review_logs(reviews) -> list:
             for at, card_id, rating in rows]
 
 
-def learnable(logs, cap: int | None = MAX_SEQ_LEN) -> int:
+def learnable(logs: Iterable[fsrs.ReviewLog], cap: int | None = MAX_SEQ_LEN) -> int:
     """Reviews fsrs's optimizer learns from: a day or more after the card's previous review, among its first `cap`."""
-    seen: dict[int, list] = {}
+    seen: dict[int, list[datetime]] = {}
     count = 0
     for log in logs:
         history = seen.setdefault(log.card_id, [])
@@ -124,23 +142,23 @@ def learnable(logs, cap: int | None = MAX_SEQ_LEN) -> int:
     return count
 
 
-def split(logs, share: float = TRAIN_SHARE) -> int:
+def split(logs: Sequence[fsrs.ReviewLog], share: float = TRAIN_SHARE) -> int:
     """The index of the first held-out log: the earliest `share` of the (time-sorted) logs train."""
     return int(len(logs) * share)
 
 
-def evaluate(parameters, logs, start: int) -> tuple[float | None, float | None, int]:
+def evaluate(parameters: Iterable[float] | None, logs: Sequence[fsrs.ReviewLog], start: int) -> tuple[float | None, float | None, int]:
     """(log loss, RMSE over binned predictions, reviews scored) of `parameters` on logs[start:], replaying all of each card's history."""
     from fsrs import Card, Rating
 
     scheduler = scheduling.scheduler(parameters)
-    cards: dict[int, object] = {}
+    cards: dict[int, fsrs.Card] = {}
     scored: list[tuple[float, int]] = []
     for i, log in enumerate(logs):
         card = cards.get(log.card_id)
         if card is None:
             card = Card(card_id=log.card_id, due=log.review_datetime)
-        elif i >= start and (log.review_datetime - card.last_review).days > 0:
+        elif i >= start and card.last_review is not None and (log.review_datetime - card.last_review).days > 0:  # None never: every stored card was reviewed
             p = float(scheduler.get_card_retrievability(card, log.review_datetime))
             scored.append((p, int(log.rating != Rating.Again)))
         card, _ = scheduler.review_card(card, log.rating, review_datetime=log.review_datetime)
@@ -163,7 +181,7 @@ def binned_rmse(scored: list[tuple[float, int]], bins: int = RMSE_BINS) -> float
     return math.sqrt(sum(n * (sp / n - sy / n) ** 2 for sp, sy, n in sums.values()) / total)
 
 
-def optimize(logs) -> list[float]:
+def optimize(logs: list[fsrs.ReviewLog]) -> list[float]:
     """fsrs's Optimizer (torch) on these logs: the fitted weights."""
     from fsrs import Optimizer
 
@@ -174,7 +192,7 @@ def optimize(logs) -> list[float]:
     return [float(w) for w in optimizer.compute_optimal_parameters()]
 
 
-def fit(reviews, now: datetime | None = None) -> FitResult:
+def fit(reviews: Iterable[FitReview], now: datetime | None = None) -> FitResult:
     """Fit on the earliest 80 % of the reviews, judge on the rest; see the module docstring."""
     fitted_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
     logs = review_logs(reviews)
@@ -191,6 +209,8 @@ def fit(reviews, now: datetime | None = None) -> FitResult:
     result.parameters = optimize(logs[:start])
     result.loss_default, result.rmse_default, _ = evaluate(None, logs, start)
     result.loss_fitted, result.rmse_fitted, _ = evaluate(result.parameters, logs, start)
+    # both score the same held-out reviews, at least MIN_HELDOUT_REVIEWS of them: neither loss is None
+    assert result.loss_fitted is not None and result.loss_default is not None
     if result.loss_fitted < result.loss_default:
         result.status = "adopted"
         result.message = (f"Fitted FSRS parameters are now in use: held-out log loss {result.loss_fitted:.4f} vs {result.loss_default:.4f} "
@@ -202,7 +222,7 @@ def fit(reviews, now: datetime | None = None) -> FitResult:
     return result
 
 
-def _holdout_count(logs, start: int) -> int:
+def _holdout_count(logs: Sequence[fsrs.ReviewLog], start: int) -> int:
     last: dict[int, datetime] = {}
     count = 0
     for i, log in enumerate(logs):

@@ -12,25 +12,63 @@ Each answer is written to the progress store (if one is given) as soon as it is 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from kb.coach import scheduling
-from kb.coach.contracts import InterviewKnowledge
 from kb.coach.feedback import feedback_blocks, next_line
 from kb.coach.grade import Grade, key_points, max_score_after_hints
 from kb.errors import QueryError
 
+if TYPE_CHECKING:
+    from kb.coach.progress import PointMarks, ProfileProgress, ProgressStore
+    from kb.links.related import Link
+    from kb.notes.cards import Card
+
 MODES = ("due", "weakest", "random")
 COMMANDS = ("hint", "skip", "repeat", "end")
 MAX_LENGTH = 100
+# The families to ask: one, several, or None / "all" / a list holding "all" for every card.
+Families = str | Sequence[str] | None
+
+
+class InterviewKnowledge(Protocol):
+    """What an interview session reads: the cards, their links, grading and a profile's corrections
+    (KnowledgeBase is one; this contract names the progress store, so it lives here, not in kb.coach.contracts)."""
+
+    def cards(self, family: str | list[str] | None = ...) -> list[Card]: ...
+
+    def families(self) -> list[tuple[str, int]]: ...
+
+    def card(self, card_id: str) -> Card: ...
+
+    def has_card(self, card_id: str) -> bool: ...
+
+    def related(self, card_id: str, k: int = ...) -> list[Link]: ...
+
+    def grade(self, card_id: str | Card, answer: str, hints: int = ..., profile: str | None = ..., store: ProgressStore | None = ...) -> Grade: ...
+
+    def progress(self, profile: str = ..., store: ProgressStore | None = ...) -> ProfileProgress: ...
 
 
 @dataclass
 class Turn:
     kind: str  # question | grade | hint | info | summary
     text: str  # markdown (formulas as $...$ for KaTeX)
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # JSON-ready details for the surfaces
+
+
+class SummaryRow(TypedDict):
+    """One question of the summary turn's data."""
+
+    card_id: str
+    question: str
+    family: str
+    score: int | None
+    rating: str | None
+    skipped: bool
 
 
 @dataclass
@@ -47,7 +85,8 @@ class Asked:
     answer: str | None = None  # as graded, so corrections can label it
 
 
-def choose_cards(kb: InterviewKnowledge, store, profile: str, families, length: int, mode: str, rng: random.Random, now: datetime | None = None) -> list:
+def choose_cards(kb: InterviewKnowledge, store: ProgressStore | None, profile: str, families: Families, length: int, mode: str, rng: random.Random,
+                 now: datetime | None = None) -> list[Card]:
     """The cards to ask, in order. "due": due cards first (most overdue), then never-seen, then the weakest;
     "weakest": lowest last score first, then never-seen; "random": shuffled."""
     if mode not in MODES:
@@ -64,7 +103,7 @@ def choose_cards(kb: InterviewKnowledge, store, profile: str, families, length: 
     elif mode == "weakest":
         ordered = sorted(shuffled, key=lambda c: (0, states[c.id].last_score) if c.id in states else (1, 0))
     else:
-        def due_key(card):
+        def due_key(card: Card) -> tuple[int, str, int]:
             state = states.get(card.id)
             if state is None:
                 return (1, "", 0)
@@ -76,12 +115,12 @@ def choose_cards(kb: InterviewKnowledge, store, profile: str, families, length: 
     return ordered[: max(1, min(int(length), MAX_LENGTH))]
 
 
-def _pool(kb: InterviewKnowledge, families) -> list:
+def _pool(kb: InterviewKnowledge, families: Families) -> list[Card]:
     if not families or families == "all" or (isinstance(families, (list, tuple)) and "all" in families):
         return kb.cards()
     wanted = [families] if isinstance(families, str) else list(families)
     known = {name.lower(): name for name, _ in kb.families()}
-    chosen = set()
+    chosen: set[str] = set()
     for name in wanted:
         if name.lower() not in known:
             raise QueryError(f"unknown family {name!r}; known families: {', '.join(known.values())}")
@@ -90,8 +129,8 @@ def _pool(kb: InterviewKnowledge, families) -> list:
 
 
 class InterviewSession:
-    def __init__(self, kb: InterviewKnowledge, store=None, profile: str = "default", families=None, length: int = 5, mode: str = "due", seed: int | None = None,
-                 follow_ups: bool = True, card_ids: list[str] | None = None):
+    def __init__(self, kb: InterviewKnowledge, store: ProgressStore | None = None, profile: str = "default", families: Families = None, length: int = 5,
+                 mode: str = "due", seed: int | None = None, follow_ups: bool = True, card_ids: list[str] | None = None) -> None:
         self.kb = kb
         self.store = store
         self.profile = store.clean_profile(profile) if store else (profile or "default")
@@ -101,7 +140,7 @@ class InterviewSession:
         self.rng = random.Random(seed)
         self.follow_ups = follow_ups
         self.card_ids = list(card_ids or [])  # ask exactly these cards, in order (instead of choosing)
-        self.queue: list = []
+        self.queue: list[Card] = []
         self.asked: list[Asked] = []
         self.finished = False
 
@@ -125,7 +164,7 @@ class InterviewSession:
             self.queue = [self.kb.card(card_id) for card_id in self.card_ids][: self.length]
         else:
             self.queue = choose_cards(self.kb, self.store, self.profile, self.families, self.length, self.mode, self.rng)
-        turns = []
+        turns: list[Turn] = []
         if self.store:
             missing = self.store.reconcile(self.profile, [c.id for c in self.kb.cards()])
             if missing:
@@ -140,7 +179,8 @@ class InterviewSession:
         """One line from the user: a command or an answer."""
         command = (text or "").strip().lower().strip(".!")
         if command in COMMANDS:
-            return getattr(self, command)()
+            turns: list[Turn] = getattr(self, command)()  # hint, skip, repeat or end
+            return turns
         return self.answer(text)
 
     def answer(self, text: str) -> list[Turn]:
@@ -211,7 +251,7 @@ class InterviewSession:
         self.finished = True
         return [self.summary()]
 
-    def mark(self, label: str | None = None, points=None, dismissed=None) -> Turn:
+    def mark(self, label: str | None = None, points: PointMarks | None = None, dismissed: Sequence[str] | None = None) -> Turn:
         """Correct the grade of the last graded answer: right or wrong as a whole, key points said or not
         ({point text: said}), card sentences that are "not a contradiction". Stored as labels for this
         profile and re-scored at once; the rating stays as it is (change it with set_rating)."""
@@ -252,7 +292,7 @@ class InterviewSession:
                 return [self._question_turn(follow, opener=next_line(asked.grade, follow_up=True))]
         return self._ask_next(opener=next_line(asked.grade, follow_up=False))
 
-    def _follow_up_card(self, card_id: str):
+    def _follow_up_card(self, card_id: str) -> Card | None:
         asked_ids = {a.card_id for a in self.asked}
         allowed = {c.id for c in _pool(self.kb, self.families)}
         try:
@@ -283,7 +323,7 @@ class InterviewSession:
         return Turn("question", text,
                     {"card_id": asked.card_id, "family": asked.family, "number": number, "of": self.length, "follow_up_of": asked.follow_up_of})
 
-    def _grade_turn(self, asked: Asked, card, grade: Grade, suggested: str, due, corrected: bool = False) -> Turn:
+    def _grade_turn(self, asked: Asked, card: Card, grade: Grade, suggested: str, due: str | None, corrected: bool = False) -> Turn:
         head = "**Score after your corrections" if corrected else "**Score"
         lines = [f"{head}: {grade.score}/100**" + (f" (hints used: {asked.hints}, best possible {max_score_after_hints(asked.hints)})" if asked.hints else "")]
         lines.extend(feedback_blocks(grade))
@@ -300,16 +340,16 @@ class InterviewSession:
         })
 
     def summary(self) -> Turn:
-        graded = [a for a in self.asked if a.grade is not None]
-        rows = [{"card_id": a.card_id, "question": a.question, "family": a.family, "score": a.grade.score if a.grade else None,
-                 "rating": a.rating, "skipped": a.skipped and a.grade is None} for a in self.asked]
+        graded = [(a, a.grade) for a in self.asked if a.grade is not None]
+        rows: list[SummaryRow] = [{"card_id": a.card_id, "question": a.question, "family": a.family, "score": a.grade.score if a.grade else None,
+                                   "rating": a.rating, "skipped": a.skipped and a.grade is None} for a in self.asked]
         lines = ["## Interview summary"]
         for i, row in enumerate(rows, 1):
             result = "skipped" if row["score"] is None else f"{row['score']}/100 ({(row['rating'] or '').capitalize()})"
             lines.append(f"{i}. {row['question']} — {result}")
         by_family: dict[str, list[int]] = {}
-        for a in graded:
-            by_family.setdefault(a.family, []).append(a.grade.score)
+        for a, grade in graded:
+            by_family.setdefault(a.family, []).append(grade.score)
         weakest = sorted(((sum(s) / len(s), f) for f, s in by_family.items()))[:3]
         if weakest:
             lines.append("**Weakest topics:** " + ", ".join(f"{f} ({m:.0f})" for m, f in weakest))
@@ -319,7 +359,7 @@ class InterviewSession:
             due_next = [{"card_id": s.card_id, "question": s.question, "due": s.due} for s in states[:5]]
             if due_next:
                 lines.append("**Due next:**\n" + "\n".join(f"- {d['question']} — {_when(d['due'])}" for d in due_next))
-        mean = sum(a.grade.score for a in graded) / len(graded) if graded else None
+        mean = sum(grade.score for _, grade in graded) / len(graded) if graded else None
         if mean is not None:
             lines.append(f"Average score: **{mean:.0f}/100** over {len(graded)} answer(s).")
         return Turn("summary", "\n\n".join(lines), {"questions": rows, "weakest": [f for _, f in weakest], "due_next": due_next, "mean": mean})

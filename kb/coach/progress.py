@@ -9,15 +9,22 @@ readable SQLite database raises ProgressStoreError naming it; it is never replac
 Each profile is scheduled with fsrs's default weights until a fit of its own (kb/coach/fsrs_fit.py,
 table `fsrs_fits`) beats them on held-out reviews; the latest fit decides. `ProfileProgress.stats()`
 turns the history into the Progress tab's and `kb stats`' numbers (kb/coach/stats.py).
+
+The module is long because the store and ProfileProgress (a profile's view of it against the current
+cards) belong together: the view's contract with the knowledge base (ProfileKnowledge) names the store,
+so it cannot live in a module of its own without an import cycle.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -26,8 +33,19 @@ from kb.coach.corrections import CorrectionsStore
 from kb.coach.migrations import MIGRATIONS
 from kb.errors import ProgressStoreError
 
+if TYPE_CHECKING:
+    from fsrs.card import CardDict
+
+    from kb.coach.chat import ChatReply
+    from kb.coach.grade import Grade, Grader
+    from kb.coach.grade.calibration import GraderFit
+    from kb.embed.base import Encoder
+    from kb.notes.cards import Card
+
 DB_NAME = "progress.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
+# Key points marked on an answer: {point text: said}, or the points said.
+PointMarks = Mapping[str, bool] | list[str] | tuple[str, ...] | set[str]
 
 
 
@@ -56,7 +74,7 @@ class CardProgress:
     last_score: int | None
     reviews: int
     lapses: int
-    state: dict
+    state: CardDict
     missing_since: str | None = None
 
 
@@ -75,7 +93,7 @@ def default_path(data_dir: Path) -> Path:
 class ProgressStore(CorrectionsStore):
     """Opens (creating and migrating if needed) the database at `path`."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.RLock()
         self._check_file()
@@ -109,7 +127,7 @@ class ProgressStore(CorrectionsStore):
             if header != SQLITE_HEADER:
                 raise self._corrupt("not an SQLite database")
 
-    def _corrupt(self, exc) -> ProgressStoreError:
+    def _corrupt(self, exc: object) -> ProgressStoreError:
         return ProgressStoreError(
             f"the progress database {self.path} is unreadable or corrupt ({exc}). It was left untouched: "
             f"move it aside (mv '{self.path}' '{self.path}.bad') to start fresh, restore a backup, "
@@ -135,7 +153,7 @@ class ProgressStore(CorrectionsStore):
                     db.execute("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)", (number, name, _iso(_now())))
 
     @contextmanager
-    def _transaction(self):
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -150,10 +168,10 @@ class ProgressStore(CorrectionsStore):
         with self._lock:
             self._db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> ProgressStore:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- profiles --------------------------------------------------------------------------------
@@ -166,7 +184,7 @@ class ProgressStore(CorrectionsStore):
             raise ProgressStoreError(f"profile name too long ({len(name)} characters; at most 64)")
         return name
 
-    def _ensure_profile(self, db, profile: str) -> None:
+    def _ensure_profile(self, db: sqlite3.Connection, profile: str) -> None:
         db.execute("INSERT OR IGNORE INTO profiles (name, created_at) VALUES (?, ?)", (profile, _iso(_now())))
 
     def profiles(self) -> list[str]:
@@ -174,7 +192,8 @@ class ProgressStore(CorrectionsStore):
             return [row[0] for row in self._db.execute("SELECT name FROM profiles ORDER BY name")]
 
     # ---- reviews ---------------------------------------------------------------------------------
-    def record_review(self, profile: str, card, answer: str, score: int, rating: str | None = None, hints: int = 0, now: datetime | None = None) -> Review:
+    def record_review(self, profile: str, card: Card, answer: str, score: int, rating: str | None = None, hints: int = 0,
+                      now: datetime | None = None) -> Review:
         """Schedule the card with fsrs and write the review and the new state in one transaction."""
         profile = self.clean_profile(profile)
         now = now or _now()
@@ -193,11 +212,13 @@ class ProgressStore(CorrectionsStore):
                  scheduling.dumps(before) if before else None, scheduling.dumps(after)),
             )
             review_id = cursor.lastrowid
+            assert review_id is not None  # set by the INSERT
             self._write_state(db, profile, card.id, card.family, card.question, after, int(score), review_id, now,
                               new_lapse=rating == "again" and before is not None)
         return Review(review_id, profile, card.id, card.family, card.question, _iso(now), answer or "", int(score), suggested, rating, int(hints), after["due"])
 
-    def _write_state(self, db, profile, card_id, family, question, state, score, review_id, now, new_lapse) -> None:
+    def _write_state(self, db: sqlite3.Connection, profile: str, card_id: str, family: str, question: str, state: CardDict, score: int, review_id: int,
+                     now: datetime, new_lapse: bool) -> None:
         db.execute(
             "INSERT INTO card_state (profile, card_id, family, question, fsrs_state, due, last_score, last_review_id, reviews, lapses, "
             "updated_at, missing_since) "
@@ -238,9 +259,9 @@ class ProgressStore(CorrectionsStore):
         return self._review_from_row(row)
 
     @staticmethod
-    def _review_from_row(row) -> Review:
+    def _review_from_row(row: sqlite3.Row) -> Review:
         return Review(row["id"], row["profile"], row["card_id"], row["family"], row["question"], row["reviewed_at"], row["answer"], row["score"],
-                      row["suggested_rating"], row["rating"], row["hints"], scheduling.loads(row["state_after"])["due"])
+                      row["suggested_rating"], row["rating"], row["hints"], _stored_state(row["state_after"])["due"])
 
     def reviews(self, profile: str, card_id: str | None = None) -> list[Review]:
         profile = self.clean_profile(profile)
@@ -258,7 +279,7 @@ class ProgressStore(CorrectionsStore):
             rows = self._db.execute("SELECT * FROM card_state WHERE profile=?", (profile,)).fetchall()
         return {
             row["card_id"]: CardProgress(row["card_id"], row["family"], row["question"], row["due"], row["last_score"], row["reviews"],
-                                         row["lapses"], scheduling.loads(row["fsrs_state"]), row["missing_since"])
+                                         row["lapses"], _stored_state(row["fsrs_state"]), row["missing_since"])
             for row in rows
         }
 
@@ -269,7 +290,7 @@ class ProgressStore(CorrectionsStore):
         states.sort(key=lambda s: s.due)
         return states[:limit] if limit else states
 
-    def reconcile(self, profile: str, card_ids) -> list[CardProgress]:
+    def reconcile(self, profile: str, card_ids: Iterable[str]) -> list[CardProgress]:
         """Compare stored cards with the cards that exist now: mark the missing (history kept), clear the returned.
 
         Returns the cards with progress that are missing from the notes.
@@ -287,10 +308,10 @@ class ProgressStore(CorrectionsStore):
         return [s for s in self.card_states(profile).values() if s.missing_since]
 
     # ---- FSRS parameters fitted per profile --------------------------------------------------------
-    def _parameters(self, db, profile: str) -> list[float] | None:
+    def _parameters(self, db: sqlite3.Connection, profile: str) -> list[float] | None:
         """The weights that schedule this profile's reviews: the latest fit's if it was adopted, else None (fsrs's defaults)."""
         row = db.execute("SELECT parameters, adopted FROM fsrs_fits WHERE profile=? ORDER BY id DESC LIMIT 1", (profile,)).fetchone()
-        return scheduling.loads(row[0]) if row and row[1] else None
+        return _load_parameters(row[0]) if row and row[1] else None
 
     def record_fit(self, profile: str, result: fsrs_fit.FitResult) -> None:
         """Store a fit (adopted or rejected); the latest one decides which weights schedule the profile."""
@@ -302,7 +323,7 @@ class ProgressStore(CorrectionsStore):
             db.execute(
                 "INSERT INTO fsrs_fits (profile, fitted_at, parameters, reviews, train_reviews, holdout_reviews, loss_default, loss_fitted, "
                 "rmse_default, rmse_fitted, adopted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (profile, result.fitted_at, scheduling.dumps(list(result.parameters)), result.reviews, result.train_reviews, result.holdout_reviews,
+                (profile, result.fitted_at, _dump_parameters(list(result.parameters)), result.reviews, result.train_reviews, result.holdout_reviews,
                  result.loss_default, result.loss_fitted, result.rmse_default, result.rmse_fitted, int(result.adopted)),
             )
 
@@ -313,7 +334,7 @@ class ProgressStore(CorrectionsStore):
             rows = self._db.execute("SELECT * FROM fsrs_fits WHERE profile=? ORDER BY id", (profile,)).fetchall()
         return [
             fsrs_fit.FitResult("adopted" if row["adopted"] else "rejected", "", row["fitted_at"], row["reviews"], row["train_reviews"],
-                               row["holdout_reviews"], scheduling.loads(row["parameters"]), row["loss_default"], row["loss_fitted"],
+                               row["holdout_reviews"], _load_parameters(row["parameters"]), row["loss_default"], row["loss_fitted"],
                                row["rmse_default"], row["rmse_fitted"])
             for row in rows
         ]
@@ -323,10 +344,10 @@ class ProgressStore(CorrectionsStore):
         return fsrs_fit.status(fits[-1] if fits else None)
 
     # ---- summaries -------------------------------------------------------------------------------
-    def mastery_by_family(self, profile: str, cards) -> list[tuple[str, float, int, int]]:
+    def mastery_by_family(self, profile: str, cards: Iterable[Card]) -> list[tuple[str, float, int, int]]:
         """(family, mastery 0-100, reviewed cards, all cards): mean last score over the family, unreviewed counted as 0."""
         states = self.card_states(profile)
-        totals: dict[str, list] = {}
+        totals: dict[str, list[float]] = {}  # family -> [score total, reviewed, cards]
         for card in cards:
             entry = totals.setdefault(card.family, [0.0, 0, 0])
             entry[2] += 1
@@ -334,7 +355,7 @@ class ProgressStore(CorrectionsStore):
             if state and state.last_score is not None:
                 entry[0] += state.last_score
                 entry[1] += 1
-        return [(family, round(total / count, 1) if count else 0.0, reviewed, count) for family, (total, reviewed, count) in totals.items()]
+        return [(family, round(total / count, 1) if count else 0.0, int(reviewed), int(count)) for family, (total, reviewed, count) in totals.items()]
 
     def reviews_per_day(self, profile: str) -> list[tuple[str, int, float]]:
         """(day, number of reviews, mean score) in date order."""
@@ -347,7 +368,8 @@ class ProgressStore(CorrectionsStore):
 
     def integrity_check(self) -> str:
         with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            result: str = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            return result
 
     def schema(self) -> dict[str, list[tuple[str, str, int, int]]]:
         """{table: [(column, type, notnull, pk), ...]} plus index names, for the schema test."""
@@ -370,15 +392,35 @@ class ChatCheck:
     answered_from_marked_card: int  # the shipped judge's mistakes on the profile's own data
     outcomes: dict[str, int]  # what the same questions get without the marks
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         share = round(self.answered_from_marked_card / self.pairs, 3) if self.pairs else None
         return {"pairs": self.pairs, "answered_from_marked_card": self.answered_from_marked_card, "share": share, "outcomes": self.outcomes}
+
+
+class ProfileKnowledge(Protocol):
+    """What a profile's progress reads (KnowledgeBase is one): the cards, grading and its grader, the
+    encoder's model id, and the chat for "not what I asked"."""
+
+    def cards(self, family: str | list[str] | None = ...) -> list[Card]: ...
+
+    def card(self, card_id: str) -> Card: ...
+
+    def has_card(self, card_id: str) -> bool: ...
+
+    def grade(self, card_id: str | Card, answer: str, hints: int = ..., profile: str | None = ..., store: ProgressStore | None = ...) -> Grade: ...
+
+    def grader(self) -> Grader: ...
+
+    @property
+    def encoder(self) -> Encoder: ...
+
+    def ask(self, message: str, topic: str | None = ..., profile: str | None = ..., store: ProgressStore | None = ...) -> ChatReply: ...
 
 
 class ProfileProgress:
     """One profile's view of the store, against the current cards: what `KnowledgeBase.progress(profile)` returns."""
 
-    def __init__(self, store: ProgressStore, profile: str, kb):
+    def __init__(self, store: ProgressStore, profile: str, kb: ProfileKnowledge) -> None:
         self.store = store
         self.profile = store.clean_profile(profile)
         self._kb = kb
@@ -414,7 +456,8 @@ class ProfileProgress:
         """Which FSRS weights schedule this profile (defaults, or fitted on a date) and the latest fit's held-out losses."""
         return self.store.scheduler_status(self.profile)
 
-    def mark(self, card_id: str, answer: str, label: str | None = None, points=None, dismissed=None, now: datetime | None = None):
+    def mark(self, card_id: str | Card, answer: str, label: str | None = None, points: PointMarks | None = None, dismissed: Iterable[str] | None = None,
+             now: datetime | None = None) -> Grade:
         """Label an answer to a card: "right" or "wrong" as a whole, key points said (True) or not (False),
         card sentences that are "not a contradiction". Stored for this profile; adds no review and does not
         move FSRS. Returns the answer graded again with the labels read.
@@ -434,7 +477,7 @@ class ProfileProgress:
     def corrections(self) -> dict[str, int]:
         return self.store.correction_counts(self.profile)
 
-    def not_what_i_asked(self, question: str, card_id: str, now: datetime | None = None):
+    def not_what_i_asked(self, question: str, card_id: str, now: datetime | None = None) -> ChatReply:
         """Mark a chat reply wrong: `card_id` does not answer `question`. For this profile that question is
         never answered from that card again. Returns the question asked again, with the mark read."""
         card = self._kb.card(card_id)
@@ -453,7 +496,7 @@ class ProfileProgress:
             same_card += reply.outcome == "answer" and reply.card is not None and reply.card.id == card_id
         return ChatCheck(len(pairs), same_card, outcomes)
 
-    def calibrate_grader(self, now: datetime | None = None):
+    def calibrate_grader(self, now: datetime | None = None) -> GraderFit:
         """Refit the grader's few weights to this profile's right/wrong labels (kb/coach/grade/calibration.py);
         stored, and used for this profile only if they order its latest labels better than the defaults."""
         from kb.coach.grade.calibration import fit
@@ -473,9 +516,26 @@ class ProfileProgress:
         return result
 
 
-def _stored_vectors(grade):
+def _stored_vectors(grade: Grade) -> np.ndarray | None:
     """What a labelled answer keeps of its embeddings: its sentences' rows, then the whole answer's."""
     if grade.vector is None:
         return None
     sentences = grade.sentence_vectors if grade.sentence_vectors is not None else np.zeros((0, len(grade.vector)), dtype=np.float32)
     return np.vstack([sentences, grade.vector[None, :]])
+
+
+def _stored_state(text: str) -> CardDict:
+    """An fsrs state column: NOT NULL and written by scheduling.dumps, so never empty (loads gives None only for no text)."""
+    return cast("CardDict", scheduling.loads(text))
+
+
+def _dump_parameters(parameters: list[float]) -> str:
+    """FSRS weights as stored in fsrs_fits.parameters (JSON, as scheduling.dumps writes a state)."""
+    return json.dumps(parameters, sort_keys=True)
+
+
+def _load_parameters(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    parameters: list[float] = json.loads(text)  # written by _dump_parameters
+    return parameters

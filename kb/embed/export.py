@@ -16,7 +16,9 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,6 +34,12 @@ from kb.embed.onnx import (
 from kb.embed.torch_encoder import embedding_dimension, reference_vectors
 from kb.fileio import file_sha256, write_text_atomic
 
+if TYPE_CHECKING:  # torch, transformers and sentence-transformers load only when exporting
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from transformers import PreTrainedConfig
+
 FUSED_FILE, PLAIN_FILE = "model.fused.onnx", "model.plain.onnx"  # only inside the temporary export folder
 
 
@@ -39,7 +47,7 @@ class ExportFailed(Exception):
     """The model could not be exported or its export disagrees with sentence-transformers."""
 
 
-def describe_pipeline(st_model) -> dict:
+def describe_pipeline(st_model: SentenceTransformer) -> dict[str, Any]:
     """What the numpy side must do after the transformer; ExportFailed for shapes it cannot reproduce."""
     names = [type(module).__name__ for module in st_model]
     if len(names) < 2 or names[0] != "Transformer" or names[1] != "Pooling" or any(n != "Normalize" for n in names[2:]):
@@ -56,14 +64,27 @@ def describe_pipeline(st_model) -> dict:
     return {
         "pooling": pooling,
         "normalize": "Normalize" in names,
-        "max_seq_length": int(st_model.max_seq_length),
+        "max_seq_length": _max_seq_length(st_model),
         "dim": embedding_dimension(st_model),
         "input_names": inputs,
         "pad_id": int(tokenizer.pad_token_id or 0),
     }
 
 
-def export_transformer(st_model, input_names: list[str], target: Path) -> str:
+def _transformer(st_model: SentenceTransformer) -> Transformer:
+    """The first module of the chain, a Transformer (describe_pipeline checks the chain; the model's [0] is typed as any module)."""
+    return cast("Transformer", st_model[0])
+
+
+def _max_seq_length(st_model: SentenceTransformer) -> int:
+    """The longest input the model takes; ExportFailed when it does not say (sentence-transformers allows None)."""
+    length = st_model.max_seq_length
+    if length is None:
+        raise ExportFailed("the model does not say its maximum sequence length")
+    return int(length)
+
+
+def export_transformer(st_model: SentenceTransformer, input_names: list[str], target: Path) -> str:
     """torch.onnx.export of the transformer body: token ids -> last hidden state, batch and length dynamic.
 
     Attention is exported in its "eager" form (plain matmuls and softmax, the same arithmetic as
@@ -73,16 +94,18 @@ def export_transformer(st_model, input_names: list[str], target: Path) -> str:
     """
     import torch
 
-    body = st_model[0].auto_model.eval()
+    body: torch.nn.Module = _transformer(st_model).auto_model  # typed as a torch module: transformers leaves its eval() unannotated
+    body.eval()  # returns body itself
 
     class HiddenStates(torch.nn.Module):
-        def __init__(self, model):
+        def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
             extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+            hidden: torch.Tensor = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+            return hidden
 
     # A padded example, so the masking path is part of the traced graph.
     example = {
@@ -93,8 +116,8 @@ def export_transformer(st_model, input_names: list[str], target: Path) -> str:
     example["attention_mask"][1, 9:] = 0
     args = tuple(example[name] for name in input_names)
     batch = torch.export.Dim("batch")
-    length = torch.export.Dim("length", max=max(int(st_model.max_seq_length), 16))
-    exporters = {
+    length = torch.export.Dim("length", max=max(_max_seq_length(st_model), 16))
+    exporters: dict[str, dict[str, Any]] = {  # keyword arguments of torch.onnx.export
         "torchscript": dict(dynamo=False, opset_version=17, dynamic_axes={name: {0: "batch", 1: "length"} for name in [*input_names, "last_hidden_state"]}),
         "dynamo": dict(dynamo=True, external_data=False, dynamic_shapes={name: {0: batch, 1: length} for name in input_names}),
     }
@@ -111,7 +134,7 @@ def export_transformer(st_model, input_names: list[str], target: Path) -> str:
 
 
 @contextlib.contextmanager
-def _eager_attention(body):
+def _eager_attention(body: torch.nn.Module) -> Iterator[None]:
     setter = getattr(body, "set_attn_implementation", None)
     before = getattr(body.config, "_attn_implementation", None)
     try:
@@ -127,7 +150,7 @@ def _eager_attention(body):
 
 
 @contextlib.contextmanager
-def _quiet_exporter():
+def _quiet_exporter() -> Iterator[None]:
     """The exporters narrate their steps on stdout, their loggers and warnings; a library stays silent."""
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
     levels = [logger.level for logger in loggers]
@@ -148,7 +171,7 @@ def _quiet_exporter():
 FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet"}
 
 
-def fuse_for_onnxruntime(source: Path, target: Path, hf_config) -> dict | None:
+def fuse_for_onnxruntime(source: Path, target: Path, hf_config: PreTrainedConfig) -> dict[str, int] | None:
     """ONNX Runtime's transformer optimizer: fused attention / skip-LayerNorm / GELU kernels.
 
     Measured on all-MiniLM-L6-v2 here: ~10 % faster short queries, ~20 % more 250-token
@@ -185,7 +208,7 @@ def short_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first[:300]}"
 
 
-def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, folder: Path) -> OnnxEncoder:
+def export_and_verify(st_model: SentenceTransformer, model_id: str, digest: str, model_path: Path, folder: Path) -> OnnxEncoder:
     """Export into a temporary sibling of `folder`, verify, then rename into place.
 
     On disagreement the folder is still written, holding only meta.json with the reason, so the
@@ -196,7 +219,8 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        meta = {"format": META_FORMAT, "model_id": model_id, "model_digest": digest, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta: dict[str, Any] = {"format": META_FORMAT, "model_id": model_id, "model_digest": digest,
+                                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         meta.update(_versions())
         try:
             meta.update(describe_pipeline(st_model))
@@ -208,8 +232,7 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
             try:
                 meta["exporter"] = export_transformer(st_model, meta["input_names"], tmp / ONNX_FILE)
                 reference = reference_vectors(st_model, VERIFICATION_TEXTS)
-                meta["fused"] = fuse_for_onnxruntime(tmp / ONNX_FILE, tmp / FUSED_FILE, st_model[0].auto_model.config)
-                cosines = None
+                meta["fused"] = fuse_for_onnxruntime(tmp / ONNX_FILE, tmp / FUSED_FILE, _transformer(st_model).auto_model.config)
                 if meta["fused"]:  # the faster graph, if it agrees as well; else the plain one
                     os.replace(tmp / ONNX_FILE, tmp / PLAIN_FILE)
                     os.replace(tmp / FUSED_FILE, tmp / ONNX_FILE)
@@ -219,7 +242,8 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
                     else:
                         meta["fused"] = None
                         os.replace(tmp / PLAIN_FILE, tmp / ONNX_FILE)
-                if not meta["fused"]:
+                        cosines = _verify(tmp, meta, model_id, reference)
+                else:
                     cosines = _verify(tmp, meta, model_id, reference)
                 meta["export_seconds"] = round(time.perf_counter() - started, 2)
             except ExportFailed:
@@ -245,17 +269,18 @@ def export_and_verify(st_model, model_id: str, digest: str, model_path: Path, fo
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _verify(folder: Path, meta: dict, model_id: str, reference: np.ndarray) -> np.ndarray:
+def _verify(folder: Path, meta: dict[str, Any], model_id: str, reference: np.ndarray) -> np.ndarray:
     """Per-text cosine between the export in `folder` (one by one and batched) and sentence-transformers."""
     onnx_stat = (folder / ONNX_FILE).stat()
     meta["onnx_file"] = {"size": onnx_stat.st_size, "mtime_ns": onnx_stat.st_mtime_ns, "sha256": file_sha256(folder / ONNX_FILE)}
     encoder = OnnxEncoder(folder, model_id=model_id, meta=meta)
     one_by_one = np.stack([encoder.encode_query(t) for t in VERIFICATION_TEXTS])
     batched = encoder.encode(VERIFICATION_TEXTS, batch_size=8)
-    return np.minimum(agreement(one_by_one, reference), agreement(batched, reference))
+    cosines: np.ndarray = np.minimum(agreement(one_by_one, reference), agreement(batched, reference))
+    return cosines
 
 
-def _publish(tmp: Path, folder: Path, meta: dict) -> None:
+def _publish(tmp: Path, folder: Path, meta: dict[str, Any]) -> None:
     """meta.json last, then one rename: readers see a complete export or none."""
     write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=1))
     if folder.exists():
@@ -274,5 +299,5 @@ def _publish(tmp: Path, folder: Path, meta: dict) -> None:
             raise
 
 
-def _versions() -> dict:
+def _versions() -> dict[str, str | None]:
     return {name: installed_version(name) for name in ("torch", "onnxruntime", "tokenizers", "sentence-transformers")}

@@ -22,10 +22,10 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,7 +35,10 @@ from kb.notes.cards import Card
 from kb.notes.corpus import PARSER_VERSION, CorpusParse, Problem, assign_unique_ids, load_corpus, note_paths, parse_note_file
 
 if TYPE_CHECKING:
+    import faiss
+
     from kb.embed.base import Encoder, Progress
+    from kb.retrieval.lexical import LexicalIndex, PhraseMatcher
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -55,14 +58,14 @@ TEMP_FILE_GRACE_S = 60.0  # a temporary file older than this is from a killed wr
 class IndexData:
     cards: list[Card]
     vectors: np.ndarray  # [n, 2, dim]
-    faiss_index: object
+    faiss_index: faiss.Index
     problems: list[Problem]
     note_hashes: dict[str, str]
     model_id: str
-    lexical: object | None = None  # kb.retrieval.lexical.LexicalIndex over the cards, when stored or built
+    lexical: LexicalIndex | None = None  # kb.retrieval.lexical.LexicalIndex over the cards, when stored or built
     lexical_problem: str | None = None  # why a stored lexical index could not be used
-    encoder: dict = field(default_factory=dict)  # model digest, ONNX export and backends (kb.embed.encoder_record)
-    vocabulary: dict = field(default_factory=dict)  # the vocabulary packs and files the lexical index was built with
+    encoder: dict[str, Any] = field(default_factory=dict)  # model digest, ONNX export and backends (kb.embed.encoder_record)
+    vocabulary: dict[str, Any] = field(default_factory=dict)  # the vocabulary packs and files the lexical index was built with
 
 
 @dataclass
@@ -93,11 +96,12 @@ def corpus_hashes(corpus: Path, max_bytes: int) -> dict[str, str]:
     return hashes
 
 
-def make_faiss_index(flat_vectors: np.ndarray):
+def make_faiss_index(flat_vectors: np.ndarray) -> faiss.Index:
     """Exact inner product for small corpora; an HNSW graph above EXACT_SEARCH_MAX_ROWS rows."""
     import faiss
 
     dim = flat_vectors.shape[1] if flat_vectors.ndim == 2 and flat_vectors.shape[0] else 384
+    index: faiss.Index
     if flat_vectors.shape[0] > EXACT_SEARCH_MAX_ROWS:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -109,7 +113,7 @@ def make_faiss_index(flat_vectors: np.ndarray):
     return index
 
 
-def _atomic_write(path: Path, write) -> str:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> str:
     """Write through a temporary file in the same folder, then rename over the target.
 
     Returns the sha256 of what was written, taken before the rename, so the manifest pins this
@@ -130,7 +134,7 @@ def _atomic_write(path: Path, write) -> str:
 
 
 @contextlib.contextmanager
-def _index_lock(index_dir: Path, exclusive: bool):
+def _index_lock(index_dir: Path, exclusive: bool) -> Iterator[None]:
     """One writer at a time per index folder, and no reader while it writes.
 
     Two `kb build`s at once queue up instead of mixing files, and a reader never sees a new
@@ -152,7 +156,7 @@ def _index_lock(index_dir: Path, exclusive: bool):
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _write_lock(index_dir: Path):
+def _write_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
     return _index_lock(index_dir, exclusive=True)
 
 
@@ -172,7 +176,7 @@ def remove_leftovers(index_dir: Path, older_than_s: float = TEMP_FILE_GRACE_S) -
             pass
 
 
-def read_manifest(index_dir: Path) -> dict:
+def read_manifest(index_dir: Path) -> dict[str, Any]:
     path = index_dir / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -190,7 +194,7 @@ def read_manifest(index_dir: Path) -> dict:
     return manifest
 
 
-def load_index(index_dir: Path, synonyms=None) -> IndexData:
+def load_index(index_dir: Path, synonyms: PhraseMatcher | None = None) -> IndexData:
     """Load and verify an index folder. Raises FileNotFoundError or IndexCorruptError.
 
     `synonyms` is the vocabulary's PhraseMatcher: a stored lexical index built with another one is not used."""
@@ -200,7 +204,7 @@ def load_index(index_dir: Path, synonyms=None) -> IndexData:
         return _load_verified(index_dir, synonyms)
 
 
-def _load_verified(index_dir: Path, synonyms=None) -> IndexData:
+def _load_verified(index_dir: Path, synonyms: PhraseMatcher | None = None) -> IndexData:
     import faiss
 
     manifest = read_manifest(index_dir)
@@ -226,12 +230,13 @@ def _load_verified(index_dir: Path, synonyms=None) -> IndexData:
     # Cards read by another parser version may be wrong: forget the note hashes, so every note is
     # parsed again (its unchanged cards keep their vectors).
     notes = manifest["notes"] if manifest.get("parser") == PARSER_VERSION else {}
-    encoder = manifest.get("encoder") if isinstance(manifest.get("encoder"), dict) else {}
-    vocabulary = manifest.get("vocabulary") if isinstance(manifest.get("vocabulary"), dict) else {}
-    return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem, encoder, vocabulary)
+    encoder, vocabulary = manifest.get("encoder"), manifest.get("vocabulary")
+    return IndexData(cards, vectors, faiss_index, problems, notes, manifest["model"], lexical, lexical_problem,
+                     encoder if isinstance(encoder, dict) else {}, vocabulary if isinstance(vocabulary, dict) else {})
 
 
-def _load_lexical(index_dir: Path, manifest: dict, documents: int, synonyms=None):
+def _load_lexical(index_dir: Path, manifest: dict[str, Any], documents: int,
+                  synonyms: PhraseMatcher | None = None) -> tuple[LexicalIndex | None, str | None]:
     """The stored lexical index, or (None, why not). None without a reason: an index from before kb stored one."""
     from kb.retrieval.lexical import LexicalIndex, StoredLexicalError
 
@@ -259,6 +264,7 @@ def store_lexical(index_dir: Path, data: IndexData) -> bool:
             manifest = read_manifest(index_dir)
             if manifest.get("notes") != data.note_hashes or manifest.get("cards") != len(data.cards) or manifest.get("model") != data.model_id:
                 return False
+            assert data.lexical is not None, "store_lexical stores data.lexical: set it first"
             manifest["files"][LEXICAL_FILE] = _atomic_write(index_dir / LEXICAL_FILE, data.lexical.save)
             manifest["vocabulary"] = data.vocabulary
             _atomic_write(index_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))

@@ -20,17 +20,24 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from itertools import compress, count, filterfalse, repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.vocab import STOPWORDS, WORD_RE, lower, plain_words, stem_all, stemmer, synonym_groups, words
 
+if TYPE_CHECKING:
+    from kb.notes.cards import Card
+
 CONCEPT_PREFIX = "concept:"  # never produced by WORD_RE, so it cannot collide with a real word
 PHRASE_WORD_WEIGHT = 0.25  # weight of the raw words of a recognised synonym phrase in a query
 LETTERS = 26
 LEXICAL_FORMAT = 1  # layout and tokenisation of a stored lexical index; bump it when either changes
+# BM25 scores as a sparse matrix stored token by token (CSR): data, indices (document rows), indptr
+ScoreMatrix = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class PhraseMatcher:
@@ -58,6 +65,7 @@ class PhraseMatcher:
         for i in compress(count(), map(self.longest_from.__contains__, stems)):
             if i < free_from:
                 continue
+            key: tuple[str, ...]
             end, key, match = i + 1, (stems[i],), None
             while key in self._prefixes:  # the longest phrase wins: remember the last full match
                 if key in self.phrases:
@@ -127,7 +135,7 @@ def document_tokens(text: str, synonyms: PhraseMatcher, vocabulary: dict[str, in
     return tokens
 
 
-class _StemCache(dict):
+class _StemCache(dict[str, str]):
     """word -> stem; a word is stemmed the first time it is looked up (PyStemmer stems word by word)."""
 
     def __missing__(self, word: str) -> str:
@@ -179,7 +187,7 @@ def query_token_weights(text: str, synonyms: PhraseMatcher) -> dict[str, float]:
     seq = plain_words(text)
     stems = stemmer().stemWords(seq)
     weights: dict[str, float] = {}
-    covered = set()
+    covered: set[int] = set()
     for start, end, groups in synonyms.spans(stems):
         covered.update(range(start, end))
         for g in groups:
@@ -261,7 +269,7 @@ class TypoCorrector:
         return best
 
 
-def card_document(card) -> str:
+def card_document(card: Card) -> str:
     """The text BM25 indexes for a card: the question twice (it names the topic), the family, the answer."""
     return f"{card.question}\n{card.question}\n{card.family}\n{card.answer_text}"
 
@@ -281,28 +289,34 @@ class LexicalIndex:
         tokenizer = CorpusTokenizer(self.synonyms)
         corpus_tokens = [tokenizer.tokens(t) for t in texts]
         token_ids: dict[str, int] = {}
-        matrix = None
+        matrix: ScoreMatrix | None = None
         if any(corpus_tokens):
             import bm25s
 
             retriever = bm25s.BM25(k1=k1, b=b)
             retriever.index(corpus_tokens, show_progress=False)
             token_ids = retriever.vocab_dict
-            matrix = tuple(np.asarray(retriever.scores[key]) for key in ("data", "indices", "indptr"))
+            scores = retriever.scores
+            matrix = (np.asarray(scores["data"]), np.asarray(scores["indices"]), np.asarray(scores["indptr"]))
         self._install(len(texts), dict(tokenizer.vocabulary), token_ids, matrix)
 
     @classmethod
-    def for_cards(cls, cards, synonyms: PhraseMatcher | None = None) -> LexicalIndex:
+    def for_cards(cls, cards: Iterable[Card], synonyms: PhraseMatcher | None = None) -> LexicalIndex:
         return cls([card_document(c) for c in cards], synonyms)
 
-    def _install(self, size: int, vocabulary: dict[str, int], token_ids: dict[str, int], matrix) -> None:
+    def _install(self, size: int, vocabulary: dict[str, int], token_ids: dict[str, int], matrix: ScoreMatrix | None) -> None:
         self.size = size
         self.vocabulary = vocabulary
         self.typos = TypoCorrector(vocabulary)
         self._corrected: dict[str, str] = {}
         self._token_ids = token_ids
         self._empty = matrix is None or size == 0
-        self._data, self._indices, self._indptr = matrix if matrix is not None else (None, None, None)
+        # Without a matrix (no tokens), empty arrays stand in: every read of them is behind `self._empty`.
+        nothing = np.zeros(0, dtype=np.float32)
+        self._data: np.ndarray
+        self._indices: np.ndarray
+        self._indptr: np.ndarray
+        self._data, self._indices, self._indptr = matrix if matrix is not None else (nothing, nothing.astype(np.int32), nothing.astype(np.int32))
 
     def correct(self, word: str) -> str:
         """The corpus word closest to an unknown query word, or the word itself."""
@@ -330,7 +344,7 @@ class LexicalIndex:
         return cached
 
     def _correct_text(self, query: str) -> str:
-        def fix(match: re.Match) -> str:
+        def fix(match: re.Match[str]) -> str:
             original = match.group(0)
             fixed = "-".join(self.correct(p) for p in original.lower().replace("'", "").split("-"))
             return original if fixed == original.lower().replace("'", "") else fixed
@@ -352,7 +366,7 @@ class LexicalIndex:
         for token, weight in weights.items():
             if token in self._token_ids:
                 by_weight[weight].append(token)
-        out = zeros
+        out: np.ndarray = zeros
         for weight, tokens in by_weight.items():
             out = out + weight * self._token_scores([self._token_ids[t] for t in tokens])
         return out
@@ -383,7 +397,7 @@ class LexicalIndex:
         if [self._token_ids[t] for t in tokens] != list(range(len(tokens))):
             raise ValueError("token ids are not 0..n-1")
         empty = np.zeros(0, dtype=np.float32)
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "format": np.array([LEXICAL_FORMAT], dtype=np.int64),
             "glossary": _blob([self.synonyms.signature]),
             "params": np.array([self.k1, self.b], dtype=np.float64),
@@ -398,7 +412,7 @@ class LexicalIndex:
             "empty": np.array([self._empty]),
         }
         with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, allow_pickle=True, **arrays)  # numpy's default, named so mypy does not match **arrays to it
 
     @classmethod
     def load(cls, path: Path, documents: int, synonyms: PhraseMatcher | None = None) -> LexicalIndex:
@@ -430,7 +444,7 @@ class LexicalIndex:
         index = cls.__new__(cls)
         index.synonyms = synonyms
         index.k1, index.b = (float(x) for x in arrays["params"])
-        matrix = None
+        matrix: ScoreMatrix | None = None
         if not bool(arrays["empty"][0]):
             matrix = (arrays["data"], arrays["indices"], arrays["indptr"])
             if not _consistent(*matrix, tokens=len(tokens), documents=size):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -15,6 +16,18 @@ from kb.retrieval.search import _card_scores, fuse
 
 SAMPLE = 500  # card questions asked when recalibrating: enough for stable moments at any corpus size
 UNIVERSE = 2000  # cards they are asked against (both models embed these)
+
+
+class RecalibrationRecord(TypedDict):
+    """A Recalibration as JSON (what `kb calibrate model --json` prints and the index folder keeps)."""
+
+    model: str
+    cards: int
+    shipped: dict[str, float]
+    values: dict[str, float]
+    moments: dict[str, list[float]]
+    computed_at: str
+    kept_with_shipped_values: list[str]  # the thresholds fitted on labels, kept at the shipped values
 
 
 @dataclass
@@ -26,7 +39,7 @@ class Recalibration:
     moments: dict[str, list[float]]  # scale -> [shipped mean, shipped sd, model mean, model sd]
     computed_at: str
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> RecalibrationRecord:
         return {"model": self.model, "cards": self.cards, "shipped": self.shipped, "values": self.values, "moments": self.moments,
                 "computed_at": self.computed_at, "kept_with_shipped_values": [t.name for t in THRESHOLDS if t.needs_labels]}
 

@@ -24,13 +24,19 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from kb.config import setting
 from kb.ui.nav import NAV_JS, OPEN_CARD_ELEM_ID, TAB_BROWSE, TAB_CHAT, TAB_SEARCH, Nav
 
 if TYPE_CHECKING:
     import threading
+
+    import gradio as gr
+    from gradio.routes import App
+
+    from kb.knowledge import KnowledgeBase
 
 UI_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
@@ -47,7 +53,14 @@ OPTIONAL_TABS = [
 ]
 
 
-def _optional_tab(module_name: str):
+class LaunchOptions(TypedDict):
+    """What launch_options() gives demo.launch()."""
+
+    css: str
+    head: str
+
+
+def _optional_tab(module_name: str) -> ModuleType | None:
     name = f"kb.ui.{module_name}"
     try:
         return importlib.import_module(name)
@@ -57,13 +70,14 @@ def _optional_tab(module_name: str):
         raise
 
 
-def build_app(kb, **services):
+def build_app(kb: KnowledgeBase, **services: Any) -> gr.Blocks:
     """The whole app as a gr.Blocks (not launched)."""
     import gradio as gr
 
     from kb.ui import browse_tab, chat_tab, search_tab
 
     extra_tabs = list(services.pop("extra_tabs", None) or [])
+    demo: gr.Blocks  # gradio leaves Blocks.__enter__ unannotated
     with gr.Blocks(title="kb — ML interview notes", analytics_enabled=False) as demo:
         nav = Nav(kb=kb, demo=demo)
         gr.Markdown("## kb · your ML interview notes, offline", elem_id="kb-title")
@@ -88,11 +102,11 @@ def build_app(kb, **services):
                     build_tab(kb, nav, **services)
         nav.wire()
         browse_tab.wire_deep_link(kb, nav)
-    demo.kb_nav = nav  # for tests and for tabs that need it after build
+    demo.kb_nav = nav  # type: ignore[attr-defined]  # our own attribute on gradio's Blocks: for tests and for tabs that need it after build
     return demo
 
 
-def launch_options() -> dict:
+def launch_options() -> LaunchOptions:
     """css and head for demo.launch() (Gradio 6 moved them out of Blocks())."""
     from kb.ui.images import image_policy_head  # with remote images off, the browser refuses them too
 
@@ -110,7 +124,7 @@ def queue_concurrency() -> int:
     return int(raw)
 
 
-def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
+def launch(demo: gr.Blocks, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs: Any) -> tuple[App, str, str]:
     """Serve the app (blocks unless prevent_thread_lock=True is passed)."""
     demo.queue(default_concurrency_limit=queue_concurrency())
     return demo.launch(server_name=host, server_port=port, footer_links=[], quiet=kwargs.pop("quiet", True), **launch_options(), **kwargs)
@@ -125,7 +139,7 @@ def prefetch_gradio() -> threading.Thread:
     return thread
 
 
-def serve(kb, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
+def serve(kb: KnowledgeBase, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs: Any) -> tuple[App, str, str]:
     """Build the app over an opened KnowledgeBase and serve it (blocks unless prevent_thread_lock=True)."""
     from kb.errors import KbError
 

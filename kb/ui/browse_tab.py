@@ -1,27 +1,36 @@
 """Browse tab: families with counts, a family's questions, and the card view (with previous/next)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from kb.ui.card_view import CardParts, card_parts, note_warnings_md, problems_by_note
 from kb.ui.render import LATEX_DELIMITERS
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
 
 SHOW_CARD_ON_PHONE_JS = """() => { const card = document.getElementById('kb-card-header');
   if (card && window.innerWidth <= 640) window.scrollTo({ top: Math.max(0, card.getBoundingClientRect().top + window.scrollY - 8) });
   return []; }"""
 
 
-def family_choices(kb) -> list[tuple[str, str]]:
+def family_choices(kb: KnowledgeBase) -> list[tuple[str, str]]:
     """(label with card count, family name) for every family, in corpus order."""
     return [(f"{name} ({count})", name) for name, count in kb.families()]
 
 
-def question_choices(kb, family: str | None) -> list[tuple[str, str]]:
+def question_choices(kb: KnowledgeBase, family: str | None) -> list[tuple[str, str]]:
     """(question, card id) for the cards of a family; none for an unknown family."""
     if not family:
         return []
     return [(card.question, card.id) for card in kb.family_cards(family)]
 
 
-def step(kb, card_id: str, direction: int) -> str:
+def step(kb: KnowledgeBase, card_id: str, direction: int) -> str:
     """The id of the previous (-1) or next (+1) card in the same family; the same id at either end."""
     parts = card_parts(kb, card_id)
     if not parts.found:
@@ -30,17 +39,17 @@ def step(kb, card_id: str, direction: int) -> str:
     return target or card_id
 
 
-def notes_with_problems_md(kb) -> str:
+def notes_with_problems_md(kb: KnowledgeBase) -> str:
     """Every note with warnings, each with all of them; empty when every note read cleanly."""
     return "\n\n".join(note_warnings_md(problems, note, limit=None) for note, problems in problems_by_note(kb).items())
 
 
-def default_card_id(kb) -> str:
+def default_card_id(kb: KnowledgeBase) -> str:
     cards = kb.cards()
     return cards[0].id if cards else ""
 
 
-def build(kb, nav, **_services):
+def build(kb: KnowledgeBase, nav: Nav, **_services: Any) -> None:
     import gradio as gr
 
     first = card_parts(kb, default_card_id(kb))
@@ -65,7 +74,7 @@ def build(kb, nav, **_services):
 
     outputs = [families, questions, header, answer, see_also, prev_btn, position, next_btn, current]
 
-    def render(card_id: str) -> tuple:
+    def render(card_id: str) -> tuple[Any, ...]:  # gradio updates for `outputs`
         parts: CardParts = card_parts(kb, card_id)
         if not parts.found:
             return (gr.skip(), gr.skip(), parts.header_md, "", "", gr.Button(interactive=False), "", gr.Button(interactive=False), "")
@@ -90,7 +99,7 @@ def build(kb, nav, **_services):
         api_visibility="undocumented",
     )
 
-    def pick_family(family: str):
+    def pick_family(family: str) -> gr.Radio:
         choices = question_choices(kb, family)
         return gr.Radio(choices=choices, value=None)
 
@@ -102,7 +111,7 @@ def build(kb, nav, **_services):
     next_btn.click(lambda cid: render(step(kb, cid, +1)), inputs=current, outputs=outputs, show_progress="hidden", queue=False)
 
 
-def deep_link_card(query_params) -> str | None:
+def deep_link_card(query_params: Mapping[str, str] | None) -> str | None:
     """The card id asked for by `?card=<id>` (only ever looked up in kb, never used as a path)."""
     value = (query_params or {}).get("card")
     if value is None:
@@ -110,11 +119,11 @@ def deep_link_card(query_params) -> str | None:
     return str(value).strip()[:300]
 
 
-def wire_deep_link(kb, nav) -> None:
+def wire_deep_link(kb: KnowledgeBase, nav: Nav) -> None:
     """`/?card=<id>` opens the app on that card (unknown id: a clear message in the card view)."""
     import gradio as gr
 
-    def on_load(request: gr.Request):
+    def on_load(request: gr.Request) -> tuple[Any, ...]:  # gradio resolves these annotations: keep them runtime names
         card_id = deep_link_card(dict(request.query_params) if request is not None else {})
         if card_id is None:
             return tuple(gr.skip() for _ in nav.open_card_outputs)

@@ -1,11 +1,17 @@
 """One card as UI parts: header, typeset answer, source, see-also links, previous/next in its family."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kb.errors import KbError
 from kb.ui.images import rewrite_images
 from kb.ui.render import card_link_html, escape_text, keep_indentation, note_markdown, protect_currency
+
+if TYPE_CHECKING:
+    from kb import Card, Link, Problem
+    from kb.knowledge import KnowledgeBase
 
 SEE_ALSO_K = 6
 SHOWN_WARNINGS = 8  # per card; the Browse tab's list of notes with problems has them all
@@ -22,7 +28,7 @@ class CardParts:
     prev_id: str | None = None
     next_id: str | None = None
     position: str = ""  # "3 / 7 in Regression"
-    links: list = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
 
 
 def not_found_parts(card_id: str) -> CardParts:
@@ -36,7 +42,7 @@ def not_found_parts(card_id: str) -> CardParts:
     return CardParts(found=False, card_id="", header_md=message)
 
 
-def family_neighbours(kb, card) -> tuple[str | None, str | None, int, int]:
+def family_neighbours(kb: KnowledgeBase, card: Card) -> tuple[str | None, str | None, int, int]:
     siblings = kb.family_cards(card.family)
     ids = [c.id for c in siblings]
     i = ids.index(card.id)
@@ -45,7 +51,7 @@ def family_neighbours(kb, card) -> tuple[str | None, str | None, int, int]:
     return prev_id, next_id, i + 1, len(ids)
 
 
-def see_also_html(links) -> str:
+def see_also_html(links: Sequence[Link]) -> str:
     if not links:
         return '<div class="kb-see-also"><p class="kb-muted">No related cards.</p></div>'
     items = []
@@ -60,7 +66,7 @@ def see_also_html(links) -> str:
     return '<div class="kb-see-also"><h4>See also</h4><ul>' + "".join(items) + "</ul></div>"
 
 
-def answer_markdown(kb, card) -> str:
+def answer_markdown(kb: KnowledgeBase, card: Card) -> str:
     """The answer with its [[wiki-links]] as links to the cards they reach (kb.links), prices safe, and its
     images offline: remote ones as links naming their host, local ones beside the note inline (kb/ui/images.py)."""
     root = kb.config.corpus
@@ -72,7 +78,7 @@ def answer_markdown(kb, card) -> str:
     return keep_indentation(protect_currency(rewrite_images(linked, note_dir=note_dir, root=root)))
 
 
-def note_warnings_md(problems, note: str, limit: int | None = SHOWN_WARNINGS) -> str:
+def note_warnings_md(problems: Sequence[Problem], note: str, limit: int | None = SHOWN_WARNINGS) -> str:
     """A note's warnings as a short markdown list (escaped), with the command that explains them."""
     if not problems:
         return ""
@@ -86,15 +92,15 @@ def note_warnings_md(problems, note: str, limit: int | None = SHOWN_WARNINGS) ->
     return "\n".join(lines)
 
 
-def problems_by_note(kb) -> dict[str, list]:
+def problems_by_note(kb: KnowledgeBase) -> dict[str, list[Problem]]:
     """Every note with warnings, and its warnings, in corpus order."""
-    found: dict[str, list] = {}
+    found: dict[str, list[Problem]] = {}
     for problem in kb.problems:
         found.setdefault(problem.file, []).append(problem)
     return found
 
 
-def card_parts(kb, card_id: str) -> CardParts:
+def card_parts(kb: KnowledgeBase, card_id: str) -> CardParts:
     """Everything the card view shows for `card_id`; an unknown id gives a clear message, never an error."""
     if not kb.has_card(card_id):
         return not_found_parts(card_id)

@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
 from kb import ChatReply, KbError
 from kb.ui import voice
-from kb.ui.interview_tab import progress_store
+from kb.ui.interview_tab import ChatMessage, progress_store
 from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
 
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from kb import ProgressStore
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
+
 MAX_FOLLOW_UPS = 3
+
+
+
+class Answered(TypedDict):
+    """What "Not what I asked" marks: the question of an answer and the card it came from (kept in a gr.State)."""
+
+    question: str
+    card: str
+
 
 PLACEHOLDER = "Ask about your notes, e.g. *why does PPO clip the ratio?* Follow-ups like *how is that different from TRPO?* use the conversation so far."
 
@@ -41,6 +58,7 @@ def reply_text(reply: ChatReply) -> str:
         lines.append("Try rephrasing with the terms your notes use, or one of the nearest cards below.")
         return "\n\n".join(lines)
     card = reply.card
+    assert card is not None  # an answer or the closest card always has its card (only abstaining has none)
     if reply.outcome == "closest":
         lines = [f"🔶 **Your notes may not cover this.** The closest card is {_card_link(card.id, card.question)} · *{card.family}*."]
         if reply.missing:
@@ -63,8 +81,8 @@ def reply_markdown(reply: ChatReply) -> str:
     return note_markdown(reply_text(reply))
 
 
-def respond(kb, message: str, history: list | None, topic: str | None = None, profile: str | None = None,
-            store=None) -> tuple[list, str, list[str], ChatReply | None]:
+def respond(kb: KnowledgeBase, message: str, history: list[ChatMessage] | None, topic: str | None = None, profile: str | None = None,
+            store: ProgressStore | None = None) -> tuple[list[ChatMessage], str, list[str], ChatReply | None]:
     """One chat turn: (new history, cleared input, follow-up labels, the reply). `topic` is the last reply's topic;
     `profile` whose "not what I asked" marks apply (in `store`)."""
     history = list(history or [])
@@ -78,7 +96,8 @@ def respond(kb, message: str, history: list | None, topic: str | None = None, pr
     return history, "", reply.follow_ups[:MAX_FOLLOW_UPS], reply
 
 
-def not_what_i_asked(kb, store, profile: str, last: dict | None, history: list | None) -> tuple[list, list[str], ChatReply | None]:
+def not_what_i_asked(kb: KnowledgeBase, store: ProgressStore | None, profile: str, last: Answered | None,
+                     history: list[ChatMessage] | None) -> tuple[list[ChatMessage], list[str], ChatReply | None]:
     """Mark the last answer wrong for `profile` and show the question asked again: (history, follow-ups, reply)."""
     history = list(history or [])
     if not last or store is None:
@@ -95,23 +114,24 @@ def not_what_i_asked(kb, store, profile: str, last: dict | None, history: list |
     return history, reply.follow_ups[:MAX_FOLLOW_UPS], reply
 
 
-def answered(reply: ChatReply | None) -> dict | None:
+def answered(reply: ChatReply | None) -> Answered | None:
     """What "Not what I asked" would mark: the question and the card of an answer, else None."""
     if reply is None or reply.outcome != "answer" or reply.card is None:
         return None
     return {"question": reply.message, "card": reply.card.id}
 
 
-def follow_up_updates(labels: list[str]) -> list:
+def follow_up_updates(labels: list[str]) -> list[gr.Button]:
     import gradio as gr
 
     padded = list(labels[:MAX_FOLLOW_UPS]) + [None] * (MAX_FOLLOW_UPS - len(labels[:MAX_FOLLOW_UPS]))
     return [gr.Button(value=label or "", visible=bool(label)) for label in padded]
 
 
-def build(kb, nav, **services):
+def build(kb: KnowledgeBase, nav: Nav, **services: Any) -> None:
     import gradio as gr
 
+    store: ProgressStore | None
     try:
         store = progress_store(kb, services)
     except KbError:
@@ -144,13 +164,13 @@ def build(kb, nav, **services):
 
     last = gr.State(None)  # the last answer's question and card: what "Not what I asked" marks
 
-    def turn(text, history, last_topic, who, last_answer):
+    def turn(text: str, history: list[ChatMessage] | None, last_topic: str | None, who: str, last_answer: Answered | None) -> tuple[Any, ...]:
         new_history, cleared, labels, reply = respond(kb, text, history, last_topic, who, store)
         next_topic = reply.topic if reply is not None else last_topic
         marked = answered(reply) if reply is not None else last_answer
         return new_history, cleared, next_topic, marked, gr.Button(visible=marked is not None and store is not None), *follow_up_updates(labels)
 
-    def reject(who, last_answer, history):
+    def reject(who: str, last_answer: Answered | None, history: list[ChatMessage] | None) -> tuple[Any, ...]:
         new_history, labels, reply = not_what_i_asked(kb, store, who, last_answer, history)
         marked = answered(reply)
         return new_history, reply.topic if reply is not None else None, marked, gr.Button(visible=marked is not None), *follow_up_updates(labels)

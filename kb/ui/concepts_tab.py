@@ -3,25 +3,40 @@ every card that mentions it. Card links open in place through the app's navigati
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from kb.ui.render import card_link_html
+
+if TYPE_CHECKING:
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
 
 TAB_LABEL = "Concepts"
 MAX_FORMS_SHOWN = 4
 
 
-def _card_link(kb, card_id: str) -> str:
+class ConceptRow(TypedDict):
+    """One concept of the table (concept_rows)."""
+
+    name: str
+    forms: list[str]  # its other forms
+    home: str | None  # the card that defines it
+    home_reason: str
+    mentions: list[str]  # the other cards that mention it
+
+
+def _card_link(kb: KnowledgeBase, card_id: str) -> str:
     card = kb.card(card_id)
     return card_link_html(card.id, card.question, title=card.family)
 
 
-def concept_rows(kb, query: str = "") -> list[dict]:
+def concept_rows(kb: KnowledgeBase, query: str = "") -> list[ConceptRow]:
     """Plain rows for the table: name, other forms, home id, mention ids; filtered by a substring."""
     wanted = (query or "").strip().casefold()
     rows = []
     for concept in kb.concepts().concepts.values():
         others = [f for f in concept.forms if f.casefold() != concept.name.casefold()]
-        row = {"name": concept.name, "forms": others, "home": concept.home, "home_reason": concept.home_reason,
+        row: ConceptRow = {"name": concept.name, "forms": others, "home": concept.home, "home_reason": concept.home_reason,
                "mentions": [m for m in concept.mentions if m != concept.home]}
         haystack = " ".join([concept.name, *others, *(kb.card(m).question for m in concept.mentions)]).casefold()
         if not wanted or wanted in haystack:
@@ -29,7 +44,7 @@ def concept_rows(kb, query: str = "") -> list[dict]:
     return rows
 
 
-def concepts_html(kb, query: str = "") -> str:
+def concepts_html(kb: KnowledgeBase, query: str = "") -> str:
     rows = concept_rows(kb, query)
     if not rows:
         return f'<div class="kb-concepts"><p>No concept matches {escape(query)!s}.</p></div>'
@@ -45,7 +60,7 @@ def concepts_html(kb, query: str = "") -> str:
     return f'<div class="kb-concepts"><p class="kb-forms">{len(rows)} concepts found in your notes</p><table>{head}{"".join(body)}</table></div>'
 
 
-def build(kb, nav, **_services):
+def build(kb: KnowledgeBase, nav: Nav, **_services: Any) -> None:
     import gradio as gr
 
     query = gr.Textbox(label="Filter concepts", placeholder="e.g. KL, quantile, RLHF", elem_id="kb-concepts-filter")

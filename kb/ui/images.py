@@ -17,6 +17,7 @@ import functools
 import html
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from markdown_it.common.utils import normalizeReference
@@ -135,7 +136,7 @@ def _image_html(url: str, alt: str, note_dir: Path | None, root: Path | None, al
     return f'<span class="kb-image-off">[image {escape_text(url[:120])} not found{": " + escape_text(alt) if alt else ""}]</span>'
 
 
-def _rewrite_tag(match: re.Match, note_dir, root, allow_remote: bool) -> str:
+def _rewrite_tag(match: re.Match[str], note_dir: Path | None, root: Path | None, allow_remote: bool) -> str:
     name, attrs = match.group(1).lower(), match.group(2)
     if name == "a":
         return match.group(0)
@@ -177,7 +178,7 @@ def rewrite_images(markdown: str, note_dir: Path | None = None, root: Path | Non
     if not markdown or ("![" not in markdown and "<" not in markdown):
         return markdown or ""
     allow_remote = remote_images_allowed()
-    env: dict = {}
+    env: dict[str, Any] = {}  # markdown-it's: the link reference definitions it read
     tokens = parser().parse(markdown, env)
     references = env.get("references", {})
     lines = markdown.split("\n")
@@ -187,7 +188,7 @@ def rewrite_images(markdown: str, note_dir: Path | None = None, root: Path | Non
             for i in range(token.map[0], min(token.map[1], len(lines))):
                 code[i] = True
 
-    def markdown_image(m: re.Match) -> str:
+    def markdown_image(m: re.Match[str]) -> str:
         alt, url, label = m.group(1), m.group(2), m.group(3)
         if url is None:  # ![alt][label], ![label][] or ![label]
             ref = references.get(normalizeReference(label or alt))
@@ -211,7 +212,8 @@ def rewrite_images(markdown: str, note_dir: Path | None = None, root: Path | Non
         text = _MD_IMAGE_RE.sub(markdown_image, text)
         return _HTML_TAG_RE.sub(lambda m: _rewrite_tag(m, note_dir, root, allow_remote), text)
 
-    out, chunk = [], []
+    out: list[str] = []
+    chunk: list[str] = []
     for line, in_code in zip(lines, code, strict=True):
         if in_code:
             if chunk:

@@ -5,25 +5,45 @@ Each browser session holds its own InterviewSession in a gr.State; the progress 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from kb import RATING_NAMES, InterviewSession, rating_explanation
 from kb.errors import KbError
 from kb.ui import voice
 from kb.ui.render import LATEX_DELIMITERS, note_markdown, user_markdown
 
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from kb import ProgressStore, Turn
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
+
 TAB_LABEL = "Interview"
 MODE_LABELS = {"Due first (spaced repetition)": "due", "Weakest first": "weakest", "Random": "random"}
 LENGTHS = [3, 5, 10, 15]
 ALL_FAMILIES = "All families"
+# One message of a gr.Chatbot's history: {"role": "user" | "assistant", "content": markdown} (gradio may add keys).
+ChatMessage = dict[str, Any]
 
 
-def progress_store(kb, services: dict):
+class Choices(TypedDict):
+    """A gr.CheckboxGroup update: its choices and the ones ticked."""
+
+    choices: list[str]
+    value: list[str]
+
+
+def progress_store(kb: KnowledgeBase, services: dict[str, Any]) -> ProgressStore:
     """The store passed to build_app (progress_store=...), else the knowledge base's own (KB_DATA), opened once."""
     if services.get("progress_store") is not None:
-        return services["progress_store"]
+        store: ProgressStore = services["progress_store"]
+        return store
     return kb.progress_store()  # raises ProgressStoreError naming the file
 
 
-def _assistant(turns) -> list[dict]:
+def _assistant(turns: Iterable[Turn]) -> list[ChatMessage]:
     return [{"role": "assistant", "content": note_markdown(turn.text)} for turn in turns]
 
 
@@ -35,7 +55,7 @@ def _rating_prompt(session: InterviewSession | None) -> str:
             "Click another rating to change it.")
 
 
-def tidy_families(chosen) -> list[str]:
+def tidy_families(chosen: list[str] | None) -> list[str]:
     """Picking a family drops "All families"; picking "All families" (or nothing) drops the rest."""
     chosen = [f for f in (chosen or []) if f]
     if not chosen or (chosen[-1] == ALL_FAMILIES):
@@ -43,7 +63,8 @@ def tidy_families(chosen) -> list[str]:
     return [f for f in chosen if f != ALL_FAMILIES]
 
 
-def start(kb, store, profile: str, families, length, mode_label: str):
+def start(kb: KnowledgeBase, store: ProgressStore | None, profile: str, families: list[str] | None, length: int | None,
+          mode_label: str) -> tuple[InterviewSession | None, list[ChatMessage], str]:
     """New session -> (session, chat history, rating note). Errors become a chat message."""
     chosen = [f for f in (families or []) if f and f != ALL_FAMILIES] or None
     mode = MODE_LABELS.get(mode_label, mode_label or "due")
@@ -57,7 +78,7 @@ def start(kb, store, profile: str, families, length, mode_label: str):
     return session, _assistant(turns), ""
 
 
-def send(session: InterviewSession | None, text: str, history: list | None):
+def send(session: InterviewSession | None, text: str, history: list[ChatMessage] | None) -> tuple[InterviewSession | None, list[ChatMessage], str, str]:
     """An answer or a command typed by the user -> (session, history, cleared input, rating note)."""
     history = list(history or [])
     text = (text or "").strip()
@@ -76,13 +97,13 @@ def send(session: InterviewSession | None, text: str, history: list | None):
     return session, history, "", _rating_prompt(session)
 
 
-def transcribe_answer(kb, session: InterviewSession | None, audio_path: str | None, text: str | None) -> tuple[str, str]:
+def transcribe_answer(kb: KnowledgeBase, session: InterviewSession | None, audio_path: str | None, text: str | None) -> tuple[str, str]:
     """A recorded answer -> (the answer box's text, a status line), biased toward the asked card's terms."""
     asked = session.current if session is not None else None
     return voice.transcript_into(kb, audio_path, text, asked.card_id if asked is not None else None)
 
 
-def rate(session: InterviewSession | None, rating: str, history: list | None):
+def rate(session: InterviewSession | None, rating: str, history: list[ChatMessage] | None) -> tuple[InterviewSession | None, list[ChatMessage], str]:
     """One click on Again/Hard/Good/Easy: override the last answer's rating."""
     history = list(history or [])
     if session is None or session.last_graded is None:
@@ -96,7 +117,7 @@ def rate(session: InterviewSession | None, rating: str, history: list | None):
     return session, history, _rating_prompt(session)
 
 
-def correction_choices(session: InterviewSession | None) -> tuple[dict, dict]:
+def correction_choices(session: InterviewSession | None) -> tuple[Choices, Choices]:
     """The last grade's key points (those it found said, ticked) and its contradictions, to correct."""
     asked = session.last_graded if session else None
     grade = asked.grade if asked else None
@@ -108,16 +129,17 @@ def correction_choices(session: InterviewSession | None) -> tuple[dict, dict]:
     return {"choices": points, "value": said}, {"choices": clashes, "value": []}
 
 
-def apply_marks(session: InterviewSession | None, label: str | None, said, dismissed, history: list | None):
+def apply_marks(session: InterviewSession | None, label: str | None, said: list[str] | None, dismissed: list[str] | None,
+                history: list[ChatMessage] | None) -> tuple[InterviewSession | None, list[ChatMessage], str]:
     """The user's corrections of the last grade -> (session, history, rating note). Only what the user
     changed is a label: a point ticked that the grader had not found, or unticked that it had."""
     history = list(history or [])
     asked = session.last_graded if session else None
-    if asked is None or asked.grade is None:
+    if session is None or asked is None or asked.grade is None:
         return session, history, _rating_prompt(session)
     covered = {c.point for c in asked.grade.covered}
-    said = set(said or [])
-    marks = {p.text: p.text in said for p in asked.grade.key_points if (p.text in said) != (p.text in covered)}
+    ticked = set(said or [])
+    marks = {p.text: p.text in ticked for p in asked.grade.key_points if (p.text in ticked) != (p.text in covered)}
     try:
         turn = session.mark(label, marks, list(dismissed or []))
     except KbError as exc:
@@ -127,9 +149,10 @@ def apply_marks(session: InterviewSession | None, label: str | None, said, dismi
     return session, history, _rating_prompt(session)
 
 
-def build(kb, nav, **services):
+def build(kb: KnowledgeBase, nav: Nav, **services: Any) -> None:
     import gradio as gr
 
+    store: ProgressStore | None
     store_error = ""
     try:
         store = progress_store(kb, services)
@@ -187,7 +210,7 @@ def build(kb, nav, **services):
         button.click(lambda s, h, name=name: rate(s, name, h), inputs=[session, chatbot], outputs=[session, chatbot, rating_note],
                      api_visibility="undocumented")
 
-    def choices(s):
+    def choices(s: InterviewSession | None) -> tuple[gr.CheckboxGroup, gr.CheckboxGroup]:
         points, clashes = correction_choices(s)
         return gr.CheckboxGroup(**points), gr.CheckboxGroup(**clashes)
 

@@ -57,6 +57,7 @@ class Nav:
     open_card_box: Any = None  # hidden gr.Textbox: set it to nav.request(card_id)
     open_card_outputs: list[Any] = field(default_factory=list)  # what show_card() updates, tabs first
     interview_profile: Any = None  # the Interview tab's profile box; the Progress tab follows it
+    interview_chat: Any = None  # the Interview tab's gr.Chatbot: the Progress tab refreshes when it changes
     _render_card: Callable[[str], tuple[Any, ...]] | None = None
 
     @staticmethod

@@ -12,10 +12,21 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from html import escape
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from kb.errors import KbError
 from kb.ui.interview_tab import progress_store
 from kb.ui.render import escape_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kb import ProfileProgress, ProgressStore, ReviewStats
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
+
+    # (scheduler, heatmap, retention, forecast, mastery, due cards): every output of the tab
+    ProgressView = tuple[str, str, pd.DataFrame, pd.DataFrame, pd.DataFrame, str]
 
 TAB_LABEL = "Progress"
 CELL, GAP, LEFT, TOP = 11, 3, 30, 16  # heatmap geometry, px
@@ -23,7 +34,14 @@ HEAT_COLOURS = ("#ebedf0", "#9be9a8", "#40c463", "#30a14e", "#216e39")  # GitHub
 WEEKDAY_LABELS = {0: "Mon", 2: "Wed", 4: "Fri"}
 
 
-def progress_tables(kb, store, profile: str):
+class _Quiet(TypedDict):
+    """Event options for the refreshes nobody asked for: no API entry, no spinner."""
+
+    api_visibility: Literal["undocumented"]
+    show_progress: Literal["hidden"]
+
+
+def progress_tables(kb: KnowledgeBase, store: ProgressStore | None, profile: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(mastery DataFrame, reviews-per-day DataFrame, due cards markdown) for one profile."""
     import pandas as pd
 
@@ -37,7 +55,7 @@ def progress_tables(kb, store, profile: str):
     return mastery_df, days_df, due_markdown(progress)
 
 
-def due_markdown(progress, limit: int = 15) -> str:
+def due_markdown(progress: ProfileProgress, limit: int = 15) -> str:
     now = datetime.now(timezone.utc)
     profile = progress.profile
     states = progress.card_states()
@@ -62,7 +80,7 @@ def due_markdown(progress, limit: int = 15) -> str:
 # ---- drawing the statistics --------------------------------------------------------------------------------
 
 
-def summary_html(stats) -> str:
+def summary_html(stats: ReviewStats) -> str:
     """One line over the heatmap: reviews, days, streak, retention."""
     if not stats.reviews:
         return f'<p class="kb-heat-summary">No reviews yet for <em>{escape(stats.profile)}</em>.</p>'
@@ -72,7 +90,7 @@ def summary_html(stats) -> str:
             f'streak {stats.streak} day(s) · retention {retention} (rated Hard or better) · <em>{escape(stats.profile)}</em></p>')
 
 
-def heatmap_html(stats) -> str:
+def heatmap_html(stats: ReviewStats) -> str:
     """A GitHub-style calendar of reviews per day (columns are weeks, Monday on top) as inline SVG."""
     days = stats.heatmap
     levels = stats.heat_levels()
@@ -83,7 +101,7 @@ def heatmap_html(stats) -> str:
              f'aria-label="Reviews per day, last {weeks} weeks">']
     for row, label in WEEKDAY_LABELS.items():
         parts.append(f'<text class="kb-heat-label" x="0" y="{TOP + row * step + CELL - 1}">{label}</text>')
-    previous_month = None
+    previous_month: int | None = None
     for i, ((day, count), level) in enumerate(zip(days, levels, strict=True)):
         column, row = divmod(i, 7)
         moment = date.fromisoformat(day)
@@ -100,12 +118,12 @@ def heatmap_html(stats) -> str:
             f'<div class="kb-heat-legend">Less {legend} More · UTC days</div></div>')
 
 
-def scheduler_markdown(stats) -> str:
+def scheduler_markdown(stats: ReviewStats) -> str:
     status = stats.scheduler or {}
     return f"**Scheduler.** {escape_text(status.get('description', 'FSRS default parameters.'))}"
 
 
-def frames(stats):
+def frames(stats: ReviewStats) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(weekly retention, due forecast, mastery) DataFrames for the plots."""
     import pandas as pd
 
@@ -120,7 +138,7 @@ def frames(stats):
     return retention, forecast, mastery
 
 
-def progress_view(kb, store, profile: str, now: datetime | None = None):
+def progress_view(kb: KnowledgeBase, store: ProgressStore | None, profile: str, now: datetime | None = None) -> ProgressView:
     """Every output of the tab: (scheduler, heatmap, retention, forecast, mastery, due cards)."""
     progress = kb.progress(profile, store=store)
     stats = progress.stats(now=now)
@@ -128,10 +146,11 @@ def progress_view(kb, store, profile: str, now: datetime | None = None):
     return scheduler_markdown(stats), heatmap_html(stats), retention, forecast, mastery, due_markdown(progress)
 
 
-def build(kb, nav, **services):
+def build(kb: KnowledgeBase, nav: Nav, **services: Any) -> None:
     import gradio as gr
 
     tab = nav.tabs.children[-1] if nav.tabs is not None and nav.tabs.children else None  # the gr.Tab being built
+    store: ProgressStore | None
     try:
         store, error = progress_store(kb, services), ""
     except KbError as exc:
@@ -154,10 +173,10 @@ def build(kb, nav, **services):
     due = gr.Markdown("", elem_id="kb-progress-due")
     outputs = [scheduler, heat, retention, forecast, mastery, due]
 
-    def show(name):
+    def show(name: str) -> ProgressView:
         return progress_view(kb, store, name)
 
-    quiet = {"api_visibility": "undocumented", "show_progress": "hidden"}
+    quiet: _Quiet = {"api_visibility": "undocumented", "show_progress": "hidden"}
     refresh.click(show, inputs=[profile], outputs=outputs, api_visibility="undocumented")
     profile.submit(show, inputs=[profile], outputs=outputs, api_visibility="undocumented")
     nav.demo.load(show, inputs=[profile], outputs=outputs, **quiet)

@@ -14,14 +14,19 @@ from __future__ import annotations
 import functools
 import html
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kb import WIKI_LINK_RE, markdown_parser as parser, wiki_link_text
 from kb.ui.images import rewrite_images
 from kb.ui.nav import card_url
 from kb.vocab import HIGHLIGHT_SKIP
 
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+
 # `$$` must come first: Gradio extracts the delimiters in list order.
-LATEX_DELIMITERS = [
+LATEX_DELIMITERS: list[dict[str, str | bool]] = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "$", "right": "$", "display": False},
 ]
@@ -58,7 +63,7 @@ _PRICE_RE = re.compile(r"(?<![\\$\w])\$(?=\d[\d,]*(?:\.\d+)?(?:[kKmMbB]n?)?(?:[,
 _PRICE_MARK = "\ue000"  # private-use character: a price dollar, until the end of protect_currency
 
 
-def _inline_spans(token) -> list[str]:
+def _inline_spans(token: Token) -> list[str]:
     """Source text of the math and code spans of an inline token, in order."""
     spans = []
     for child in token.children or []:
@@ -115,7 +120,7 @@ def formula_pieces(markdown: str) -> list[tuple[str, str]]:
     marked = _PRICE_RE.sub(_PRICE_MARK, markdown)
     lines = marked.split("\n")
     blocks: dict[int, tuple[int, str]] = {}
-    inline: dict[int, list] = {}  # first line -> [end line, spans]; table cells share their row's lines
+    inline: dict[int, tuple[int, list[tuple[str, str, str]]]] = {}  # first line -> (end line, spans); table cells share their row's lines
     for token in parser().parse(marked):
         if token.map is None:
             continue
@@ -123,9 +128,9 @@ def formula_pieces(markdown: str) -> list[tuple[str, str]]:
         if token.type in ("math_block", "math_block_label"):
             blocks[start] = (end, token.content)
         elif token.type == "inline":
-            entry = inline.setdefault(start, [end, []])
-            entry[1] += [(child.type, child.content, child.markup) for child in token.children or []
-                         if child.type in ("math_inline", "math_inline_double", "code_inline")]
+            entry = inline.setdefault(start, (end, []))
+            entry[1].extend([(child.type, child.content, child.markup) for child in token.children or []
+                         if child.type in ("math_inline", "math_inline_double", "code_inline")])
     pieces: list[tuple[str, str]] = []
 
     def text(value: str) -> None:
@@ -177,7 +182,7 @@ def keep_indentation(markdown: str) -> str:
     return markdown + "\n\n<!-- -->"
 
 
-def note_markdown(markdown: str, note_dir=None, root=None) -> str:
+def note_markdown(markdown: str, note_dir: Path | None = None, root: Path | None = None) -> str:
     """A note's markdown made ready for gr.Markdown/gr.Chatbot: wiki-links as text, currency safe, remote
     images as links (kb/ui/images.py; local ones are inlined when `note_dir` and the corpus `root` are given).
 
@@ -203,7 +208,7 @@ def query_terms(query: str) -> list[str]:
     return terms
 
 
-def _term_pattern(terms: list[str]) -> re.Pattern | None:
+def _term_pattern(terms: list[str]) -> re.Pattern[str] | None:
     stems = sorted({t.rstrip("s") if len(t) > 4 else t for t in terms}, key=len, reverse=True)
     if not stems:
         return None
@@ -233,7 +238,7 @@ def snippet(text: str, terms: list[str], width: int = 220) -> str:
     pattern = _term_pattern(terms)
     match = pattern.search(text) if pattern else None
     start = 0 if match is None else max(0, match.start() - width // 3)
-    if start:
+    if start and match is not None:  # a start past 0 comes from a match
         space = text.find(" ", start)
         start = space + 1 if 0 <= space < match.start() else start
     end = min(len(text), start + width)
@@ -308,7 +313,7 @@ def _text_pieces(markdown: str) -> tuple[tuple[str, str], ...]:
 _LATEX_COMMAND_RE = re.compile(r"\\[A-Za-z]+")
 
 
-def _formula_matches(value: str, terms: list[str]) -> re.Match | None:
+def _formula_matches(value: str, terms: list[str]) -> re.Match[str] | None:
     """A term among a formula's own words (`\\text{PPO}` has PPO; `\\text` itself is not the word "text")."""
     pattern = _term_pattern(terms)
     return pattern.search(_LATEX_COMMAND_RE.sub(" ", value)) if pattern else None

@@ -7,20 +7,25 @@ an entity (render.DOLLAR_HTML), and all note and user text is escaped before it 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import KbError
 from kb.ui.render import DOLLAR_HTML, LATEX_DELIMITERS, card_link_html, escape_text, math_html, query_terms, snippet_html
+
+if TYPE_CHECKING:
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
 
 ALL_FAMILIES = "All families"
 RESULTS_K = 8
 TYPING_PAUSE_S = 0.25  # results-as-you-type wait this long, so a burst of keystrokes makes one search
 
 
-def family_filter_choices(kb) -> list[str]:
+def family_filter_choices(kb: KnowledgeBase) -> list[str]:
     return [ALL_FAMILIES, *[name for name, _ in kb.families()]]
 
 
-def highlight_terms(kb, query: str) -> list[str]:
+def highlight_terms(kb: KnowledgeBase, query: str) -> list[str]:
     """The query's words plus their typo repairs ("clp" -> "clip"), as search itself reads them."""
     terms = query_terms(query)
     corrected = getattr(getattr(kb, "lexical", None), "corrected", None)
@@ -29,7 +34,7 @@ def highlight_terms(kb, query: str) -> list[str]:
     return terms
 
 
-def search_results_html(kb, query: str, family: str | None = None, k: int = RESULTS_K) -> str:
+def search_results_html(kb: KnowledgeBase, query: str, family: str | None = None, k: int = RESULTS_K) -> str:
     """The results list as HTML (every piece of note or user text escaped)."""
     query = (query or "").strip()
     if not query:
@@ -59,7 +64,7 @@ def search_results_html(kb, query: str, family: str | None = None, k: int = RESU
     return note + f'<ol class="kb-hits" aria-label="Search results">{"".join(rows)}</ol>'
 
 
-def build(kb, nav, **_services):
+def build(kb: KnowledgeBase, nav: Nav, **_services: Any) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -73,11 +78,11 @@ def build(kb, nav, **_services):
         family = gr.Dropdown(choices=family_filter_choices(kb), value=ALL_FAMILIES, label="Family", scale=1, elem_id="kb-search-family")
     results = gr.Markdown(search_results_html(kb, ""), elem_id="kb-search-results", latex_delimiters=LATEX_DELIMITERS, sanitize_html=True)
 
-    def as_you_type(q, f):
+    def as_you_type(q: str, f: str | None) -> str:
         time.sleep(TYPING_PAUSE_S)  # with trigger_mode="always_last", keystrokes meanwhile collapse into one call
         return search_results_html(kb, q, f)
 
-    def now(q, f):
+    def now(q: str, f: str | None) -> str:
         return search_results_html(kb, q, f)
 
     query.input(as_you_type, inputs=[query, family], outputs=results, trigger_mode="always_last", show_progress="hidden", api_visibility="undocumented")

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import colorsys
 from html import escape
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kb import TopicGraph
+    from kb.knowledge import KnowledgeBase
+    from kb.ui.nav import Nav
 
 TAB_LABEL = "Topic map"
 WIDTH, HEIGHT, MARGIN = 1000, 680, 24
@@ -55,7 +61,7 @@ def family_colours(families: list[str]) -> dict[str, str]:
     return colours
 
 
-def map_html(graph, family: str | None = None) -> str:
+def map_html(graph: TopicGraph, family: str | None = None) -> str:
     """The SVG map (and a family legend) for a kb.links.TopicGraph, optionally one family and its links."""
     nodes = graph.nodes
     families = list(dict.fromkeys(node["family"] for node in nodes))
@@ -96,12 +102,12 @@ def map_html(graph, family: str | None = None) -> str:
 class MapCache:
     """The topic graph is built once per index (the see-also links of every card), then reused."""
 
-    def __init__(self, kb):
+    def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self._graph = None
+        self._graph: TopicGraph | None = None
         self._html: dict[str, str] = {}
 
-    def graph(self):
+    def graph(self) -> TopicGraph:
         graph = self.kb.topic_graph(LINKS_PER_CARD)  # cached per index by the knowledge base
         if graph is not self._graph:  # a new index: redraw
             self._graph, self._html = graph, {}
@@ -115,7 +121,7 @@ class MapCache:
         return self._html[key]
 
 
-def build(kb, nav, **_services):
+def build(kb: KnowledgeBase, nav: Nav, **_services: Any) -> None:
     import gradio as gr
 
     cache = MapCache(kb)
