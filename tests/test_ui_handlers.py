@@ -183,19 +183,17 @@ def test_chat_turn_appends_escaped_user_text_and_a_cited_reply(shipped_kb):
 def test_build_app_composes_the_tabs(shipped_kb):
     import gradio as gr
 
-    from kb.ui.app import OPTIONAL_TABS, _optional_tab, build_app
+    from kb.ui.app import TABS, build_app
 
     demo = build_app(shipped_kb)
     assert isinstance(demo, gr.Blocks)
     tab_ids = [block.id for block in demo.blocks.values() if isinstance(block, gr.Tab)]
     assert tab_ids[:3] == ["search", "browse", "chat"]
-    present = [tab_id for name, tab_id, _ in OPTIONAL_TABS if _optional_tab(name) is not None]
-    assert tab_ids[3:] == present
+    assert tab_ids[3:] == [tab_id for _, tab_id, _ in TABS]
     nav = demo.kb_nav
     assert nav.open_card_outputs[0] is nav.tabs
     updates = nav.show_card(PPO)
     assert len(updates) == len(nav.open_card_outputs)
-    assert _optional_tab("no_such_tab") is None
 
 
 def test_kb_serve_is_a_command():

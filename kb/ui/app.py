@@ -4,7 +4,7 @@ Contract for tab modules (other helpers add a file, nothing else):
 
 * A tab lives in `kb/ui/<name>_tab.py` and exposes `build(kb, nav, **services)`. build_app calls it
   inside a `gr.Tab(label, id=<name>)` context, so it only creates its own components and events.
-  Optional tabs are imported if present (`OPTIONAL_TABS` below); a module may set `TAB_LABEL`.
+  Register it in `TABS` below (after Search, Browse and Chat, in the order shown).
   `**services` is whatever the caller passed to build_app (e.g. `progress_store=...`); accept and
   ignore what you do not use.
 * `nav` (kb/ui/nav.py) opens cards: return `nav.request(card_id)` into `nav.open_card_box`, or
@@ -13,7 +13,7 @@ Contract for tab modules (other helpers add a file, nothing else):
   `nav.select_tab(tab_id)` switches tabs (`outputs=nav.tabs`); `nav.demo` is the Blocks (for
   `demo.load`); `nav.kb` is the KnowledgeBase.
 * `build_app(kb, extra_tabs=[(tab_id, label, build_fn), ...])` adds tabs without a module file
-  (`build_fn(kb, nav, **services)`), after the optional ones: for plug-ins and tests.
+  (`build_fn(kb, nav, **services)`), after the others: for plug-ins and tests.
 * Gradio 6 takes css/head/js in launch(), not in Blocks(): launch with `launch(demo, ...)` below
   (or pass `**launch_options()` yourself). Extra CSS for a tab can go in `kb/ui/<name>.css`; every
   `kb/ui/*.css` file is included.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from kb.config import setting
@@ -44,8 +43,8 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 # Search, chat and grading release the GIL in ONNX Runtime / numpy / FAISS; see docs/benchmarks.md (load).
 QUEUE_CONCURRENCY = 4
 
-# (module name under kb.ui, tab id, default label), in the order the tabs appear after Chat.
-OPTIONAL_TABS = [
+# (module name under kb.ui, tab id, label), in the order the tabs appear after Chat.
+TABS = [
     ("interview_tab", "interview", "Interview"),
     ("progress_tab", "progress", "Progress"),
     ("topic_map_tab", "topic_map", "Topic map"),
@@ -58,16 +57,6 @@ class LaunchOptions(TypedDict):
 
     css: str
     head: str
-
-
-def _optional_tab(module_name: str) -> ModuleType | None:
-    name = f"kb.ui.{module_name}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
 
 
 def build_app(kb: KnowledgeBase, **services: Any) -> gr.Blocks:
@@ -91,12 +80,9 @@ def build_app(kb: KnowledgeBase, **services: Any) -> gr.Blocks:
                 browse_tab.build(kb, nav, **services)
             with gr.Tab("Chat", id=TAB_CHAT):
                 chat_tab.build(kb, nav, **services)
-            for module_name, tab_id, label in OPTIONAL_TABS:
-                module = _optional_tab(module_name)
-                if module is None:
-                    continue
-                with gr.Tab(getattr(module, "TAB_LABEL", label), id=tab_id):
-                    module.build(kb, nav, **services)
+            for module_name, tab_id, label in TABS:
+                with gr.Tab(label, id=tab_id):
+                    importlib.import_module(f"kb.ui.{module_name}").build(kb, nav, **services)
             for tab_id, label, build_tab in extra_tabs:
                 with gr.Tab(label, id=tab_id):
                     build_tab(kb, nav, **services)

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from kb.knowledge import KnowledgeBase
     from kb.ui.nav import Nav
 
-TAB_LABEL = "Concepts"
 MAX_FORMS_SHOWN = 4
 
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from kb.knowledge import KnowledgeBase
     from kb.ui.nav import Nav
 
-TAB_LABEL = "Interview"
 MODE_LABELS = {"Due first (spaced repetition)": "due", "Weakest first": "weakest", "Random": "random"}
 LENGTHS = [3, 5, 10, 15]
 ALL_FAMILIES = "All families"

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     # (scheduler, heatmap, retention, forecast, mastery, due cards): every output of the tab
     ProgressView = tuple[str, str, pd.DataFrame, pd.DataFrame, pd.DataFrame, str]
 
-TAB_LABEL = "Progress"
 CELL, GAP, LEFT, TOP = 11, 3, 30, 16  # heatmap geometry, px
 HEAT_COLOURS = ("#ebedf0", "#9be9a8", "#40c463", "#30a14e", "#216e39")  # GitHub's five shades
 WEEKDAY_LABELS = {0: "Mon", 2: "Wed", 4: "Fri"}

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from kb.knowledge import KnowledgeBase
     from kb.ui.nav import Nav
 
-TAB_LABEL = "Topic map"
 WIDTH, HEIGHT, MARGIN = 1000, 680, 24
 LINKS_PER_CARD = 3
 ALL_FAMILIES = "All families"
