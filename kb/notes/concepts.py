@@ -122,6 +122,13 @@ def _acronym_core(token: str) -> str:
     return "-".join(keep)
 
 
+def is_bold_label(text: str) -> bool:
+    """Bold text that labels what follows ("**Why it matters**", "**One-liner**", "**Key insight**")
+    rather than naming a term: the one rule for it (the glossary and the voice prompt both use it)."""
+    words = re.findall(r"[A-Za-z0-9]+", text)
+    return not words or words[0].lower() in LABEL_OPENERS or words[-1].lower() in LABEL_TAILS
+
+
 def _words(phrase: str) -> list[str]:
     return [w for w in re.split(r"[\s\-]+", phrase) if w]
 
@@ -299,9 +306,7 @@ def _bold_terms(answer_md: str, lower_words: set[str]) -> list[str]:
     for raw in BOLD_TERM_RE.findall(answer_md):
         term = raw.strip().rstrip(":").strip()
         words = _words(term)
-        if not words or len(words) > 4 or "$" in term or re.search(r"[.?!=\\{}]", term) or words[0].lower() in LABEL_OPENERS:
-            labels += 1
-        elif words[-1].lower() in LABEL_TAILS:
+        if not words or len(words) > 4 or "$" in term or re.search(r"[.?!=\\{}]", term) or is_bold_label(term):
             labels += 1
         elif len(words) == 1 and not is_acronym(term) and (term.lower() in lower_words or not term[0].isupper()):
             labels += 1  # a single ordinary word ("Variance") is emphasis, not a term

@@ -9,20 +9,18 @@ from __future__ import annotations
 import re
 
 from kb.notes.cards import Card
-from kb.notes.concepts import Glossary
+from kb.notes.concepts import Glossary, is_bold_label
 
 BOLD_RE = re.compile(r"\*\*([^*\n$]{2,40}?)\*\*")
 # Whisper keeps at most 223 prompt tokens; ~4 characters a token, and room for the question.
 MAX_PROMPT_CHARS = 600
-# Bold openers that are labels, not terms ("**One-liner**:").
-LABELS = frozenset({"one-liner", "intuition", "example", "note", "summary", "key idea", "why", "how", "tl;dr", "answer"})
 
 
 def _bold_terms(answer_md: str) -> list[str]:
     terms = []
     for raw in BOLD_RE.findall(answer_md or ""):
         term = raw.strip(" :.-—–")
-        if term and term.lower() not in LABELS and len(term.split()) <= 4:
+        if term and not is_bold_label(term) and len(term.split()) <= 4:
             terms.append(term)
     return terms
 

@@ -10,7 +10,6 @@ with any claim, and match it at least as well in embedding space. Everything her
 own text: no word list is involved."""
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
@@ -18,12 +17,11 @@ from typing import Literal
 from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.text import GENERIC, stem, tokens
 from kb.notes.cards import Card
-from kb.vocab import NEGATIONS, is_content_word
+from kb.vocab import NEGATIONS, is_content_word, named_terms
 
 MAX_EDITS = 40  # edited clauses embedded per answer (each costs a short encode)
 ORDER_MATCH = 3  # common words in order an edited clause must share with the card claim it restates ...
 ORDER_SHARE = 0.7  # ... and at least this share of its own words: it restates the claim, not one phrase of it
-NAME_RE = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
 DIVIDING = frozenset({"dividing", "divide", "divides"})  # "dividing A by B"
 RATIO_OPENERS = frozenset({"is", "are", "equals", "means", "dividing", "divide", "divides", "as", "take", "takes"})
 RATIO_CLOSERS = frozenset({"and", "so", "which", "then", "because", "where", "while"})
@@ -62,19 +60,9 @@ def card_terms(card: Card, texts: list[str], leads: list[str]) -> set[str]:
     """The card's terms, the things it says something about: the content words of its question and of
     its bold lead terms, and the names and acronyms it writes with a capital inside a sentence."""
     said = {t for text in texts for t in tokens(text) if _is_content(t)}
-    named = {t for text in [card.question, *texts] for w in _names(text) for t in tokens(w)}
+    named = {t for text in [card.question, *texts] for w in named_terms(text) for t in tokens(w)}
     asked = {t for text in [card.question, *leads] for t in tokens(text) if _is_content(t)}
     return (named & said) | asked
-
-
-def _names(text: str) -> list[str]:
-    """Acronyms anywhere (SGD), capitalised words inside a sentence (Polars, Adam)."""
-    out = []
-    for match in NAME_RE.finditer(text):
-        word, before = match.group(0), text[: match.start()].rstrip()
-        if word.isupper() or (before and before[-1] not in ".!?:" and not before.endswith("**")):
-            out.append(word)
-    return out
 
 
 def _is_content(token: str) -> bool:
