@@ -17,6 +17,7 @@ from typing import Literal
 from kb.coach.grade.antonyms import antonym_lexicon
 from kb.coach.grade.text import GENERIC, stem, tokens
 from kb.notes.cards import Card
+from kb.notes.concepts import RELATION_OPENERS
 from kb.vocab import NEGATIONS, is_content_word, named_terms
 
 MAX_EDITS = 40  # edited clauses embedded per answer (each costs a short encode)
@@ -61,7 +62,8 @@ def card_terms(card: Card, texts: list[str], leads: list[str]) -> set[str]:
     its bold lead terms, and the names and acronyms it writes with a capital inside a sentence."""
     said = {t for text in texts for t in tokens(text) if _is_content(t)}
     named = {t for text in [card.question, *texts] for w in named_terms(text) for t in tokens(w)}
-    asked = {t for text in [card.question, *leads] for t in tokens(text) if _is_content(t)}
+    # a question's relation words ("what's the difference with the usual ...") frame it; they are no terms to swap
+    asked = {t for text in [card.question, *leads] for t in tokens(text) if _is_content(t) and t not in RELATION_OPENERS}
     return (named & said) | asked
 
 
