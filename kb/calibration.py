@@ -53,6 +53,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("grade.negation_match / repair_match / tie_margin", 0.72, "labelled", "kb.coach.grade.checks",
               "benchmarks/evaluate_grading.py --by-rule on dev triples"),
     Threshold("grade.misconception_match / margin", 0.6, "labelled", "kb.coach.grade.checks", "review dev files (benchmarks/evaluate_review.py)"),
+    Threshold("grade.fixed_gain", 20.0, "labelled", "kb.coach.grade.grader",
+              "review dev files (benchmarks/evaluate_review.py): fixes gain 30-59 points, repeats at most 16"),
     Threshold("grade.like_answer / trusted_right / wrong_sentence_margin", 0.80, "labelled", "kb.coach.grade.history",
               "review dev files (benchmarks/evaluate_review.py)"),
     Threshold("grade.same_question / other_card_margin", 0.80, "labelled", "kb.coach.grade.fit", "grading dev triples answered to another card"),

@@ -44,6 +44,35 @@ def test_the_corrected_wording_of_a_wrong_answer_is_not_held_against_it(shipped_
     assert graded.score >= 60
 
 
+ENSEMBLES_NOTE = """# Ensembles
+
+## Ensembles
+
+### Q: What is the difference between bagging and boosting?
+**Bagging**: trains many models independently, in parallel, each on a bootstrap sample of the data, and averages their predictions; it mainly reduces variance.
+
+**Boosting**: trains models sequentially, each new model focusing on the errors of the previous ones, and adds them up; it mainly reduces bias.
+"""  # noqa: E501 (a note paragraph is one line, as people write them)
+
+
+def test_a_swap_put_right_is_not_taken_for_the_swapped_answer_marked_wrong(make_kb, tmp_path):
+    """The fixed answer has the very words of the one marked wrong, so only the grader can see the fix:
+    on its own it scores far above that answer, so it is no repeat. A repeat in other words still is."""
+    kb = make_kb({"ensembles.md": ENSEMBLES_NOTE}, vocab="none")
+    card = kb.cards()[0].id
+    wrong = ("Bagging trains models sequentially, each focusing on the errors of the previous ones; "
+             "boosting trains them independently in parallel on bootstrap samples and averages them.")
+    fixed = ("Boosting trains models sequentially, each focusing on the errors of the previous ones; "
+             "bagging trains them independently in parallel on bootstrap samples and averages them.")
+    with ProgressStore(tmp_path / "p.sqlite3") as store:
+        kb.progress("ana", store=store).mark(card, wrong, "wrong")
+        graded = kb.grade(card, fixed, profile="ana", store=store)
+        repeat = kb.grade(card, "Bagging builds its models one after another, each fixing the mistakes of the last; "
+                                "boosting fits them separately in parallel on resampled data and averages.", profile="ana", store=store)
+    assert graded.like is None and graded.score >= 60
+    assert repeat.score < 50
+
+
 def test_an_answer_like_one_marked_right_earns_its_points(shipped_kb, labels_store):
     right = ("It multiplies cross-entropy by (1-p_t)^gamma, which shrinks the loss of easy, confidently classified examples "
              "so training concentrates on hard ones.")

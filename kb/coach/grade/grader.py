@@ -45,6 +45,10 @@ OTHER_CARD_SCORE = 10  # the most an answer to a different question can score
 FITS_HERE = 0.45  # weighted key-point coverage from which an answer is about this card, whatever else it is near
 DOUBT_FACTOR = 0.7  # any rule-based clash no edit bears out: not a contradiction, once per answer (when unsure, coverage decides)
 ATTACHMENT_KINDS: tuple[ContradictionKind, ...] = ("definition_swap", "opposite_attribute")  # rule-based clashes an edit can undo, so can confirm
+# An answer like one marked wrong, in which the grader alone finds nothing wrong or doubtful and which it
+# scores this much above that answer, fixed its mistake rather than repeating it (set on the review dev
+# files: fixes gain 30-59, repeats at most 16; a repeat the grader only doubts is no fix).
+FIXED_GAIN = 20
 UNSURE_FROM, UNSURE_BELOW = 35, 65  # scores in between, with no contradiction and no label, are "I can't tell" (set on dev triples)
 HINT_COST = 15  # each hint lowers the best score still possible by this much
 
@@ -87,7 +91,12 @@ class Grader:
         found, doubted, mistakes = self._contradictions(card, answer)
         like: LikeEarlier | None = None
         if history:
+            # what the grader alone makes of this answer: clean (nothing flagged or doubted), and its score
+            clean = not found and not doubted and not mistakes
+            first_sight = _result(card, coverage, best_unit, answer.units, found, 0, whole, doubted, weights.whole).score
             coverage, found, like = _with_history(card, coverage, found, answer, history)
+            if like is not None and like.label == "wrong" and clean and first_sight >= self._first_sight_score(card, like.answer, weights) + FIXED_GAIN:
+                like = None  # the grader alone sees the fix (a swapped term put back, a clash gone): no repeat
         grade = _result(card, coverage, best_unit, answer.units, found, hints, whole, doubted, weights.whole)
         for flag in mistakes:
             if flag.mistake not in history.dismissed:
@@ -106,6 +115,10 @@ class Grader:
         # Neither confident coverage nor a confident contradiction (nor the user's own label): say so.
         grade.confident = bool(found) or fits is not None or like is not None or not (UNSURE_FROM <= grade.score < UNSURE_BELOW)
         return grade
+
+    def _first_sight_score(self, card: CardAnalysis, answer: str, weights: Weights) -> int:
+        """What an earlier answer scores with no history (graded again only when a new answer looks like it)."""
+        return self._grade(card, AnswerAnalysis.of(card, answer, self.encoder), 0, CardHistory(), weights).score
 
     def _contradictions(self, card: CardAnalysis, answer: AnswerAnalysis) -> tuple[list[Found], list[str], list[Flag]]:
         """Every contradicting clause once (the first check to flag it names it), with the key points it
