@@ -85,7 +85,7 @@ class AnswerAnalysis:
 
     text: str  # the answer as given (trimmed)
     units: list[str]  # its sentences, less those that only restate the question or say "I don't know"
-    clauses: list[str]  # the units' clauses of at least MIN_CLAUSE_WORDS words
+    unit_clauses: list[str]  # every clause of the units, in order
     renamed: str  # the units joined, KL(q||p) written as the card's name for that order
     pair_clashes: list[str]  # clauses that set a compared term equal to the other order's formula
     written: dict[str, str]  # card name -> the formula the student wrote for it
@@ -96,10 +96,15 @@ class AnswerAnalysis:
         text = (answer or "").strip()[:MAX_ANSWER_CHARS]
         question_stems = content_stems(card.card.question)
         units = [u for u in (without_non_answers(s) for s in split_sentences(plain_text(text))) if _says_something(u, question_stems)]
-        clauses = [c.strip() for u in units for c in split_clauses(u) if len(c.split()) >= MIN_CLAUSE_WORDS]
+        unit_clauses = [c.strip() for u in units for c in split_clauses(u)]
         renamed, pair_clashes, written = resolve_ordered_pairs(card.card, card.points, " ".join(units))
         vectors = _encode(encoder, units + [" ".join(units)]) if units else np.zeros((0, encoder.dim), dtype=np.float32)
-        return cls(text, units, clauses, renamed, pair_clashes, written, vectors)
+        return cls(text, units, unit_clauses, renamed, pair_clashes, written, vectors)
+
+    @property
+    def clauses(self) -> list[str]:
+        """The clauses long enough to say a claim a check could test."""
+        return [c for c in self.unit_clauses if len(c.split()) >= MIN_CLAUSE_WORDS]
 
     @property
     def said(self) -> str:

@@ -27,7 +27,6 @@ from kb.coach.grade.relation_clashes import (
     gives_wrong_number,
     misattributes,
     needs_what_is_not,
-    relation_clashes,
     reverses_comparison,
     reverses_superlative,
     swaps_roles,
@@ -98,7 +97,7 @@ class RelationCheck:
     test: RelationTest
 
     def find(self, card: CardAnalysis, answer: AnswerAnalysis, encoder: Encoder) -> list[Flag]:
-        return [Flag(clause, self.kind) for clause in relation_clashes(card.card, card.points, answer.units, self.test)]
+        return [Flag(clause, self.kind) for clause in answer.unit_clauses if self.test(card.relations, clause, tokens(clause))]
 
 
 @dataclass(frozen=True)

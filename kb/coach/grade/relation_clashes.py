@@ -12,12 +12,10 @@ from kb.coach.grade.compared import Leads, distinctive_words, misattributed
 from kb.coach.grade.points import KeyPoint, claim_body
 from kb.coach.grade.relations import Comparison, RolePairs
 from kb.coach.grade.text import GENERIC, content_stems, split_clauses, stem, tokens, words_after_negation
-from kb.lru import LruCache
 from kb.notes.cards import Card
-from kb.vocab import NEGATIONS, STOPWORDS, Vocabulary, current_vocabulary, is_content_word
+from kb.vocab import NEGATIONS, STOPWORDS, is_content_word
 
 NUMBER_SKIP = STOPWORDS | GENERIC | {"than", "step", "steps", "top", "epoch", "epochs", "layer", "layers", "page", "times", "dimension"}
-CACHE_SIZE = 512  # cards whose relations are kept
 
 
 @dataclass
@@ -36,16 +34,8 @@ class CardRelations:
     distinctive: list[set[str]]
 
 
-_RELATIONS_CACHE: LruCache[tuple[str, str, Vocabulary], CardRelations] = LruCache(CACHE_SIZE)
-
-
 def card_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
-    """The card's relations, from an LRU keyed by the card's id and text."""
-    key = (card.id, getattr(card, "text_hash", card.answer_md), current_vocabulary())
-    return _RELATIONS_CACHE.get_or_make(key, lambda: _work_out_relations(card, points))
-
-
-def _work_out_relations(card: Card, points: list[KeyPoint]) -> CardRelations:
+    """The card's relations (read once per card version, with the rest of its analysis: kb/coach/grade/analysis.py)."""
     question = frozenset(content_stems(card.question))
     comparisons: list[Comparison] = []
     dismisses = False
@@ -108,12 +98,6 @@ def denies_what_is_there(rel: CardRelations, clause: str, words: list[str]) -> b
 def needs_what_is_not(rel: CardRelations, clause: str, words: list[str]) -> bool:
     """"needs a separately trained critic" where the card says "no critic"."""
     return bool(relations.affirmed_terms(words) & (rel.named & rel.denied) - rel.affirmed)
-
-
-def relation_clashes(card: Card, points: list[KeyPoint], units: list[str], test: RelationTest) -> list[str]:
-    """The answer clauses (of `units`) that `test` finds clash with the card's relations."""
-    rel = card_relations(card, points)
-    return [clause.strip() for unit in units for clause in split_clauses(unit) if test(rel, clause, tokens(clause))]
 
 
 def _card_roles(points: list[KeyPoint]) -> tuple[set[str], RolePairs, set[str]]:
